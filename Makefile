@@ -1,0 +1,26 @@
+# Two commands for a fresh machine with Python 3.10+:
+#   make demo   set up .venv on first use, then run the milestone tour on the bundled data
+#   make test   set up .venv on first use, then run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[tito,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tito milestone tour --reference
+
+test: $(STAMP)
+	$(BIN)/tito export --check
+	$(BIN)/tito check
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

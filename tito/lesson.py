@@ -1,0 +1,107 @@
+"""Reading lessons (Jupytext percent ``.py``) and notebooks (``.ipynb``) as a list of cells.
+
+Both the reference lessons and a learner's notebooks go through here, so export, checking
+and testing treat them the same way.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DIRECTIVE = re.compile(r"^\s*#\|\s*(\w+)(?:\s+(.*?))?\s*$")
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+class LessonError(Exception):
+    """A lesson or notebook cannot be read."""
+
+
+@dataclass
+class Cell:
+    kind: str  # "code" | "markdown" | "raw"
+    source: str
+    metadata: dict = field(default_factory=dict)
+    index: int = 0
+
+    @property
+    def nbgrader(self) -> dict:
+        return self.metadata.get("nbgrader", {}) or {}
+
+    @property
+    def grade_id(self) -> str | None:
+        return self.nbgrader.get("grade_id")
+
+    @property
+    def is_graded(self) -> bool:
+        return bool(self.nbgrader.get("grade"))
+
+    @property
+    def is_solution(self) -> bool:
+        return bool(self.nbgrader.get("solution"))
+
+    def directives(self) -> list[tuple[str, str]]:
+        """``(name, argument)`` for every ``#| name argument`` line of a code cell."""
+        if self.kind != "code":
+            return []
+        out = []
+        for line in self.source.splitlines():
+            m = DIRECTIVE.match(line)
+            if m:
+                out.append((m.group(1), m.group(2) or ""))
+        return out
+
+    def export_target(self) -> str | None:
+        """``""`` for ``#| export`` (the lesson's default), a module for ``#| export x.y``."""
+        for name, arg in self.directives():
+            if name == "export":
+                return arg
+        return None
+
+    def label(self) -> str:
+        return self.grade_id or f"cell {self.index + 1}"
+
+
+def read_notebook(path: Path):
+    """An ``nbformat`` v4 notebook from a lesson ``.py`` or an ``.ipynb``."""
+    import nbformat
+
+    path = Path(path)
+    if not path.is_file():
+        raise LessonError(f"{path}: no such file")
+    try:
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(str(path), as_version=4)
+        else:
+            import jupytext
+
+            nb = jupytext.read(str(path), fmt="py:percent")
+            nb = nbformat.reads(jupytext.writes(nb, fmt="ipynb"), as_version=4)
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as e:
+        raise LessonError(f"{path} is not a readable notebook ({e}). Restore it with `tito module reset`.") from None
+    except Exception as e:  # jupytext/nbformat raise many types on malformed input
+        raise LessonError(f"{path} cannot be read: {type(e).__name__}: {e}") from None
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    for cell in nb.cells:  # jupytext bookkeeping would differ between lesson and release
+        cell.metadata.pop("lines_to_next_cell", None)
+    return nb
+
+
+def read_cells(path: Path) -> list[Cell]:
+    nb = read_notebook(path)
+    return [
+        Cell(kind=c.cell_type, source=c.source, metadata=dict(c.metadata), index=i)
+        for i, c in enumerate(nb.cells)
+    ]
+
+
+def default_exp(cells: list[Cell]) -> str | None:
+    for cell in cells:
+        for name, arg in cell.directives():
+            if name == "default_exp":
+                return arg
+    return None
