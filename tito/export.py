@@ -86,11 +86,16 @@ def package_init_files(module_files: list[Path], manifest: Manifest) -> dict[Pat
     autograd = next((m.package for m in manifest.modules if m.slug == "autograd"), None)
     top = header + "\n" + PACKAGE_DOC + '\n__version__ = "0.1.0"\n'
     if autograd:
+        rel = autograd.removeprefix("tinytorch")
+        parent = rel.rsplit(".", 1)[0]
         top += (
-            "\n# Module 05 switches on gradients for the one Tensor class, once it exists.\n"
-            "from importlib.util import find_spec as _find_spec\n\n"
-            f'if _find_spec(__name__ + "{autograd.removeprefix("tinytorch")}") is not None:\n'
-            f"    from {autograd.removeprefix('tinytorch')} import enable_autograd as _enable_autograd\n\n"
+            "\n# Module 05 switches on gradients for the one Tensor class, once it has been exported.\n"
+            "try:\n"
+            f"    from {rel} import enable_autograd as _enable_autograd\n"
+            "except ModuleNotFoundError as _missing:\n"
+            f'    if _missing.name not in (__name__ + "{parent}", __name__ + "{rel}"):\n'
+            "        raise\n"
+            "else:\n"
             "    _enable_autograd()\n"
         )
     files = {Path("tinytorch", "__init__.py"): top}

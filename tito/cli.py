@@ -1,0 +1,437 @@
+"""``tito``: the TinyTorch command line.
+
+Course side (instructors, developers): ``export``, ``check``, ``release``.
+Learner side, inside a workspace: ``init``, ``module start|test|complete|reset``,
+``status``, ``progress repair``, ``milestone list|run|tour``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+try:
+    import typer
+    from rich.console import Console
+    from rich.table import Table
+except ImportError as _e:  # pragma: no cover - only without the [tito] extra
+    sys.stderr.write(f"tito needs its tools ({_e.name} is missing): pip install 'tinytorch[tito]'\n")
+    raise SystemExit(2)
+
+from . import export as export_mod
+from .check import check_course
+from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
+from .progress import ProgressError
+from .progress import repair as repair_progress
+from .release import ReleaseError, release
+from .runner import DEFAULT_TIMEOUT, child_env
+from .workspace import (
+    Workspace, WorkspaceError, complete_module, find_workspace, init_workspace, module_status,
+    prerequisite_message, reset_module, test_module,
+)
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+app = typer.Typer(
+    help="TinyTorch: build a machine-learning framework module by module.\n\n"
+    "Learners: `tito init DIR`, then inside DIR `tito module start 01`, `tito module test 01`, "
+    "`tito module complete 01`, `tito status`, `tito milestone run 1`.\n\n"
+    "Instructors: `tito release --out DIR` writes the student notebooks; `tito export` regenerates "
+    "the package from the lessons; `tito check` validates the lessons.",
+    no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+)
+module_app = typer.Typer(help="Work on one module in your workspace: start, test, complete, reset.",
+                         no_args_is_help=True, rich_markup_mode=None)
+milestone_app = typer.Typer(help="Re-create the historical milestones with your own TinyTorch.",
+                            no_args_is_help=True, rich_markup_mode=None)
+progress_app = typer.Typer(help="Inspect or repair your progress file.", no_args_is_help=True,
+                           rich_markup_mode=None)
+app.add_typer(module_app, name="module")
+app.add_typer(milestone_app, name="milestone")
+app.add_typer(progress_app, name="progress")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _manifest() -> Manifest:
+    try:
+        return load_manifest()
+    except ManifestError as e:
+        fail(str(e), 2)
+
+
+def _workspace() -> Workspace:
+    try:
+        return find_workspace()
+    except WorkspaceError as e:
+        fail(str(e), 2)
+
+
+def _select(manifest: Manifest, keys: list[str] | None) -> list[ModuleSpec] | None:
+    if not keys:
+        return None
+    try:
+        mods = [manifest.module(k) for k in keys]
+    except ManifestError as e:
+        fail(str(e), 2)
+    missing = [m for m in mods if not manifest.lesson_path(m).is_file()]
+    if missing:
+        fail("no lesson yet for " + ", ".join(f"{m.code} {m.slug} ({m.lesson_relpath})" for m in missing), 2)
+    return mods
+
+
+# ----------------------------------------------------------------------------- course side
+
+@app.command("export")
+def export_cmd(
+    modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
+    check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if the committed package differs from what the lessons generate."),
+):
+    """Generate the tinytorch package from the lessons (nbdev-style #| export cells)."""
+    manifest = _manifest()
+    only = _select(manifest, modules)
+    t0 = time.perf_counter()
+    try:
+        files = export_mod.generate(manifest, only)
+    except export_mod.ExportError as e:
+        fail(str(e))
+    if check:
+        problems = export_mod.check(files, manifest.root) if only is None else [
+            p for p in export_mod.check(files, manifest.root) if not p.startswith(("stale", "hand-written"))
+        ]
+        if problems:
+            err.print("The committed package is not what the lessons generate:")
+            for p in problems:
+                err.print(f"  {p}")
+            fail("run `tito export` and commit the result")
+        console.print(f"tinytorch/ matches the lessons ({len(files)} files, {time.perf_counter() - t0:.1f} s).")
+        return
+    changed = export_mod.write_files(files, manifest.root)
+    for rel in changed:
+        console.print(f"  wrote {rel.as_posix()}")
+    console.print(f"Exported {len(files)} files ({len(changed)} changed) in {time.perf_counter() - t0:.1f} s.")
+
+
+@app.command("check")
+def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons).")):
+    """Validate lessons: NBGrader metadata, markers, export directives, connection map, Reflect, manifest."""
+    manifest = _manifest()
+    results = check_course(manifest, _select(manifest, modules))
+    bad = 0
+    for lesson, problems in results.items():
+        if problems:
+            bad += 1
+            err.print(f"[red]{lesson}[/]")
+            for p in problems:
+                err.print(f"  {p}")
+        else:
+            console.print(f"ok  {lesson}")
+    if bad:
+        fail(f"{bad} of {len(results)} lessons have problems")
+    console.print(f"All {len(results)} lessons pass the checker.")
+
+
+@app.command("release")
+def release_cmd(
+    out: Path = typer.Option(..., "--out", help="Directory for the student notebooks."),
+    modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
+):
+    """Write the student release with NBGrader: solutions stubbed, hidden tests removed, cells locked."""
+    manifest = _manifest()
+    t0 = time.perf_counter()
+    try:
+        written = release(manifest, out, _select(manifest, modules))
+    except ReleaseError as e:
+        fail(str(e))
+    for p in written:
+        console.print(f"  {p}")
+    console.print(f"Released {len(written)} notebooks to {out} in {time.perf_counter() - t0:.1f} s.")
+
+
+# ----------------------------------------------------------------------------- learner side
+
+@app.command("init")
+def init_cmd(directory: Path = typer.Argument(..., help="New directory for your workspace.")):
+    """Create a learner workspace: student notebooks, an empty tinytorch/ package, a progress file."""
+    manifest = _manifest()
+    try:
+        ws = init_workspace(directory, manifest)
+    except (WorkspaceError, ReleaseError) as e:
+        fail(str(e))
+    first = manifest.existing_lessons()[0]
+    console.print(f"Workspace ready at {ws.root} with {len(manifest.existing_lessons())} module notebooks.")
+    console.print(f"Next: cd {directory} && tito module start {first.code}")
+
+
+def _module(ws: Workspace, key: str) -> ModuleSpec:
+    try:
+        return ws.manifest.module(key)
+    except ManifestError as e:
+        fail(str(e), 2)
+
+
+@module_app.command("start")
+def module_start(
+    number: str = typer.Argument(..., help="Module number or slug, e.g. 01."),
+    lab: bool = typer.Option(True, "--lab/--no-lab", help="Open JupyterLab when it is installed."),
+):
+    """Check prerequisites, then open the module's notebook (or say which file to open)."""
+    ws = _workspace()
+    m = _module(ws, number)
+    try:
+        missing = ws.missing_prerequisites(m)
+    except ProgressError as e:
+        fail(str(e))
+    if missing:
+        fail(prerequisite_message(m, missing))
+    nb = ws.notebook(m)
+    if not nb.is_file():
+        fail(f"{nb} is missing: run `tito module reset {m.code}` to restore it.")
+    console.print(f"Module {m.code}: {m.title} ({m.points} points, about {m.hours:g} h). Unlocks: {m.unlocks}.")
+    console.print(f"Your notebook: {nb.relative_to(ws.root)}")
+    console.print(f"When its tests pass: tito module test {m.code}, then tito module complete {m.code}")
+    jupyter = shutil.which("jupyter-lab") or shutil.which("jupyter")
+    if lab and jupyter and sys.stdout.isatty() and not os.environ.get("CI"):
+        cmd = [jupyter] + ([] if jupyter.endswith("jupyter-lab") else ["lab"]) + [str(nb)]
+        console.print("Opening JupyterLab (Ctrl-C to stop it)...")
+        subprocess.call(cmd, cwd=ws.root, env=child_env(ws.root))
+    elif lab and not jupyter:
+        console.print("JupyterLab is not installed (pip install 'tinytorch[lab]'); open the notebook in your editor.")
+
+
+def _print_outcome(outcome, verb: str) -> None:
+    m = outcome.module
+    if outcome.report is not None:
+        table = Table(title=f"Module {m.code} {m.slug}: graded tests on your code")
+        table.add_column("test")
+        table.add_column("points", justify="right")
+        table.add_column("result")
+        for c in outcome.report.graded:
+            table.add_row(c.label, f"{c.points:g}", "passed" if c.status == "ok" else f"FAILED ({c.status})")
+        console.print(table)
+        console.print(f"Score: {outcome.report.score:g} / {outcome.report.max_score:g}")
+    if outcome.integration_ok is not None:
+        console.print("Integration tests on your exported package: " + ("passed" if outcome.integration_ok else "FAILED"))
+    if outcome.passed:
+        console.print(f"[green]Module {m.code} {verb}.[/]")
+        return
+    for line in outcome.failure_summary():
+        err.print(line)
+    for c in (outcome.report.failed_graded if outcome.report else [])[:3]:
+        if c.error:
+            err.print(f"--- {c.label} ---\n{c.error}")
+
+
+@module_app.command("test")
+def module_test(
+    number: str = typer.Argument(..., help="Module number or slug."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+):
+    """Run the module's graded tests on YOUR notebook and its integration tests on YOUR exported code."""
+    ws = _workspace()
+    m = _module(ws, number)
+    try:
+        outcome = test_module(ws, m, timeout)
+    except WorkspaceError as e:
+        fail(str(e))
+    _print_outcome(outcome, "passes its tests")
+    if not outcome.passed:
+        raise typer.Exit(1)
+
+
+@module_app.command("complete")
+def module_complete(
+    number: str = typer.Argument(..., help="Module number or slug."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+):
+    """Test; only if everything passes, export your code into tinytorch/ and record progress."""
+    ws = _workspace()
+    m = _module(ws, number)
+    try:
+        outcome = complete_module(ws, m, timeout)
+    except (WorkspaceError, ProgressError) as e:
+        fail(str(e))
+    _print_outcome(outcome, "completed: your code is now in tinytorch/")
+    if not outcome.passed:
+        err.print("Nothing was exported and your progress is unchanged.")
+        raise typer.Exit(1)
+    for rel in sorted(outcome.staged_files):
+        console.print(f"  exported {rel.as_posix()}")
+    _print_next(ws)
+
+
+@module_app.command("reset")
+def module_reset(number: str = typer.Argument(..., help="Module number or slug.")):
+    """Restore the pristine student notebook; your version is backed up first."""
+    ws = _workspace()
+    m = _module(ws, number)
+    try:
+        backup = reset_module(ws, m)
+    except WorkspaceError as e:
+        fail(str(e))
+    if backup:
+        console.print(f"Your notebook was saved to {backup.relative_to(ws.root)}")
+    console.print(f"Module {m.code} notebook restored: {ws.notebook(m).relative_to(ws.root)}")
+
+
+def connection_map(ws: Workspace, states: dict[int, str]) -> str:
+    """The course as tiers of modules, marked [x] done, [>] ready, [ ] locked."""
+    mark = {"done": "[x]", "ready": "[>]", "locked": "[ ]", "not released": "[-]"}
+    lines = []
+    tiers: dict[str, list[ModuleSpec]] = {}
+    for m in ws.manifest.modules:
+        tiers.setdefault(m.tier, []).append(m)
+    for tier, mods in tiers.items():
+        cells = " -> ".join(f"{mark[states[m.number]]} {m.code} {m.slug}" for m in mods)
+        lines.append(f"{tier:>12}: {cells}")
+    return "\n".join(lines)
+
+
+def _print_next(ws: Workspace) -> None:
+    states = dict((m.number, s) for m, s in module_status(ws))
+    ready = [m for m in ws.manifest.modules if states[m.number] == "ready"]
+    if ready:
+        console.print(f"Next: tito module start {ready[0].code}  ({ready[0].title})")
+    done = ws.progress()
+    for ms in ws.manifest.milestones:
+        if all(done.is_done(r) for r in ms.requires) and (ws.manifest.root / ms.script).is_file():
+            console.print(f"Unlocked: milestone {ms.number} ({ms.title}): tito milestone run {ms.number}")
+
+
+@app.command("status")
+def status_cmd():
+    """Your progress, the connection map of the course and the next step."""
+    ws = _workspace()
+    try:
+        statuses = module_status(ws)
+        done = ws.progress()
+    except ProgressError as e:
+        fail(str(e))
+    table = Table(title=f"TinyTorch workspace {ws.root}")
+    for col in ("#", "module", "tier", "status", "points"):
+        table.add_column(col)
+    earned = 0.0
+    for m, state in statuses:
+        entry = done.completed.get(m.code, {})
+        score = entry.get("score")
+        if isinstance(score, (int, float)):
+            earned += score
+        table.add_row(m.code, m.title, m.tier, state, f"{score:g}/{m.points}" if isinstance(score, (int, float)) else f"-/{m.points}")
+    console.print(table)
+    total = sum(m.points for m in ws.manifest.modules)
+    console.print(f"Completed {len(done.completed)} of {len(ws.manifest.modules)} modules, {earned:g} of {total} points.")
+    console.print("Connection map ([x] done, [>] ready, [ ] locked, [-] not released yet):")
+    console.print(connection_map(ws, dict((m.number, s) for m, s in statuses)))
+    _print_next(ws)
+
+
+@progress_app.command("repair")
+def progress_repair():
+    """Back up a damaged progress.json and rebuild it from the modules in your tinytorch/ package."""
+    ws = _workspace()
+    backup, progress = repair_progress(ws.progress_path, ws.manifest, ws.root)
+    if backup:
+        console.print(f"Old progress file kept as {backup.name}")
+    console.print(f"Rebuilt progress: completed {', '.join(f'{n:02d}' for n in progress.done_numbers()) or 'nothing yet'}.")
+
+
+# ----------------------------------------------------------------------------- milestones
+
+@milestone_app.command("list")
+def milestone_list():
+    """The six milestones, what they need and whether you have unlocked them."""
+    manifest = _manifest()
+    try:
+        done = find_workspace().progress()
+    except (WorkspaceError, ProgressError):
+        done = None
+    table = Table(title="Milestones")
+    for col in ("#", "milestone", "needs modules", "target", "status"):
+        table.add_column(col)
+    for ms in manifest.milestones:
+        exists = (manifest.root / ms.script).is_file()
+        if not exists:
+            state = "not in this course yet"
+        elif done is None:
+            state = "run with --reference (no workspace here)"
+        else:
+            missing = [r for r in ms.requires if not done.is_done(r)]
+            state = "unlocked" if not missing else "needs " + ", ".join(f"{r:02d}" for r in missing)
+        table.add_row(str(ms.number), ms.title, " ".join(f"{r:02d}" for r in ms.requires), ms.target, state)
+    console.print(table)
+
+
+def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str]) -> int:
+    try:
+        ms = manifest.milestone(key)
+    except ManifestError as e:
+        fail(str(e), 2)
+    script = manifest.root / ms.script
+    if not script.is_file():
+        fail(f"Milestone {ms.number} ({ms.title}) is not in this course yet ({ms.script} is missing).")
+    if reference:
+        root, whose = manifest.root, "the REFERENCE tinytorch"
+    else:
+        ws = _workspace()
+        try:
+            done = ws.progress()
+        except ProgressError as e:
+            fail(str(e))
+        missing = [ws.manifest.module(r) for r in ms.requires if not done.is_done(r)]
+        if missing:
+            fail(f"Milestone {ms.number} needs modules " + ", ".join(f"{m.code} {m.slug}" for m in missing)
+                 + " completed first (or run the reference with --reference).")
+        root, whose = ws.root, "YOUR tinytorch"
+    console.print(f"[bold]Milestone {ms.number}: {ms.title}[/] on {whose} ({root / 'tinytorch'})")
+    return subprocess.call([sys.executable, str(script), *args], cwd=root, env=child_env(root))
+
+
+@milestone_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def milestone_run(
+    ctx: typer.Context,
+    number: str = typer.Argument(..., help="Milestone number (1-6) or slug."),
+    reference: bool = typer.Option(False, "--reference", help="Run the course's reference package instead of yours."),
+):
+    """Run a milestone against your workspace's tinytorch (extra options go to the script, e.g. --quick)."""
+    raise typer.Exit(_run_milestone(_manifest(), number, reference, list(ctx.args)))
+
+
+@milestone_app.command("tour")
+def milestone_tour(
+    reference: bool = typer.Option(False, "--reference", help="Run the course's reference package instead of yours."),
+    full: bool = typer.Option(False, "--full", help="Full runs instead of each milestone's --quick mode."),
+):
+    """Run every available milestone in turn (quick mode, bundled data) and summarize."""
+    manifest = _manifest()
+    rows = []
+    for ms in manifest.milestones:
+        if not (manifest.root / ms.script).is_file():
+            rows.append((ms, "not in this course yet", 0.0))
+            continue
+        t0 = time.perf_counter()
+        code = _run_milestone(manifest, str(ms.number), reference, [] if full else ["--quick"])
+        rows.append((ms, "ok" if code == 0 else f"FAILED (exit {code})", time.perf_counter() - t0))
+    table = Table(title="Milestone tour")
+    for col in ("#", "milestone", "result", "seconds"):
+        table.add_column(col)
+    for ms, result, secs in rows:
+        table.add_row(str(ms.number), ms.title, result, f"{secs:.1f}" if secs else "-")
+    console.print(table)
+    if any(r[1].startswith("FAILED") for r in rows):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
