@@ -156,6 +156,32 @@ def release_cmd(
     console.print(f"Released {len(written)} notebooks to {out} in {time.perf_counter() - t0:.1f} s.")
 
 
+@app.command("grade")
+def grade_cmd(
+    submissions: Path = typer.Argument(..., help="Directory with one folder per student (their workspace or notebooks)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the grades to this CSV file."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before one notebook's run is stopped."),
+):
+    """Autograde submitted notebooks: reference tests (hidden ones too) restored, run isolated with limits."""
+    from .grade import grade_submissions, write_csv
+
+    manifest = _manifest()
+    if not submissions.is_dir():
+        fail(f"{submissions} is not a directory of submissions")
+    grades = grade_submissions(manifest, submissions, timeout)
+    if not grades:
+        fail(f"no submitted notebooks found under {submissions} (expected STUDENT/modules/NN_slug/slug.ipynb)")
+    table = Table(title="Grades")
+    for col in ("student", "module", "score", "imports from", "problem"):
+        table.add_column(col)
+    for g in grades:
+        table.add_row(g.student, g.module, f"{g.score:g} / {g.max_score:g}", g.package, g.problem)
+    console.print(table)
+    if csv_path:
+        write_csv(grades, csv_path)
+        console.print(f"Wrote {csv_path}")
+
+
 # ----------------------------------------------------------------------------- learner side
 
 @app.command("init")

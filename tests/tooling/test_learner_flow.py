@@ -171,3 +171,29 @@ def test_wrong_tensor_fails_right_tensor_completes(course_ws, manifest):
                                       "print(Tensor.written_by, inspect.getfile(Tensor))")
     assert got.returncode == 0, got.stderr
     assert got.stdout.strip() == f"the learner {course_ws / 'tinytorch/core/tensor.py'}"
+
+
+def test_grade_restores_tests_and_scores_the_students_code(sample, tmp_path):
+    """An instructor autogrades: a student who deleted a test and one who wrote the solution."""
+    course, manifest, ws = sample
+    m = manifest.modules[0]
+    subs = tmp_path / "submissions"
+    good, cheat = subs / "good", subs / "cheat"
+    for d in (good, cheat):
+        shutil.copytree(ws / "modules", d / "modules")
+    write_reference_solutions(good, manifest, m)
+
+    def delete_tests(nb):  # stub left in place, graded cells removed: must still score 0
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    write_reference_solutions(cheat, manifest, m, delete_tests)
+    nb = cheat / notebook_relpath(m)
+    nbdata = json.loads(nb.read_text())
+    for c in nbdata["cells"]:
+        if c["metadata"].get("nbgrader", {}).get("solution"):
+            c["source"] = "import numpy as np\ndef double(x):\n    return x\n"
+    nb.write_text(json.dumps(nbdata))
+    out = tito("grade", str(subs), "--csv", str(tmp_path / "grades.csv"), cwd=tmp_path, course=course)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = (tmp_path / "grades.csv").read_text().splitlines()
+    assert rows[1].startswith("cheat,01,0,3,reference")
+    assert rows[2].startswith("good,01,3,3,reference")
