@@ -1,0 +1,822 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 01: Tensor
+#
+# Every number a neural network touches (inputs, weights, activations, gradients) lives in a
+# tensor: an n-dimensional array with a shape and a dtype. In this module you build TinyTorch's
+# one `Tensor` class on top of a NumPy array. It stores float32 values, does arithmetic with
+# broadcasting, multiplies matrices (first with explicit loops so you can count the work, then
+# the fast way), reshapes and reduces, and reports how many bytes it occupies. The same class
+# carries `requires_grad`, `grad` and `backward()` from day one; they stay dormant until
+# module 05 wakes them up, so nothing you write here has to change later.
+
+# %% [markdown]
+# ## Connection map
+#
+# ```
+#   built so far            you build now                  this unlocks
+#   ------------            -------------                  ------------
+#   NumPy arrays  ----->    01 Tensor                ----->  02 Activations (ReLU, Softmax ...)
+#   (given)                 float32 storage                  03 Layers (Linear: x @ W + b)
+#                           + - * / ** with broadcasting     04 Losses
+#                           matmul (loops and fast)          05 Autograd: the same Tensor,
+#                           reshape, transpose, permute         now recording a graph
+#                           sum / mean / max, exp / log
+#                           indexing, memory_footprint()
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
+#| default_exp core.tensor
+#| export
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["Tensor", "matmul_loops"]
+
+# %% [markdown]
+# ## 1. What a tensor stores
+#
+# A tensor is a block of memory plus a description of how to read it:
+#
+# ```
+#   Tensor([[1, 2, 3],        shape  (2, 3)      2 rows, 3 columns
+#           [4, 5, 6]])       dtype  float32     4 bytes per number
+#                             size   6           numbers in total
+#                             bytes  6 * 4 = 24  memory_footprint()
+# ```
+#
+# Why float32 and not NumPy's default float64? Half the memory, twice the numbers per cache
+# line and per memory transfer, and every deep-learning framework trains in float32 (or less).
+# A float64 array that sneaks into a model doubles its memory and slows every operation, so
+# the constructor converts floats to float32. Integer and boolean arrays keep their dtype:
+# class labels and indices are integers on purpose. An explicit `dtype=` always wins (module
+# 05's gradient checker asks for float64 on purpose).
+#
+# | you pass                          | `.data` becomes                |
+# | --------------------------------- | ------------------------------ |
+# | `3.0`, `[1, 2]`, `[[0.5], [1.5]]` | float32 array                  |
+# | `np.array([...], float64)`        | float32 array                  |
+# | `np.array([...], int64)` / bool   | kept: int64 / bool             |
+# | a `Tensor`                        | the same array (no copy)       |
+# | anything with `dtype=np.float64`  | float64 array                  |
+#
+# NumPy arrays are *not* copied when their dtype is already right: `Tensor(arr)` shares
+# memory with `arr`, as `torch.from_numpy` does. Copies cost memory and time; we make them
+# only when the dtype changes.
+#
+# The class also carries three attributes for later: `requires_grad` (should gradients flow
+# into this tensor?), `grad` (where they will land) and `_ctx` (the operation that produced
+# this tensor). In this module `backward()` does nothing; module 05 fills it in.
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-class", "locked": false, "schema_version": 3, "solution": true}
+#| export
+class Tensor:
+    """An n-dimensional array of numbers (float32 by default) over a NumPy array."""
+
+    # NumPy must hand binary operations like ``ndarray + Tensor`` back to us
+    # (``Tensor.__radd__``) instead of looping over the Tensor as if it were a list.
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        """Wrap ``data`` as a NumPy array following the dtype rules above.
+
+        EXAMPLE:
+            Tensor([1, 2]).data            -> array([1., 2.], dtype=float32)
+            Tensor(np.arange(3)).dtype     -> int64 (labels stay integers)
+            Tensor([1, 2], dtype=np.float64).dtype -> float64
+
+        HINTS:
+            - A Tensor argument: take its ``.data``.
+            - ``dtype`` given: ``np.asarray(data, dtype=dtype)``.
+            - NumPy array or NumPy scalar (``np.generic``): convert only float64 to float32
+              (``arr.astype(np.float32)``), keep every other dtype.
+            - Anything else (Python numbers, lists): ``np.asarray(data, dtype=np.float32)``.
+            - Then set ``requires_grad`` (a bool), ``grad = None`` and ``_ctx = None``.
+        """
+        ### BEGIN SOLUTION
+        if isinstance(data, Tensor):
+            data = data.data
+        if dtype is not None:
+            arr = np.asarray(data, dtype=dtype)
+        elif isinstance(data, (np.ndarray, np.generic)):
+            arr = data.astype(np.float32) if data.dtype == np.float64 else np.asarray(data)
+        else:
+            arr = np.asarray(data, dtype=np.float32)
+        self.data = arr
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._ctx = None
+        ### END SOLUTION
+
+    # -- describing the tensor (provided) -------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shared, not copied)."""
+        return self.data
+
+    def item(self):
+        """The single number of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> "Tensor":
+        """A tensor sharing this data that is cut off from any gradient graph."""
+        return _wrap(self.data)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="Tensor(")
+        return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{grad})"
+
+    def __array__(self, dtype=None, copy=None):
+        # lets np.asarray(tensor) and np.testing work on tensors
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    # Tensors compare element-wise (==), so hashing must fall back to identity.
+    __hash__ = object.__hash__
+
+    def memory_footprint(self) -> int:
+        """Bytes occupied by the tensor's numbers.
+
+        EXAMPLE: Tensor(np.zeros((1000, 1000))).memory_footprint() -> 4000000
+        HINT: number of elements times bytes per element; NumPy knows both (``nbytes``).
+        """
+        ### BEGIN SOLUTION
+        return int(self.data.nbytes)
+        ### END SOLUTION
+
+    # -- dormant autograd: module 05 replaces these -----------------------------------------
+    def backward(self, gradient=None) -> None:
+        """Compute gradients. Does nothing until module 05 calls ``enable_autograd()``."""
+        return None
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient."""
+        self.grad = None
+
+
+def _wrap(data: np.ndarray) -> Tensor:
+    """Make a Tensor around an array that is already the right dtype (no checks, no copy).
+
+    Results of operations use this: they keep the dtype NumPy computed, so a float64
+    computation (the gradient checker's) stays float64 and a float32 one stays float32.
+    """
+    t = Tensor.__new__(Tensor)
+    t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+    t.requires_grad = False
+    t.grad = None
+    t._ctx = None
+    return t
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-creation", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_tensor_creation():
+    """Tensor() follows the dtype rules and measures its memory."""
+    t = Tensor([[1, 2, 3], [4, 5, 6]])
+    assert t.shape == (2, 3), f"expected shape (2, 3), got {t.shape}"
+    assert t.dtype == np.float32, f"lists must become float32, got {t.dtype}"
+    assert t.size == 6 and t.ndim == 2 and len(t) == 2
+    assert Tensor(np.ones(3, dtype=np.float64)).dtype == np.float32, "float64 arrays must become float32"
+    assert Tensor(np.arange(3)).dtype == np.arange(3).dtype, "integer arrays keep their dtype"
+    assert Tensor(np.array([True, False])).dtype == np.bool_, "bool arrays keep their dtype"
+    assert Tensor([1.0], dtype=np.float64).dtype == np.float64, "an explicit dtype wins"
+    assert Tensor(2.5).item() == 2.5 and Tensor(2.5).shape == ()
+    assert t.memory_footprint() == 24, f"6 float32 numbers are 24 bytes, got {t.memory_footprint()}"
+    assert t.requires_grad is False and t.grad is None
+    w = Tensor([1.0], requires_grad=True)
+    assert w.requires_grad is True and w.backward() is None, "backward() is dormant in module 01"
+    ### BEGIN HIDDEN TESTS
+    arr = np.zeros((2, 2), dtype=np.float32)
+    assert Tensor(arr).data is arr, "a float32 array must not be copied"
+    assert Tensor(Tensor([1.0, 2.0])).shape == (2,)
+    assert Tensor(np.zeros((1000, 1000))).memory_footprint() == 4_000_000
+    ### END HIDDEN TESTS
+
+
+test_unit_tensor_creation()
+
+# %% [markdown]
+# ## 2. Element-wise arithmetic and broadcasting
+#
+# `a + b` adds numbers position by position. When the shapes differ, NumPy *broadcasts*:
+# it lines the shapes up from the right, and a dimension of size 1 (or a missing one) is
+# stretched to match, without copying memory.
+#
+# ```
+#   x      (2, 3)   [[1, 2, 3],        b  (3,)  [10, 20, 30]
+#                    [4, 5, 6]]
+#
+#   align right:  x  2 x 3
+#                 b      3     ->  b is treated as (1, 3), repeated over 2 rows
+#
+#   x + b  (2, 3)   [[11, 22, 33],
+#                    [14, 25, 36]]
+#
+#   (2, 3) + (2,)  ->  3 vs 2: neither is 1  ->  error
+# ```
+#
+# This is how a bias `b` of shape `(out,)` is added to a whole batch `(B, out)` in one line.
+#
+# Every operation needs the *other* operand as an array. It can be a Tensor, a NumPy array
+# or a Python number. Python numbers stay Python numbers: NumPy 2 treats them "weakly", so
+# `float32_tensor * 0.5` stays float32. A float64 NumPy array would drag the result to
+# float64, so `_operand` converts it to the tensor's own float dtype (float32 normally).
+#
+# Results are wrapped with `_wrap`, which keeps whatever dtype NumPy computed. Your
+# operations are one line each: compute on `.data`, wrap the result.
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-arithmetic", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _operand(other, like: Tensor):
+    """``other`` as something NumPy can combine with ``like.data`` without silent float64.
+
+    Tensor -> its array; Python number -> unchanged; NumPy array or scalar of dtype float64 ->
+    cast to ``like``'s dtype when ``like`` is a float tensor (else to float32).
+    """
+    if isinstance(other, Tensor):
+        return other.data
+    if isinstance(other, numbers.Number) and not isinstance(other, np.generic):
+        return other
+    arr = np.asarray(other)
+    if arr.dtype == np.float64:
+        target = like.dtype if np.issubdtype(like.dtype, np.floating) else np.float32
+        arr = arr.astype(target)
+    return arr
+
+
+def _add(self, other):
+    """self + other, with broadcasting. EXAMPLE: Tensor([1, 2]) + 1 -> Tensor([2., 3.])"""
+    ### BEGIN SOLUTION
+    return _wrap(self.data + _operand(other, self))
+    ### END SOLUTION
+
+
+def _sub(self, other):
+    """self - other, with broadcasting."""
+    ### BEGIN SOLUTION
+    return _wrap(self.data - _operand(other, self))
+    ### END SOLUTION
+
+
+def _mul(self, other):
+    """self * other (element-wise, NOT matrix multiplication)."""
+    ### BEGIN SOLUTION
+    return _wrap(self.data * _operand(other, self))
+    ### END SOLUTION
+
+
+def _truediv(self, other):
+    """self / other, with broadcasting."""
+    ### BEGIN SOLUTION
+    return _wrap(self.data / _operand(other, self))
+    ### END SOLUTION
+
+
+def _pow(self, exponent):
+    """self ** exponent (a number or a tensor)."""
+    ### BEGIN SOLUTION
+    return _wrap(self.data ** _operand(exponent, self))
+    ### END SOLUTION
+
+
+def _neg(self):
+    """-self."""
+    ### BEGIN SOLUTION
+    return _wrap(-self.data)
+    ### END SOLUTION
+
+
+# Attach the operations to the class (provided). The reflected forms handle `2 - t`,
+# `np_array * t` ...: Python calls `t.__rsub__(2)` when `int.__sub__` gives up.
+Tensor.__add__ = _add
+Tensor.__radd__ = lambda self, other: _add(self, other)
+Tensor.__sub__ = _sub
+Tensor.__rsub__ = lambda self, other: _wrap(_operand(other, self) - self.data)
+Tensor.__mul__ = _mul
+Tensor.__rmul__ = lambda self, other: _mul(self, other)
+Tensor.__truediv__ = _truediv
+Tensor.__rtruediv__ = lambda self, other: _wrap(_operand(other, self) / self.data)
+Tensor.__pow__ = _pow
+Tensor.__rpow__ = lambda self, other: _wrap(_operand(other, self) ** self.data)
+Tensor.__neg__ = _neg
+
+
+# Comparisons return bool tensors that never require grad (provided).
+def _compare(op):
+    def method(self, other):
+        return _wrap(op(self.data, _operand(other, self)))
+    return method
+
+
+Tensor.__lt__ = _compare(np.less)
+Tensor.__le__ = _compare(np.less_equal)
+Tensor.__gt__ = _compare(np.greater)
+Tensor.__ge__ = _compare(np.greater_equal)
+Tensor.__eq__ = _compare(np.equal)
+Tensor.__ne__ = _compare(np.not_equal)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-arithmetic", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_arithmetic():
+    """Element-wise operations broadcast and stay float32."""
+    x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
+    b = Tensor([10, 20, 30])  # (3,)
+    np.testing.assert_allclose((x + b).data, [[11, 22, 33], [14, 25, 36]])
+    np.testing.assert_allclose((x - 1).data, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_allclose((2 - x).data, [[1, 0, -1], [-2, -3, -4]])
+    np.testing.assert_allclose((x * x).data, [[1, 4, 9], [16, 25, 36]])
+    np.testing.assert_allclose((x / 2).data, [[0.5, 1, 1.5], [2, 2.5, 3]])
+    np.testing.assert_allclose((1 / Tensor([2, 4])).data, [0.5, 0.25])
+    np.testing.assert_allclose((x ** 2).data, (x * x).data)
+    np.testing.assert_allclose((-x).data, -x.data)
+    for out in (x + b, x * 0.5, x / 3, x ** 2, x + np.ones(3)):
+        assert out.dtype == np.float32, f"expected float32, got {out.dtype}"
+    assert (x > 3).dtype == np.bool_ and (x > 3).data.sum() == 3
+    ### BEGIN HIDDEN TESTS
+    np.testing.assert_allclose((np.ones(3) + b).data, [11, 21, 31])
+    assert isinstance(np.ones(3) * b, Tensor)
+    assert (b == Tensor([10, 0, 30])).data.tolist() == [True, False, True]
+    try:
+        x + Tensor([1, 2])
+        raise AssertionError("(2, 3) + (2,) must fail")
+    except ValueError:
+        pass
+    ### END HIDDEN TESTS
+
+
+test_unit_arithmetic()
+
+# %% [markdown]
+# ## 3. Matrix multiplication, counted
+#
+# `C = A @ B` for `A (M, K)` and `B (K, N)`: every output `C[i, j]` is a dot product of row
+# `i` of `A` with column `j` of `B`, which is `K` multiply-adds.
+#
+# ```
+#        A (2, 3)          B (3, 2)          C (2, 2)
+#   [[1, 2, 3],      [[7,  8],         C[0,0] = 1*7 + 2*9 + 3*11 = 58
+#    [4, 5, 6]]   @   [9, 10],    ->   C[0,1] = 1*8 + 2*10 + 3*12 = 64
+#                     [11, 12]]        C[1,0] = 4*7 + 5*9 + 6*11 = 139
+#                                      C[1,1] = 4*8 + 5*10 + 6*12 = 154
+#   work: M * N * K = 2 * 2 * 3 = 12 multiply-adds (24 FLOPs)
+# ```
+#
+# For two 1000x1000 matrices that is 10^9 multiply-adds. Written as three Python loops it
+# is hopeless; NumPy hands it to an optimized BLAS library that uses vector instructions,
+# caches and all cores. You write both and measure the gap below.
+#
+# The inner dimensions must agree. A good error says *which* shapes disagreed:
+# `Shape mismatch: (3, 4) @ (5, 2): inner dimensions 4 and 5 differ`.
+#
+# `matmul` follows NumPy: 2-D times 2-D, but also batches `(B, M, K) @ (K, N)` (the same
+# weights for every batch element) and `(B, M, K) @ (B, K, N)`, which attention uses later.
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-matmul", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _check_matmul_shapes(a_shape: tuple, b_shape: tuple) -> None:
+    """Raise ValueError naming both shapes if ``a @ b`` is impossible."""
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"Shape mismatch: {a_shape} @ {b_shape}: matmul needs at least 1-D operands")
+    k_a = a_shape[-1]
+    k_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"Shape mismatch: {a_shape} @ {b_shape}: inner dimensions {k_a} and {k_b} differ"
+        )
+
+
+def matmul_loops(a, b) -> Tensor:
+    """Matrix product of two 2-D tensors with three explicit Python loops (for teaching).
+
+    EXAMPLE: matmul_loops(Tensor([[1, 2]]), Tensor([[3], [4]])) -> Tensor([[11.]])
+    HINTS:
+        - Check shapes with ``_check_matmul_shapes`` first.
+        - allocate the (M, N) result with ``np.result_type(a.dtype, b.dtype)``
+        - three nested loops: over rows i of ``a``, columns j of ``b``, and the shared
+          dimension k; each innermost step is one multiply-add ``a[i, k] * b[k, j]``
+    """
+    a = a if isinstance(a, Tensor) else Tensor(a)
+    b = b if isinstance(b, Tensor) else Tensor(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"matmul_loops needs 2-D tensors, got {a.shape} @ {b.shape}")
+    ### BEGIN SOLUTION
+    _check_matmul_shapes(a.shape, b.shape)
+    A, B = a.data, b.data
+    M, K = A.shape
+    N = B.shape[1]
+    out = np.zeros((M, N), dtype=np.result_type(A.dtype, B.dtype))
+    for i in range(M):
+        for j in range(N):
+            total = 0.0
+            for k in range(K):
+                total += A[i, k] * B[k, j]
+            out[i, j] = total
+    return _wrap(out)
+    ### END SOLUTION
+
+
+def _matmul(self, other) -> Tensor:
+    """self @ other with NumPy's matmul semantics (batched, broadcast batch dims).
+
+    HINT: check the shapes (clear error), then one call to ``np.matmul``.
+    """
+    ### BEGIN SOLUTION
+    b = _operand(other, self)
+    b_shape = np.shape(b)
+    _check_matmul_shapes(self.shape, b_shape)
+    try:
+        return _wrap(np.matmul(self.data, b))
+    except ValueError as e:  # batch dimensions that do not broadcast
+        raise ValueError(f"Shape mismatch: {self.shape} @ {b_shape}: {e}") from None
+    ### END SOLUTION
+
+
+Tensor.matmul = _matmul
+Tensor.__matmul__ = _matmul
+Tensor.__rmatmul__ = lambda self, other: _matmul(Tensor(other) if not isinstance(other, Tensor) else other, self)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_matmul():
+    """Both matmuls agree with the worked example and with each other; errors name shapes."""
+    A = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
+    B = Tensor([[7, 8], [9, 10], [11, 12]])  # (3, 2)
+    np.testing.assert_allclose((A @ B).data, [[58, 64], [139, 154]])
+    np.testing.assert_allclose(matmul_loops(A, B).data, [[58, 64], [139, 154]])
+    assert (A @ B).dtype == np.float32
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((4, 5, 3)).astype(np.float32))  # (B, M, K)
+    assert (x @ B).shape == (4, 5, 2), f"batched matmul: expected (4, 5, 2), got {(x @ B).shape}"
+    try:
+        Tensor(np.zeros((3, 4))) @ Tensor(np.zeros((5, 2)))
+        raise AssertionError("(3, 4) @ (5, 2) must raise")
+    except ValueError as e:
+        assert "(3, 4)" in str(e) and "(5, 2)" in str(e), f"the error must name both shapes: {e}"
+    ### BEGIN HIDDEN TESTS
+    p = Tensor(rng.standard_normal((7, 5)).astype(np.float32))
+    q = Tensor(rng.standard_normal((5, 6)).astype(np.float32))
+    np.testing.assert_allclose(matmul_loops(p, q).data, p.data @ q.data, rtol=1e-5, atol=1e-5)
+    assert (Tensor(np.ones(3)) @ B).shape == (2,)
+    ### END HIDDEN TESTS
+
+
+test_unit_matmul()
+
+# %% [markdown]
+# ## 4. Changing the view: reshape, transpose, permute
+#
+# The same 6 numbers can be read as `(2, 3)`, `(3, 2)`, `(6,)` or `(1, 2, 3)`. `reshape`
+# changes the shape, not the numbers, and `-1` means "whatever makes the count right":
+#
+# ```
+#   [0 1 2 3 4 5]  (6,)  --reshape(2, -1)-->  [[0 1 2]      (2, 3)
+#                                              [3 4 5]]
+#   --transpose()-->  [[0 3]                                 (3, 2)
+#                      [1 4]
+#                      [2 5]]
+# ```
+#
+# `transpose(dim0, dim1)` swaps two axes (by default the last two, so a batch of matrices
+# transposes each matrix); `permute(*dims)` reorders all of them, e.g. images
+# `(B, H, W, C) -> (B, C, H, W)` with `permute(0, 3, 1, 2)`. NumPy does these without
+# copying: it only changes the *strides* (how many bytes to jump per axis).
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-shape-ops", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept both ``reshape(2, 3)`` and ``reshape((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+def _reshape(self, *shape) -> Tensor:
+    """A tensor with the same numbers in a new shape (``-1`` allowed).
+
+    EXAMPLE: Tensor(np.arange(6)).reshape(2, -1).shape -> (2, 3)
+    """
+    shape = _shape_arg(shape)
+    ### BEGIN SOLUTION
+    try:
+        return _wrap(self.data.reshape(shape))
+    except ValueError:
+        raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) "
+                         f"into shape {tuple(shape)}") from None
+    ### END SOLUTION
+
+
+def _transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+    """Swap two axes (the last two by default). HINT: ``np.swapaxes``."""
+    ### BEGIN SOLUTION
+    return _wrap(np.swapaxes(self.data, dim0, dim1))
+    ### END SOLUTION
+
+
+def _permute(self, *dims) -> Tensor:
+    """Reorder all axes. EXAMPLE: x of shape (2, 3, 4): x.permute(2, 0, 1).shape -> (4, 2, 3)"""
+    dims = _shape_arg(dims)
+    ### BEGIN SOLUTION
+    if len(dims) != self.ndim:
+        raise ValueError(f"permute needs {self.ndim} dims for shape {self.shape}, got {tuple(dims)}")
+    return _wrap(np.transpose(self.data, dims))
+    ### END SOLUTION
+
+
+Tensor.reshape = _reshape
+Tensor.transpose = _transpose
+Tensor.permute = _permute
+# .T reverses the axes (for a matrix: the usual transpose), like NumPy.
+Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-shape-ops", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_shape_ops():
+    """reshape / transpose / permute / T move numbers as NumPy does."""
+    x = Tensor(np.arange(6))
+    assert x.reshape(2, -1).shape == (2, 3) and x.reshape((3, 2)).shape == (3, 2)
+    m = x.reshape(2, 3)
+    np.testing.assert_array_equal(m.transpose().data, [[0, 3], [1, 4], [2, 5]])
+    np.testing.assert_array_equal(m.T.data, m.transpose().data)
+    y = Tensor(np.zeros((2, 3, 4)))
+    assert y.permute(2, 0, 1).shape == (4, 2, 3)
+    assert y.transpose().shape == (2, 4, 3) and y.transpose(0, 2).shape == (4, 3, 2)
+    try:
+        x.reshape(4, 2)
+        raise AssertionError("6 elements cannot become (4, 2)")
+    except ValueError as e:
+        assert "(6,)" in str(e), f"the error should name the original shape: {e}"
+    ### BEGIN HIDDEN TESTS
+    assert y.permute((0, 2, 1)).shape == (2, 4, 3)
+    ### END HIDDEN TESTS
+
+
+test_unit_shape_ops()
+
+# %% [markdown]
+# ## 5. Reductions and element-wise math
+#
+# A reduction collapses one or more axes. `axis` says which; `keepdims=True` leaves a size-1
+# axis behind so the result still broadcasts against the input (that is how softmax
+# subtracts each row's maximum):
+#
+# ```
+#   x (2, 3) = [[1, 2, 3],        x.sum()                   -> 21          shape ()
+#               [4, 5, 6]]        x.sum(axis=0)             -> [5, 7, 9]   shape (3,)
+#                                 x.sum(axis=1)             -> [6, 15]     shape (2,)
+#                                 x.max(axis=1, keepdims=True) -> [[3],[6]] shape (2, 1)
+#                                 x.mean()                  -> 3.5
+# ```
+#
+# One trap: NumPy's mean of an integer or bool array is float64. Accuracy is often
+# computed as `(pred == label).mean()`, so for non-float tensors we ask for float32.
+#
+# `exp`, `log` and `sqrt` apply a function to every element. They are the building blocks
+# of softmax, cross-entropy and normalization.
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-reductions", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _sum(self, axis=None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (None: all elements; an int or a tuple of ints)."""
+    ### BEGIN SOLUTION
+    return _wrap(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)))
+    ### END SOLUTION
+
+
+def _mean(self, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis``; integer and bool tensors give float32 (not NumPy's float64)."""
+    ### BEGIN SOLUTION
+    dtype = None if np.issubdtype(self.dtype, np.floating) else np.float32
+    return _wrap(np.asarray(self.data.mean(axis=axis, keepdims=keepdims, dtype=dtype)))
+    ### END SOLUTION
+
+
+def _max(self, axis=None, keepdims: bool = False) -> Tensor:
+    """Maximum over ``axis``."""
+    ### BEGIN SOLUTION
+    return _wrap(np.asarray(self.data.max(axis=axis, keepdims=keepdims)))
+    ### END SOLUTION
+
+
+def _exp(self) -> Tensor:
+    """e ** x element-wise."""
+    ### BEGIN SOLUTION
+    return _wrap(np.exp(self.data))
+    ### END SOLUTION
+
+
+def _log(self) -> Tensor:
+    """Natural logarithm element-wise."""
+    ### BEGIN SOLUTION
+    return _wrap(np.log(self.data))
+    ### END SOLUTION
+
+
+def _sqrt(self) -> Tensor:
+    """Square root element-wise."""
+    ### BEGIN SOLUTION
+    return _wrap(np.sqrt(self.data))
+    ### END SOLUTION
+
+
+Tensor.sum = _sum
+Tensor.mean = _mean
+Tensor.max = _max
+Tensor.exp = _exp
+Tensor.log = _log
+Tensor.sqrt = _sqrt
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-reductions", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_reductions():
+    """Reductions honour axis and keepdims; element-wise math matches NumPy."""
+    x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
+    assert x.sum().item() == 21 and x.sum().shape == ()
+    np.testing.assert_allclose(x.sum(axis=0).data, [5, 7, 9])
+    np.testing.assert_allclose(x.mean(axis=1).data, [2, 5])
+    m = x.max(axis=1, keepdims=True)
+    assert m.shape == (2, 1), f"keepdims must keep a size-1 axis: expected (2, 1), got {m.shape}"
+    np.testing.assert_allclose(m.data, [[3], [6]])
+    np.testing.assert_allclose(x.exp().log().data, x.data, rtol=1e-6)
+    np.testing.assert_allclose(Tensor([4, 9]).sqrt().data, [2, 3])
+    assert x.mean().dtype == np.float32
+    acc = (Tensor(np.array([1, 2, 3])) == Tensor(np.array([1, 0, 3]))).mean()
+    assert acc.dtype == np.float32, f"mean of a bool tensor must be float32, got {acc.dtype}"
+    ### BEGIN HIDDEN TESTS
+    assert x.sum(axis=(0, 1)).item() == 21
+    np.testing.assert_allclose(x.max().item(), 6)
+    ### END HIDDEN TESTS
+
+
+test_unit_reductions()
+
+# %% [markdown]
+# ## 6. Indexing
+#
+# `x[i]`, `x[1:3]`, `x[:, 0]`, `x[[0, 2]]` and `x[mask]` behave exactly like NumPy. Index
+# arrays are how a loss picks the logit of the correct class for every row:
+#
+# ```
+#   logits (3, 4)          labels [2, 0, 3]
+#   logits[[0, 1, 2], labels]  ->  [logits[0, 2], logits[1, 0], logits[2, 3]]   shape (3,)
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-getitem", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _index_arg(index):
+    """Replace Tensors inside an index by their arrays (provided)."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _getitem(self, index) -> Tensor:
+    """self[index] with NumPy semantics (ints, slices, index arrays, boolean masks)."""
+    index = _index_arg(index)
+    ### BEGIN SOLUTION
+    return _wrap(np.asarray(self.data[index]))
+    ### END SOLUTION
+
+
+Tensor.__getitem__ = _getitem
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-getitem", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_getitem():
+    """Indexing returns Tensors with NumPy semantics."""
+    x = Tensor(np.arange(12).reshape(3, 4))
+    assert x[0].shape == (4,) and x[:, 1].data.tolist() == [1, 5, 9]
+    labels = Tensor(np.array([2, 0, 3]))
+    assert x[np.arange(3), labels].data.tolist() == [2, 4, 11]
+    assert x[x > 9].data.tolist() == [10, 11]
+    assert isinstance(x[1, 1], Tensor) and x[1, 1].item() == 5
+    ### BEGIN HIDDEN TESTS
+    assert x[1:, ::2].shape == (2, 2)
+    ### END HIDDEN TESTS
+
+
+test_unit_getitem()
+
+# %% [markdown]
+# ## 7. Everything together
+#
+# A single linear layer's forward pass uses most of what you built: `y = x @ W + b`, then a
+# reduction. If this works, module 03's `Linear` is a few lines away.
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-module", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_module():
+    """A linear layer plus softmax-style arithmetic, end to end in float32."""
+    rng = np.random.default_rng(42)
+    x = Tensor(rng.standard_normal((8, 4)))  # (B, in) float64 input becomes float32
+    W = Tensor(rng.standard_normal((4, 3)) * 0.5)  # (in, out)
+    b = Tensor(np.zeros(3))  # (out,)
+    y = x @ W + b  # (B, out)
+    assert y.shape == (8, 3) and y.dtype == np.float32
+    z = (y - y.max(axis=1, keepdims=True)).exp()  # (B, out)
+    p = z / z.sum(axis=1, keepdims=True)  # (B, out)
+    np.testing.assert_allclose(p.sum(axis=1).data, np.ones(8), rtol=1e-6)
+    assert p.dtype == np.float32, f"expected float32 all the way, got {p.dtype}"
+    ref = x.data @ W.data + b.data
+    np.testing.assert_allclose(y.data, ref, rtol=1e-5)
+    total = sum(t.memory_footprint() for t in (x, W, b, y))
+    assert total == (8 * 4 + 4 * 3 + 3 + 8 * 3) * 4
+    ### BEGIN HIDDEN TESTS
+    np.testing.assert_allclose(matmul_loops(x, W).data, (x @ W).data, rtol=1e-5, atol=1e-6)
+    ### END HIDDEN TESTS
+
+
+test_module()
+
+# %% [markdown]
+# ## Systems measurement: memory and the cost of loops
+#
+# First, memory. `C = A @ B` with three 1000x1000 float32 matrices: each holds 10^6 numbers
+# of 4 bytes. We measure it with your `memory_footprint()` rather than trusting arithmetic.
+# Then, time: the same 64x64 product with your triple loop and with `np.matmul`.
+
+# %%
+import time
+
+rng = np.random.default_rng(0)
+A = Tensor(rng.standard_normal((1000, 1000), dtype=np.float32))  # (1000, 1000)
+B = Tensor(rng.standard_normal((1000, 1000), dtype=np.float32))  # (1000, 1000)
+t0 = time.perf_counter()
+C = A @ B  # (1000, 1000)
+t_big = time.perf_counter() - t0
+total_bytes = sum(t.memory_footprint() for t in (A, B, C))
+print(f"(1000x1000) @ (1000x1000) float32: A, B and C hold {total_bytes:,} bytes "
+      f"= {total_bytes / 1e6:.1f} MB")
+print(f"  the same three matrices in float64 would need "
+      f"{sum(t.data.astype(np.float64).nbytes for t in (A, B, C)) / 1e6:.1f} MB")
+print(f"  np.matmul took {t_big * 1e3:.1f} ms for 1e9 multiply-adds "
+      f"= {2e9 / t_big / 1e9:.1f} GFLOP/s")
+
+n = 64
+a = Tensor(rng.standard_normal((n, n), dtype=np.float32))  # (64, 64)
+b = Tensor(rng.standard_normal((n, n), dtype=np.float32))  # (64, 64)
+t0 = time.perf_counter()
+c_loops = matmul_loops(a, b)
+t_loops = time.perf_counter() - t0
+repeats = 200
+t0 = time.perf_counter()
+for _ in range(repeats):
+    c_fast = a @ b
+t_fast = (time.perf_counter() - t0) / repeats
+assert np.allclose(c_loops.data, c_fast.data, rtol=1e-4, atol=1e-4)
+print(f"{n}x{n} @ {n}x{n} ({n ** 3:,} multiply-adds): loops {t_loops * 1e3:.1f} ms, "
+      f"vectorized {t_fast * 1e6:.1f} us -> {t_loops / t_fast:,.0f}x faster")
+print(f"  at the loop speed, 1000x1000 would take about {t_loops * (1000 / n) ** 3:.0f} s")
+
+# %% [markdown]
+# ## Reflect
+#
+# 1. Your measurement shows 12 MB for one 1000x1000 product in float32. A batch of 64 images
+#    of 224x224x3 pixels stored as float32: how many MB? In float64? Why does the constructor
+#    refuse to keep float64 silently?
+# 2. The triple loop does `M * N * K` multiply-adds, and so does BLAS. Both are O(n^3), yet
+#    you measured a gap of several hundred (or thousand) times. Name three things the fast
+#    version does that the loop does not (think: interpreter overhead per operation, vector
+#    instructions, cache reuse, threads).
+# 3. Doubling `n` multiplies matmul work by 8 but memory by only 4. For large `n`, which
+#    becomes the bottleneck first on your laptop, and why do GPUs love large matmuls?
+# 4. `reshape` and `transpose` return views that share memory with the original. What can go
+#    wrong if you later modify the view in place? When is a copy unavoidable (hint: reshape a
+#    transposed matrix)?
+# 5. `x + b` with `x (B, out)` and `b (out,)` never materializes `B` copies of `b`. How much
+#    memory does broadcasting save for `B = 128`, `out = 256` in float32?
