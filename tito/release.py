@@ -70,10 +70,10 @@ def release(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None)
 def solution_lines(lesson_nb) -> list[str]:
     """Code lines that only the lesson's solution regions contain (what must not leak).
 
-    A line the lesson also shows outside every solution region (say, in a provided helper)
-    is public anyway and does not count.
+    A line the lesson also shows outside every solution region (in a provided helper, or
+    spelled out in a hint) is public on purpose and does not count.
     """
-    inside_lines, outside_lines = [], set()
+    inside_lines, outside = [], []
     for cell in lesson_nb.cells:
         inside = False
         for line in cell.source.splitlines():
@@ -86,8 +86,9 @@ def solution_lines(lesson_nb) -> list[str]:
                 if s and not s.startswith("#") and len(s) > 12:
                     inside_lines.append(s)
             else:
-                outside_lines.add(s)
-    return [line for line in inside_lines if line not in outside_lines]
+                outside.append(line)
+    public = "\n".join(outside)
+    return [line for line in inside_lines if line not in public]
 
 
 def restore_solutions(released_nb, lesson_nb):
