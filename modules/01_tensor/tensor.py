@@ -163,6 +163,10 @@ class Tensor:
         body = np.array2string(self.data, precision=4, separator=", ", prefix="Tensor(")
         return f"Tensor({body}, shape={self.shape}, dtype={self.dtype}{grad})"
 
+    def __bool__(self) -> bool:
+        # like NumPy: only a one-element tensor has a truth value
+        return bool(self.data)
+
     def __array__(self, dtype=None, copy=None):
         # lets np.asarray(tensor) and np.testing work on tensors
         return self.data if dtype is None else self.data.astype(dtype)

@@ -243,3 +243,48 @@ def test_lessons_01_to_04_still_pass_with_autograd_on(lesson):
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, f"{lesson} failed with autograd on:\n{proc.stderr[-3000:]}"
+
+
+def test_training_loop_does_not_leak_graph_memory():
+    """After each step no Function node may survive: the graph is freed and optimizer
+    updates (under no_grad) do not record one."""
+    import gc
+
+    from tinytorch.core.activations import Tanh
+    from tinytorch.core.layers import Linear, Sequential
+    from tinytorch.core.losses import MSELoss
+
+    model = Sequential(Linear(3, 4, seed=0), Tanh(), Linear(4, 1, seed=1))
+    x = Tensor(np.random.default_rng(0).standard_normal((8, 3)).astype(np.float32))
+    y = Tensor(np.zeros((8, 1), dtype=np.float32))
+
+    def live_nodes():
+        gc.collect()
+        return sum(isinstance(o, Function) for o in gc.get_objects())
+
+    counts = []
+    for step in range(12):
+        for p in model.parameters():
+            p.zero_grad()
+        loss = MSELoss()(model(x), y)
+        loss.backward()
+        with no_grad():
+            for p in model.parameters():
+                p.data -= 0.1 * p.grad.data
+        for p in model.parameters():
+            assert p._ctx is None and p.requires_grad
+        del loss
+        if step in (3, 11):
+            counts.append(live_nodes())
+    assert counts[1] <= counts[0], f"Function nodes grow across steps: {counts}"
+
+
+def test_module01_tensor_alone_has_dormant_backward():
+    """Before enable_autograd (tensor module loaded on its own), backward() does nothing."""
+    code = ("import importlib.util, numpy as np; "
+            "spec = importlib.util.spec_from_file_location('t01', 'tinytorch/core/tensor.py'); "
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+            "w = m.Tensor([1.0, 2.0], requires_grad=True); y = (w * w).sum(); "
+            "assert y._ctx is None and y.backward() is None and w.grad is None; print('dormant')")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "dormant" in proc.stdout, proc.stderr

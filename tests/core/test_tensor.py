@@ -42,6 +42,9 @@ def test_attributes_and_small_methods():
     assert "shape=(2, 3)" in r and "float32" in r and "requires_grad=True" in r
     np.testing.assert_array_equal(np.asarray(t), t.data)
     assert len({t, Tensor([1.0])}) == 2, "tensors hash by identity"
+    assert bool(Tensor(0.0)) is False and bool(Tensor([2.0])) is True
+    with pytest.raises(ValueError):
+        bool(Tensor([1.0, 2.0]) > 0)
 
 
 def test_result_dtypes_follow_numpy():

@@ -3,6 +3,8 @@
 Checked by tests/autograd/test_ops.py; golden fixtures from scripts/make_golden.py.
 Inputs are small and seeded; points where an op is not differentiable (ties of max, 0 for
 ReLU, clipping in BCE) are avoided on purpose so that finite differences are meaningful.
+All inputs come from one seeded stream in list order: append new cases at the end (or the
+fixtures of the later ones go stale; `scripts/make_golden.py --check` says so).
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ def _distinct(*shape):
     """Values with no ties (for max)."""
     n = int(np.prod(shape))
     return (_rng.permutation(n) * 0.37 + _rng.uniform(0, 0.1, n)).reshape(shape) - n * 0.15
-
 
 
 def _tf():

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _operand, _wrap
+from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _wrap
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
@@ -628,7 +628,6 @@ def _permute_method(self, *dims):
 
 
 def _matmul_method(self, other):
-    from tinytorch.core.tensor import _check_matmul_shapes
     b = other if isinstance(other, Tensor) else _as_input(other, self)
     _check_matmul_shapes(self.shape, b.shape)
     try:
