@@ -19,21 +19,7 @@ import platform
 import sys
 
 
-def _set_threads_env(n: int) -> None:
-    # must happen before numpy is imported: OpenBLAS reads it once
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(n)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from tito.machine import cpu_model, set_blas_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,7 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=20, help="steps per framework per round")
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/mlp_step.md")
     args = ap.parse_args(argv)
-    _set_threads_env(args.threads)
+    set_blas_threads(args.threads)
 
     import time
 

@@ -28,22 +28,13 @@ import time
 
 import numpy as np
 
+from tito.machine import cpu_model
+
 import tinytorch
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.activations import Sigmoid
 from tinytorch.core.layers import Linear
 from tinytorch.core.losses import BCELoss
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def tinytorch_location() -> str:
@@ -141,7 +132,7 @@ def main(argv=None) -> int:
 
     print("Milestone 1 (1958): the Perceptron, Rosenblatt's learning rule")
     print(f"tinytorch: {tinytorch_location()}")
-    print(f"machine:   {cpu_name()}, numpy {np.__version__}, python {platform.python_version()}")
+    print(f"machine:   {cpu_model()}, numpy {np.__version__}, python {platform.python_version()}")
     print(f"data:      {n_train} train / {n_test} test points per seed in [-1, 1]^2, margin 0.1, "
           f"{n_seeds} seed(s), lr {args.lr}\n")
 

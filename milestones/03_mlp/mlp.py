@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
 # One BLAS thread unless the caller chose otherwise: on a busy 2-core machine (load 9) a
 # 784-256-128-10 training step took a median 179 ms with OpenBLAS's 2 threads (threads
 # spin waiting for each other) and 15 ms with 1. Set OPENBLAS_NUM_THREADS to override.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from tito.machine import cpu_model, set_blas_threads  # noqa: E402
+
+set_blas_threads(1, override=False)
 
 import numpy as np  # noqa: E402  (after the thread setting, which numpy reads at import)
 
@@ -49,17 +49,6 @@ from tinytorch.core.training import Trainer, batches, evaluate, load_state_dict,
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 DOWNLOAD = False   # --download: let load_mnist fetch the official files (needs internet)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def build_model(seed: int = 0, hidden=(256, 128)) -> Sequential:
