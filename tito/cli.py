@@ -423,7 +423,7 @@ def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str
 @milestone_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def milestone_run(
     ctx: typer.Context,
-    number: str = typer.Argument(..., help="Milestone number (1-6) or slug."),
+    number: str = typer.Argument(..., help="Milestone number or slug (see `tito milestone list`)."),
     reference: bool = typer.Option(False, "--reference", help="Run the course's reference package instead of yours."),
 ):
     """Run a milestone against your workspace's tinytorch (extra options go to the script, e.g. --quick)."""
