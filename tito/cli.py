@@ -34,8 +34,9 @@ from .workspace import (
     prerequisite_message, reset_module, test_module,
 )
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# markup=False: messages carry learners' code and errors, whose brackets are not styling.
+console = Console(highlight=False, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 app = typer.Typer(
     help="TinyTorch: build a machine-learning framework module by module.\n\n"
@@ -57,7 +58,7 @@ app.add_typer(progress_app, name="progress")
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"error: {message}", style="bold red")
     raise typer.Exit(code)
 
 
@@ -129,7 +130,7 @@ def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module n
     for lesson, problems in results.items():
         if problems:
             bad += 1
-            err.print(f"[red]{lesson}[/]")
+            err.print(lesson, style="red")
             for p in problems:
                 err.print(f"  {p}")
         else:
@@ -247,7 +248,7 @@ def _print_outcome(outcome, verb: str) -> None:
     if outcome.integration_ok is not None:
         console.print("Integration tests on your exported package: " + ("passed" if outcome.integration_ok else "FAILED"))
     if outcome.passed:
-        console.print(f"[green]Module {m.code} {verb}.[/]")
+        console.print(f"Module {m.code} {verb}.", style="green")
         return
     for line in outcome.failure_summary():
         err.print(line)
@@ -308,16 +309,21 @@ def module_reset(number: str = typer.Argument(..., help="Module number or slug."
     console.print(f"Module {m.code} notebook restored: {ws.notebook(m).relative_to(ws.root)}")
 
 
-def connection_map(ws: Workspace, states: dict[int, str]) -> str:
-    """The course as tiers of modules, marked [x] done, [>] ready, [ ] locked."""
+def connection_map(ws: Workspace, states: dict[int, str], per_line: int = 4) -> str:
+    """The course as tiers of modules in order, marked [x] done, [>] ready, [ ] locked,
+    [-] not released: plain text, a few modules per line so it fits a narrow terminal."""
     mark = {"done": "[x]", "ready": "[>]", "locked": "[ ]", "not released": "[-]"}
-    lines = []
     tiers: dict[str, list[ModuleSpec]] = {}
     for m in ws.manifest.modules:
         tiers.setdefault(m.tier, []).append(m)
+    width = max(len(t) for t in tiers) + 2
+    lines = []
     for tier, mods in tiers.items():
-        cells = " -> ".join(f"{mark[states[m.number]]} {m.code} {m.slug}" for m in mods)
-        lines.append(f"{tier:>12}: {cells}")
+        items = [f"{mark[states[m.number]]} {m.code} {m.slug}" for m in mods]
+        for i in range(0, len(items), per_line):
+            head = f"{tier}:" if i == 0 else ""
+            tail = " ->" if i + per_line < len(items) else ""
+            lines.append(f"{head:<{width}}" + " -> ".join(items[i:i + per_line]) + tail)
     return "\n".join(lines)
 
 
@@ -416,7 +422,7 @@ def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str
             fail(f"Milestone {ms.number} needs modules " + ", ".join(f"{m.code} {m.slug}" for m in missing)
                  + " completed first (or run the reference with --reference).")
         root, whose = ws.root, "YOUR tinytorch"
-    console.print(f"[bold]Milestone {ms.number}: {ms.title}[/] on {whose} ({root / 'tinytorch'})")
+    console.print(f"Milestone {ms.number}: {ms.title} on {whose} ({root / 'tinytorch'})", style="bold")
     return subprocess.call([sys.executable, str(script), *args], cwd=root, env=child_env(root))
 
 
