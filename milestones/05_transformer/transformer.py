@@ -24,12 +24,18 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from tito.machine import describe as describe_machine
+from tito.machine import set_blas_threads
+
+# One BLAS thread unless the caller chose otherwise: the matmuls here are small, and on 2
+# cores threads that wait for each other are slower than one (must precede NumPy's import).
+set_blas_threads(1, override=False)
+
+import numpy as np  # noqa: E402
 
 import tinytorch
 from tinytorch.core.tensor import Tensor
@@ -146,18 +152,6 @@ def estimate_loss(model, get_batch_split, splits, n_batches):
 
 def n_params(model) -> int:
     return sum(p.size for p in model.parameters())
-
-
-def machine_info() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +365,7 @@ def main(argv=None):
 
     print("Milestone 5: the transformer era (2017)")
     print(f"tinytorch: {tinytorch.__file__}")
-    print(f"machine:   {machine_info()}")
+    print(f"machine:   {describe_machine()}")
     print(f"command:   python milestones/05_transformer/transformer.py {' '.join(sys.argv[1:] if argv is None else argv)}")
     results = {}
     t0 = time.perf_counter()
