@@ -1,0 +1,251 @@
+"""Milestone 4 (1998): the CNN revolution, rebuilt with your own tinytorch.
+
+Part 1: an MLP and a CNN trained the same way on the same TinyDigits split: which sees
+        digits better, and with how many parameters?
+Part 2: a 160k-parameter CNN (Conv2d + BatchNorm2d + ReLU + MaxPool2d, flips and crops,
+        SGD with Nesterov momentum and a one-cycle learning rate) on the real CIFAR-10:
+        50,000 training and 10,000 test images. Target: test accuracy >= 75%.
+
+Run:  python milestones/04_cnn/cnn.py             (full: TinyDigits, then CIFAR-10, ~1 h on 2 cores)
+      python milestones/04_cnn/cnn.py --quick     (a few minutes: TinyDigits + a CIFAR-10 slice)
+      python milestones/04_cnn/cnn.py --save cnn.npz   (save the CIFAR model's state_dict)
+CIFAR-10 comes from load_cifar10(root=...): --cifar-root DIR, else $TINYTORCH_DATA.
+Only tinytorch, NumPy and the standard library are used; everything is seeded.
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+
+
+def _threads_from_argv(argv):
+    """--threads N must act before NumPy loads its BLAS, so it is read here, first."""
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return None
+
+
+from tito.machine import cpu_model, set_blas_threads  # noqa: E402
+
+_THREADS = _threads_from_argv(sys.argv[1:])
+if _THREADS:
+    set_blas_threads(int(_THREADS))
+
+import numpy as np
+
+import tinytorch
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Linear, Sequential
+from tinytorch.core.losses import CrossEntropyLoss
+from tinytorch.core.optimizers import SGD, Adam, OneCycleLR
+from tinytorch.core.spatial import Conv2d, BatchNorm2d, MaxPool2d, Flatten
+from tinytorch.data.datasets import load_tinydigits, load_cifar10
+
+try:
+    from tinytorch.data.datasets import DatasetError
+except ImportError:                       # an older datasets module: any missing file is an OSError
+    DatasetError = OSError
+
+
+def n_params(model):
+    return sum(p.size for p in model.parameters())
+
+
+def evaluate(model, x, y, batch=500):
+    """Accuracy of model on (x, y) in eval mode, without building a graph."""
+    model.eval()
+    correct = 0
+    with no_grad():
+        for i in range(0, len(x), batch):
+            logits = model(Tensor(x[i:i + batch]))              # (B, 10)
+            correct += int((logits.data.argmax(axis=1) == y[i:i + batch]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def train_step(model, loss_fn, opt, xb, yb):
+    loss = loss_fn(model(Tensor(xb)), Tensor(yb))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.data)
+
+
+# ----------------------------------------------------------------------------- part 1
+def as_images(x):
+    """TinyDigits as float32 (N, 1, S, S) in [0, 1], whatever layout the loader returns."""
+    x = np.asarray(x)
+    if x.ndim == 2:                              # (N, S*S)
+        s = int(round(np.sqrt(x.shape[1])))
+        x = x.reshape(-1, s, s)
+    if x.ndim == 3:                              # (N, S, S)
+        x = x[:, None]
+    x = x.astype(np.float32)
+    return x / 255.0 if x.max() > 1.5 else x
+
+
+def part1_digits(epochs, seed=0):
+    (xtr, ytr), (xte, yte) = load_tinydigits()
+    xtr, xte = as_images(xtr), as_images(xte)   # (N, 1, S, S)
+    ytr, yte = np.asarray(ytr).astype(np.int64), np.asarray(yte).astype(np.int64)
+    S = xtr.shape[-1]
+    print(f"TinyDigits: {len(xtr)} train / {len(xte)} test images of {S}x{S}")
+
+    mlp = Sequential(Flatten(), Linear(S * S, 128, seed=seed), ReLU(), Linear(128, 10, seed=seed + 1))
+    s2 = (S // 2) // 2
+    cnn = Sequential(Conv2d(1, 16, 3, padding=1, bias=False, seed=seed), BatchNorm2d(16), ReLU(), MaxPool2d(2),
+                     Conv2d(16, 32, 3, padding=1, bias=False, seed=seed + 1), BatchNorm2d(32), ReLU(), MaxPool2d(2),
+                     Flatten(), Linear(32 * s2 * s2, 10, seed=seed + 2))
+    rows = []
+    for name, model in [("MLP", mlp), ("CNN", cnn)]:
+        rng = np.random.default_rng(seed)
+        opt = Adam(model.parameters(), lr=2e-3)
+        loss_fn = CrossEntropyLoss()
+        t0 = time.perf_counter()
+        for ep in range(epochs):
+            perm = rng.permutation(len(xtr))
+            for i in range(0, len(xtr), 64):
+                idx = perm[i:i + 64]
+                train_step(model, loss_fn, opt, xtr[idx], ytr[idx])
+        secs = time.perf_counter() - t0
+        acc = evaluate(model, xte, yte)
+        rows.append((name, n_params(model), epochs, acc, secs))
+        print(f"  {name}: test accuracy {acc * 100:.2f}% after {epochs} epochs ({secs:.1f} s)", flush=True)
+    return rows
+
+
+# ----------------------------------------------------------------------------- part 2
+def cifar_cnn(seed=0):
+    """The milestone network: 5 conv blocks (conv 3x3, BN, ReLU), 3 max-pools, one Linear. 160k params."""
+    def block(cin, cout, s):
+        return [Conv2d(cin, cout, 3, padding=1, bias=False, seed=s), BatchNorm2d(cout), ReLU()]
+    return Sequential(*block(3, 32, seed), *block(32, 32, seed + 1), MaxPool2d(2),      # (B, 32, 16, 16)
+                      *block(32, 64, seed + 2), *block(64, 64, seed + 3), MaxPool2d(2),  # (B, 64, 8, 8)
+                      *block(64, 128, seed + 4), MaxPool2d(2),                           # (B, 128, 4, 4)
+                      Flatten(), Linear(128 * 4 * 4, 10, seed=seed + 5))                 # (B, 10)
+
+
+def augment(xb, rng):
+    """Random horizontal flip per image and one random 32x32 crop of the 4-padded batch."""
+    flip = rng.random(len(xb)) < 0.5
+    xb = np.where(flip[:, None, None, None], xb[:, :, :, ::-1], xb)   # (B, 3, 32, 32)
+    xp = np.pad(xb, ((0, 0), (0, 0), (4, 4), (4, 4)))                 # (B, 3, 40, 40)
+    dx, dy = rng.integers(0, 9, 2)
+    return np.ascontiguousarray(xp[:, :, dy:dy + 32, dx:dx + 32])
+
+
+def part2_cifar(root, epochs, n_train=None, n_test=None, batch=128, save=None, seed=0, log=None, max_lr=0.1):
+    log = log or (lambda *a: print(*a, flush=True))
+    (xtr, ytr), (xte, yte) = load_cifar10(root=root)
+    xtr = np.asarray(xtr).reshape(-1, 3, 32, 32)
+    xte = np.asarray(xte).reshape(-1, 3, 32, 32)
+    ytr, yte = np.asarray(ytr).astype(np.int64), np.asarray(yte).astype(np.int64)
+    if n_train:
+        xtr, ytr = xtr[:n_train], ytr[:n_train]
+    if n_test:
+        xte, yte = xte[:n_test], yte[:n_test]
+    mean = (xtr.mean(axis=(0, 2, 3), keepdims=True) / 255).astype(np.float32)
+    std = (xtr.std(axis=(0, 2, 3), keepdims=True) / 255).astype(np.float32)
+    prep = lambda a: ((a.astype(np.float32) / 255 - mean) / std).astype(np.float32)
+    xtr, xte = prep(xtr), prep(xte)                                    # (N, 3, 32, 32) float32
+    log(f"CIFAR-10: {len(xtr)} train / {len(xte)} test images, batch {batch}, {epochs} epochs, "
+        f"SGD Nesterov + one-cycle to lr {max_lr}")
+
+    rng = np.random.default_rng(seed)
+    model = cifar_cnn(seed)
+    log(f"model: {n_params(model):,} parameters")
+    steps_per_epoch = len(xtr) // batch
+    opt = SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    sched = OneCycleLR(opt, max_lr=max_lr, total_steps=epochs * steps_per_epoch)
+    loss_fn = CrossEntropyLoss()
+    history = []
+    t_start = time.perf_counter()
+    for ep in range(epochs):
+        t0 = time.perf_counter()
+        perm = rng.permutation(len(xtr))
+        losses = []
+        for i in range(steps_per_epoch):
+            idx = perm[i * batch:(i + 1) * batch]
+            losses.append(train_step(model, loss_fn, opt, augment(xtr[idx], rng), ytr[idx]))
+            sched.step()
+            if (i + 1) % 50 == 0:
+                el = time.perf_counter() - t0
+                log(f"  epoch {ep + 1} step {i + 1}/{steps_per_epoch} loss {np.mean(losses[-50:]):.3f} "
+                    f"{(i + 1) * batch / el:.0f} img/s")
+        t_train = time.perf_counter() - t0
+        acc = evaluate(model, xte, yte)
+        history.append((ep + 1, float(np.mean(losses)), acc, t_train, time.perf_counter() - t_start))
+        log(f"epoch {ep + 1}: train loss {np.mean(losses):.3f}  test acc {acc * 100:.2f}%  "
+            f"epoch {t_train:.0f} s ({steps_per_epoch * batch / t_train:.0f} img/s)  "
+            f"total {time.perf_counter() - t_start:.0f} s")
+    if save:
+        np.savez(save, **{k: np.asarray(v) for k, v in model.state_dict().items()})
+        log(f"saved state_dict to {save}")
+    return history, n_params(model)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few minutes: TinyDigits (3 epochs) + 1 epoch on a 5,000-image CIFAR-10 slice")
+    ap.add_argument("--epochs", type=int, default=None, help="CIFAR-10 epochs (default 6, quick 1)")
+    ap.add_argument("--cifar-root", default=None, help="directory holding cifar-10-batches-py/")
+    ap.add_argument("--save", default=None, help="save the CIFAR-10 model state_dict to this .npz")
+    ap.add_argument("--skip-digits", action="store_true")
+    ap.add_argument("--skip-cifar", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-lr", type=float, default=None,
+                    help="peak of the one-cycle schedule (default 0.1; quick 0.02: its warm-up is only 12 steps)")
+    ap.add_argument("--threads", default=None,
+                    help="BLAS threads (1 is much faster when other jobs share the cores)")
+    args = ap.parse_args(argv)
+
+    print(f"Milestone 4: the CNN revolution, running tinytorch from {tinytorch.__file__}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, numpy {np.__version__}, "
+          f"python {platform.python_version()}, BLAS threads "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, load average {os.getloadavg()[0]:.1f}")
+    t_all = time.perf_counter()
+    digit_rows = [] if args.skip_digits else part1_digits(epochs=3 if args.quick else 8, seed=args.seed)
+
+    history, cifar_params = [], 0
+    missing_data = False
+    if not args.skip_cifar:
+        root = args.cifar_root
+        if root is None and not os.environ.get("TINYTORCH_DATA"):
+            print("CIFAR-10 skipped: pass --cifar-root DIR or set TINYTORCH_DATA "
+                  "(a directory with cifar-10-batches-py/)")
+        else:
+            epochs = args.epochs or (1 if args.quick else 6)
+            max_lr = args.max_lr or (0.02 if args.quick else 0.1)
+            n_train, n_test = (5_000, 1_000) if args.quick else (None, None)
+            try:
+                history, cifar_params = part2_cifar(root, epochs, n_train=n_train, n_test=n_test,
+                                                    save=args.save, seed=args.seed, max_lr=max_lr)
+            except DatasetError as e:
+                print(f"CIFAR-10 skipped: {e}\nBuild the batches from the shared copy with\n"
+                      f"  python $TINYTORCH_DATA/cifar10/build_cifar10_batches.py DIR\n"
+                      f"and pass --cifar-root DIR (or put DIR/cifar-10-batches-py under $TINYTORCH_DATA).")
+                missing_data = True
+
+    print("\nResults")
+    print(f"{'data':<12}{'model':<6}{'params':>10}{'epochs':>8}{'test acc':>10}{'time (s)':>10}")
+    for name, p, ep, acc, secs in digit_rows:
+        print(f"{'TinyDigits':<12}{name:<6}{p:>10,}{ep:>8}{acc * 100:>9.2f}%{secs:>10.1f}")
+    if history:
+        ep, _, acc, _, total = history[-1]
+        label = "CIFAR slice" if args.quick else "CIFAR-10"
+        print(f"{label:<12}{'CNN':<6}{cifar_params:>10,}{ep:>8}{acc * 100:>9.2f}%{total:>10.1f}")
+        if not args.quick:
+            verdict = "REACHED" if acc >= 0.75 else "NOT reached"
+            print(f"target CIFAR-10 test accuracy >= 75%: {verdict} ({acc * 100:.2f}%)")
+    print(f"wall time {time.perf_counter() - t_all:.0f} s")
+    return 2 if (missing_data and not args.quick) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
