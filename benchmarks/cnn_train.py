@@ -27,6 +27,27 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 from tito.machine import cpu_model, set_blas_threads  # noqa: E402
 
 
+def _load_milestone():
+    """milestones/04_cnn/cnn.py as a module: the benchmark trains exactly its network and step."""
+    path = os.path.join(HERE, os.pardir, "milestones", "04_cnn", "cnn.py")
+    spec = importlib.util.spec_from_file_location("milestone4_cnn", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _torch_net(torch):
+    """The same network in PyTorch: the architecture of the reference CIFAR-10 baseline."""
+    nn = torch.nn
+
+    def block(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+    return nn.Sequential(*block(3, 32), *block(32, 32), nn.MaxPool2d(2),        # (B, 32, 16, 16)
+                         *block(32, 64), *block(64, 64), nn.MaxPool2d(2),       # (B, 64, 8, 8)
+                         *block(64, 128), nn.MaxPool2d(2),                      # (B, 128, 4, 4)
+                         nn.Flatten(), nn.Linear(128 * 4 * 4, 10))              # (B, 10)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -89,7 +110,6 @@ def main(argv=None) -> int:
         torch_step()
     tiny_t, torch_t = [], []
     load_before = os.getloadavg()[0]
-    cpu0 = time.process_time()
     for _ in range(args.rounds):
         for _ in range(args.steps):
             tiny_t.append(tiny_step())

@@ -21,7 +21,6 @@ Only tinytorch, NumPy and the standard library are used; everything is seeded.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import sys
 import time
