@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import progress as progress_mod
-from .export import ExportError, atomic_write, export_cells, module_path, package_init_files, write_files
+from .export import ExportError, atomic_write, export_cells, package_init_files, write_files
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec, load_manifest
 from .release import notebook_relpath, release
@@ -118,7 +118,8 @@ def init_workspace(dest: Path, manifest: Manifest) -> Workspace:
 
 def find_workspace(start: Path | None = None) -> Workspace:
     env = os.environ.get("TINYTORCH_WORKSPACE")
-    candidates = [Path(env)] if env else [p for p in [Path(start or Path.cwd()).resolve()] for p in [p, *p.parents]]
+    here = Path(start or Path.cwd()).resolve()
+    candidates = [Path(env)] if env else [here, *here.parents]
     for p in candidates:
         cfg = p / META_DIR / CONFIG
         if cfg.is_file():

@@ -3,7 +3,7 @@
 The round trip for every lesson: the released notebook contains none of the reference
 solution code, still exports to the same module files, and (with the reference solutions
 put back) passes its graded tests; the last part is run by the learner flow test
-(test_learner_flow.py), which completes every module from its released notebook.
+(tests/course/test_lessons.py), which completes every module from its released notebook.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from tito.export import export_cells
 from tito.lesson import Cell, read_notebook
-from tito.manifest import load_manifest
 from tito.release import release_notebook, restore_solutions, solution_lines
 from tito.runner import run_cells
 from tooling.sample_course import make_course
