@@ -24,7 +24,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-from tito.machine import cpu_model, set_blas_threads  # noqa: E402
+from tito.machine import cpu_model, display_path, set_blas_threads  # noqa: E402
 
 
 def _load_milestone():
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         f"- command: `python benchmarks/cnn_train.py --threads {args.threads}`",
         f"- machine: {cpu_model()}, {os.cpu_count()} cores, threads used {args.threads}, "
         f"numpy {np.__version__}, python {platform.python_version()}",
-        f"- tinytorch: {tinytorch.__file__}",
+        f"- tinytorch: {display_path(tinytorch.__file__)}",
         f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- load average (1 min) before/after: {load_before:.1f} / {load_after:.1f} "
         f"(above ~{os.cpu_count()} the cores are shared with other jobs and wall times inflate)",

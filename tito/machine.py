@@ -51,3 +51,16 @@ def describe() -> str:
     if load is not None:
         parts.append(f"load average {load:.1f}")
     return ", ".join(parts)
+
+
+def display_path(path: str) -> str:
+    """``path`` as ``<repo>/...`` when it lies in this checkout, so that written results name
+    no directory of the machine they ran on."""
+    from pathlib import Path
+
+    p = Path(path).resolve()
+    root = Path(__file__).resolve().parent.parent
+    try:
+        return "<repo>/" + p.relative_to(root).as_posix()
+    except ValueError:
+        return str(p)
