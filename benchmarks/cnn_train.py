@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import importlib.util
 import os
 import platform
 import sys
@@ -25,15 +24,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 from tito.machine import cpu_model, display_path, set_blas_threads  # noqa: E402
-
-
-def _load_milestone():
-    """milestones/04_cnn/cnn.py as a module: the benchmark trains exactly its network and step."""
-    path = os.path.join(HERE, os.pardir, "milestones", "04_cnn", "cnn.py")
-    spec = importlib.util.spec_from_file_location("milestone4_cnn", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _torch_net(torch):
@@ -64,11 +54,12 @@ def main(argv=None) -> int:
     import numpy as np
 
     import tinytorch
-    from tinytorch.core.tensor import Tensor
     from tinytorch.core.losses import CrossEntropyLoss
     from tinytorch.core.optimizers import SGD
 
-    ms = _load_milestone()
+    from tito.manifest import load_manifest
+
+    ms = load_manifest().load_milestone("cnn")    # the milestone's own network and step
     B = args.batch
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)     # (B, 3, 32, 32)

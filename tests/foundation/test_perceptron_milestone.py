@@ -1,23 +1,15 @@
 """Milestone 1 (Perceptron): the script reaches its target, and its pieces behave."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from tinytorch.core.layers import Linear
 
-SCRIPT = Path(__file__).resolve().parents[2] / "milestones" / "01_perceptron" / "perceptron.py"
-
 
 @pytest.fixture(scope="module")
-def perceptron():
-    spec = importlib.util.spec_from_file_location("milestone_perceptron", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def perceptron(manifest):
+    return manifest.load_milestone("perceptron")
 
 
 def test_quick_run_reaches_target(perceptron, capsys):

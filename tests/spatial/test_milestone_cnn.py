@@ -1,19 +1,17 @@
 """Cheap checks of milestone 4's building blocks (the training itself lives in the milestone)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+
+from tito.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _milestone():
-    spec = importlib.util.spec_from_file_location("milestone_cnn", REPO / "milestones" / "04_cnn" / "cnn.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_manifest(REPO).load_milestone("cnn")
 
 
 def test_cifar_cnn_has_the_baseline_architecture():

@@ -1,33 +1,22 @@
 """Milestones 2 (XOR) and 3 (MLP) run end to end in small configurations."""
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tito.manifest import load_manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(rel: str, name: str):
-    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / rel)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-    finally:   # the script sets thread defaults for itself; do not leak them into other tests
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return mod
+def _load(slug: str):
+    return load_manifest(ROOT).load_milestone(slug)
 
 
 def test_xor_milestone_three_seeds(capsys):
-    xor = _load("milestones/02_xor/xor.py", "milestone_xor")
+    xor = _load("xor")
     assert xor.main(["--seeds", "3"]) == 0
     out = capsys.readouterr().out
     assert "two layers  : worst accuracy over 3 seeds 100%" in out and "PASS" in out
@@ -35,13 +24,13 @@ def test_xor_milestone_three_seeds(capsys):
 
 
 def test_single_layer_cannot_exceed_75_percent():
-    xor = _load("milestones/02_xor/xor.py", "milestone_xor2")
+    xor = _load("xor")
     for seed in range(3):
         assert xor.train(xor.single_layer(seed), 200, lr=0.1)["accuracy"] <= 0.75
 
 
 def test_mlp_milestone_tinydigits_save_and_rebuild(tmp_path, capsys):
-    mlp = _load("milestones/03_mlp/mlp.py", "milestone_mlp")
+    mlp = _load("mlp")
     pytest.importorskip("tinytorch.data.datasets")
     path = tmp_path / "mlp.npz"
     code = mlp.main(["--dataset", "tinydigits", "--tiny-epochs", "2", "--train-limit", "2000", "--save", str(path), "--no-progress"])
@@ -62,7 +51,7 @@ def test_mlp_milestone_tinydigits_save_and_rebuild(tmp_path, capsys):
 
 
 def test_mlp_prepare_is_float32_and_standardized():
-    mlp = _load("milestones/03_mlp/mlp.py", "milestone_mlp2")
+    mlp = _load("mlp")
     x = mlp.prepare(np.full((2, 28, 28), 255, dtype=np.uint8))
     assert x.shape == (2, 784) and x.dtype == np.float32
     np.testing.assert_allclose(x[0, 0], (1 - 0.1307) / 0.3081, rtol=1e-6)

@@ -1,21 +1,13 @@
 """Milestone 5's building blocks (milestones/05_transformer/transformer.py), on tiny sizes."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "milestones" / "05_transformer" / "transformer.py"
-
 
 @pytest.fixture(scope="module")
-def ms():
-    spec = importlib.util.spec_from_file_location("milestone5", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def ms(manifest):
+    return manifest.load_milestone("transformer")
 
 
 def test_lr_schedule_matches_nanogpt(ms):
