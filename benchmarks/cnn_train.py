@@ -20,10 +20,9 @@ import os
 import platform
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-from tito.machine import cpu_model, display_path, set_blas_threads  # noqa: E402
+from tito.machine import cpu_model, display_path, set_blas_threads, write_result  # noqa: E402
 
 
 def _torch_net(torch):
@@ -173,11 +172,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        path = os.path.join(HERE, "results", "cnn_train.md")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        print(f"wrote {path}")
+        print(f"wrote {write_result('cnn_train', text)}")
     return 0
 
 

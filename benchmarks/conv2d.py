@@ -24,7 +24,7 @@ import platform
 import sys
 
 
-from tito.machine import cpu_model, display_path, set_blas_threads  # noqa: E402
+from tito.machine import cpu_model, display_path, set_blas_threads, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -161,11 +161,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "conv2d.md")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        print(f"wrote {path}")
+        print(f"wrote {write_result('conv2d', text)}")
     return 0
 
 

@@ -19,7 +19,7 @@ import platform
 import sys
 
 
-from tito.machine import cpu_model, set_blas_threads  # noqa: E402
+from tito.machine import cpu_model, set_blas_threads, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -163,13 +163,9 @@ def main(argv=None) -> int:
                    f"Ratio tinytorch / PyTorch: **{ratio:.2f}x** (median), {tt_min / th_min:.2f}x (min). Target: <= 2x.",
                    "", "First three losses (tinytorch, torch), same weights and data: "
                    + ", ".join(f"({a:.5f}, {b:.5f})" for a, b in first)]
-        md += ["", "The machine is shared with other jobs: a load average above the core count means the",
-               "timings include waiting; the min column is the least disturbed step.", ""]
-        out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "mlp_step.md")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            f.write("\n".join(md))
-        print(f"wrote {os.path.relpath(out)}")
+        md += ["", "A load average above the core count means other jobs shared the machine and the",
+               "timings include waiting; the min column is then the least disturbed step.", ""]
+        print(f"wrote {write_result('mlp_step', chr(10).join(md))}")
     return 0
 
 

@@ -64,3 +64,13 @@ def display_path(path: str) -> str:
         return "<repo>/" + p.relative_to(root).as_posix()
     except ValueError:
         return str(p)
+
+
+def write_result(name: str, text: str) -> str:
+    """Write a benchmark's report to ``benchmarks/results/<name>.md``; returns the path shown."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    return display_path(str(path))
