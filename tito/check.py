@@ -69,6 +69,10 @@ def _marker_problems(cell: Cell) -> list[str]:
     return problems
 
 
+# What a graded cell must contain for it to be able to fail.
+CHECKS = ("assert", "raises", "np.testing", "gradcheck")
+
+
 def _first_line(cell: Cell) -> str:
     for line in cell.source.splitlines():
         if line.strip():
@@ -92,6 +96,9 @@ def check_lesson(path: Path, spec: ModuleSpec | None = None) -> list[str]:
             seen[gid] = str(cell.index + 1)
         if cell.kind == "code":
             problems += _marker_problems(cell)
+            if cell.is_graded and not cell.is_solution and not any(k in cell.source for k in CHECKS):
+                problems.append(f"{cell.label()}: graded cell checks nothing (no assert, pytest.raises, "
+                                "np.testing or gradcheck): a test that cannot fail gives free points")
             if cell.export_target() is not None and not cell.nbgrader:
                 problems.append(f"{cell.label()}: export cell without NBGrader metadata (release could not lock or stub it)")
     markdown_heads = [_first_line(c) for c in cells if c.kind == "markdown"]

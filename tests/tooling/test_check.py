@@ -32,6 +32,7 @@ def test_good_lesson_passes(tmp_path):
     (lambda s: s.replace('"schema_version": 3, "solution": true', '"schema_version": 2, "solution": true'), "Outdated schema version"),
     (lambda s: s.replace('"grade": false, "grade_id": "double", ', '"grade_id": "double", '), "'grade' is a required property"),
     (lambda s: s.replace('"solution": true}', '"solution": false}', 1), "not solution: true"),
+    (lambda s: s.replace("assert double([1]).dtype == np.float32", "print(double([1]).dtype)"), "checks nothing"),
 ])
 def test_checker_rejects(tmp_path, mutate, expected):
     lesson = mutate(LESSON)
