@@ -24,6 +24,7 @@ except ImportError as _e:  # pragma: no cover - only without the [tito] extra
 
 from . import export as export_mod
 from .check import check_course
+from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
 from .progress import repair as repair_progress
@@ -55,6 +56,7 @@ progress_app = typer.Typer(help="Inspect or repair your progress file.", no_args
 app.add_typer(module_app, name="module")
 app.add_typer(milestone_app, name="milestone")
 app.add_typer(progress_app, name="progress")
+app.add_typer(olympics_app, name="olympics")
 
 
 def fail(message: str, code: int = 1) -> None:

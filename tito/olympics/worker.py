@@ -1,0 +1,59 @@
+"""The evaluation worker: one submission at a time, each in a sandboxed child (``sandbox``).
+
+Only one worker may run per database: it starts by putting back in the queue whatever a
+previous worker was evaluating when it died (so a killed worker resumes where it stopped),
+and it never times a model while another evaluation runs, because there is no other.
+"""
+from __future__ import annotations
+
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from . import db
+from .sandbox import bwrap_available, run_evaluation
+
+
+class _Stop:
+    requested = False
+
+
+def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
+        poll: float = 0.2, once: bool = False, log=print) -> int:
+    """Evaluate queued submissions until stopped (SIGTERM/SIGINT), or until the queue is
+    empty when ``once``. Returns how many it evaluated."""
+    eval_dir = Path(eval_dir)
+    if not (eval_dir / "vision.npz").is_file() and not (eval_dir / "language.npz").is_file():
+        raise FileNotFoundError(f"{eval_dir} holds neither vision.npz nor language.npz "
+                                "(see `tito olympics make-eval-data`)")
+    engine = db.connect(url)
+    stop = _Stop()
+
+    def request_stop(*_):
+        stop.requested = True
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    back = db.reset_running(engine)
+    log(f"worker: sandbox {'bwrap+rlimits' if bwrap_available() else 'rlimits only (no working bwrap)'}; "
+        f"{back} interrupted evaluation(s) back in the queue", flush=True)
+    done = 0
+    while not stop.requested:
+        job = db.claim_next(engine)
+        if job is None:
+            if once:
+                break
+            time.sleep(poll)
+            continue
+        sid, data = job
+        with tempfile.TemporaryDirectory(prefix="olympics-eval-") as tmp:
+            path = Path(tmp, "submission.ttb")
+            path.write_bytes(data)
+            t0 = time.perf_counter()
+            outcome = run_evaluation(path, eval_dir, timeout=timeout, memory_mb=memory_mb)
+        db.finish(engine, sid, outcome.result, outcome.error, outcome.sandbox)
+        done += 1
+        log(f"worker: submission {sid} {'done' if outcome.result else 'failed: ' + outcome.error} "
+            f"({time.perf_counter() - t0:.2f} s)", flush=True)
+    engine.dispose()
+    return done
