@@ -13,8 +13,10 @@ Tensor encodings (``"tensors"`` in bundle.json, one entry per state-dict name)::
     int8    array NAME@q           int8, the tensor's shape
             array NAME@scale       float32, shape () or (shape[axis],)  value = (q - zero) * scale
             array NAME@zero        optional, int8, same shape as NAME@scale
-    sparse  array NAME@index       int32, 1-D, strictly increasing flat indices
-            array NAME@values      float32/float16 (or int8 with a scalar NAME@scale)
+    sparse  array NAME@mask        uint8, the non-zero pattern, one bit per element in C order
+                                   (``np.packbits`` of the flat tensor != 0)
+            array NAME@values      the non-zero values in C order: float32/float16, or int8
+                                   with a scalar float32 NAME@scale
 
 Validation reads nothing it has not bounded first: the bundle size, each member's
 uncompressed size (read with a cap, so a zip whose headers lie is stopped too), the number,
@@ -51,10 +53,10 @@ MAX_NDIM = 4
 MAX_LAYERS = 64
 MAX_WORK = 2_000_000_000                   # multiply-adds per example (vision) or per token
 MAX_LOCAL = 16                             # learner-reported numbers
-ARRAY_DTYPES = ("float32", "float16", "int8", "int32")
+ARRAY_DTYPES = ("float32", "float16", "int8", "uint8")
 
 NAME_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\Z")
-ARRAY_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(@(q|scale|zero|index|values))?\Z")
+ARRAY_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(@(q|scale|zero|mask|values))?\Z")
 PSEUDONYM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 LOCAL_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
@@ -312,7 +314,7 @@ def read_arrays(data: bytes) -> dict:
             if key is None or not ARRAY_RE.match(key):
                 raise BundleError(f"weights.npz: array name {name!r} is not allowed; names are like "
                                   f"'layers.0.weight.npy' (letters, digits, '_', '.', and an @q/@scale/"
-                                  f"@zero/@index/@values suffix)")
+                                  f"@zero/@mask/@values suffix)")
             raw = _read_member(zf, info, MAX_WEIGHTS_BYTES - total, f"weights.npz: {name}")
             total += len(raw)
             arrays[key] = _read_npy(key, raw)
@@ -455,13 +457,15 @@ def _needed_arrays(name: str, entry: dict, shape: tuple, arrays: dict) -> list:
     if enc == "sparse":
         if set(entry) != {"encoding", "shape"}:
             raise BundleError(f"tensors: {name}: sparse takes only encoding and shape")
-        index = need(name + "@index", ("int32",), lambda s: len(s) == 1, "int32, 1-D")
-        values = need(name + "@values", ("float32", "float16", "int8"), lambda s: s == index.shape,
-                      f"float32/float16/int8 of shape {list(index.shape)}")
         n = math.prod(shape)
-        if index.size and (index[0] < 0 or index[-1] >= n or (np.diff(index) <= 0).any()):
-            raise BundleError(f"weights.npz: {name}@index must be strictly increasing flat indices in 0..{n - 1}")
-        keys = [name + "@index", name + "@values"]
+        mask = need(name + "@mask", ("uint8",), lambda s: s == ((n + 7) // 8,), f"uint8 of shape [{(n + 7) // 8}]")
+        bits = np.unpackbits(mask)
+        if bits[n:].any():
+            raise BundleError(f"weights.npz: {name}@mask has bits set past the tensor's {n} elements")
+        nnz = int(bits.sum())
+        values = need(name + "@values", ("float32", "float16", "int8"), lambda s: s == (nnz,),
+                      f"float32/float16/int8 of shape [{nnz}] (one value per bit set in the mask)")
+        keys = [name + "@mask", name + "@values"]
         if values.dtype == np.int8:
             scale = need(name + "@scale", ("float32",), lambda s: s == (), "a float32 scalar")
             if not scale > 0:
@@ -485,11 +489,13 @@ def decode_tensor(name: str, entry: dict, arrays: dict) -> np.ndarray:
             bshape[entry["axis"]] = shape[entry["axis"]]
             scale, zero = scale.reshape(bshape), zero.reshape(bshape)
         return ((q - zero) * scale).astype(np.float32)
-    out = np.zeros(math.prod(shape), dtype=np.float32)
+    n = math.prod(shape)
+    keep = np.unpackbits(arrays[name + "@mask"])[:n].astype(bool)
     values = arrays[name + "@values"].astype(np.float32)
     if name + "@scale" in arrays:
         values = values * arrays[name + "@scale"]
-    out[arrays[name + "@index"]] = values
+    out = np.zeros(n, dtype=np.float32)
+    out[keep] = values
     return out.reshape(shape)
 
 
@@ -556,7 +562,8 @@ def describe_model(model) -> dict:
 
 def encode_tensor(name: str, array: np.ndarray, encoding: str = "dense", axis=None) -> tuple[dict, dict]:
     """``(entry, arrays)`` for one tensor: dense float32, symmetric int8 (per-tensor, or per
-    slice along ``axis``), or sparse (the non-zero values, float32)."""
+    slice along ``axis``), sparse (a bit mask and the non-zero values, float32) or
+    sparse+int8 (the non-zero values as int8 with one scale)."""
     a = np.asarray(array, dtype=np.float32)
     entry = {"encoding": encoding, "shape": list(a.shape)}
     if encoding == "dense":
@@ -571,18 +578,30 @@ def encode_tensor(name: str, array: np.ndarray, encoding: str = "dense", axis=No
         q = np.clip(np.round(a / bscale), -127, 127).astype(np.int8)
         entry["axis"] = axis
         return entry, {name + "@q": q, name + "@scale": np.asarray(scale, dtype=np.float32)}
-    if encoding == "sparse":
+    if encoding in ("sparse", "sparse+int8"):
         flat = a.reshape(-1)
-        index = np.flatnonzero(flat).astype(np.int32)
-        return entry, {name + "@index": index, name + "@values": flat[index]}
-    raise BundleError(f"unknown encoding {encoding!r}; allowed: ['dense', 'int8', 'sparse']")
+        keep = flat != 0
+        values = flat[keep]
+        arrs = {name + "@mask": np.packbits(keep)}
+        entry["encoding"] = "sparse"
+        if encoding == "sparse+int8":
+            scale = np.float32(max(float(np.abs(values).max(initial=0.0)), 1e-12) / 127.0)
+            arrs[name + "@values"] = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+            arrs[name + "@scale"] = np.asarray(scale, dtype=np.float32)
+        else:
+            arrs[name + "@values"] = values
+        return entry, arrs
+    raise BundleError(f"unknown encoding {encoding!r}; allowed: {list(ENCODINGS)}")
+
+
+ENCODINGS = ("dense", "int8", "sparse", "sparse+int8")
 
 
 def pack(model, path, track: str, pseudonym: str, local: dict | None = None, input_shape=None,
          mean=None, std=None, chars=None, encoding="dense") -> Bundle:
     """Write ``model`` as a bundle at ``path`` and validate what was written.
 
-    ``encoding`` is one name for every tensor (``"dense"``, ``"int8"``, ``"sparse"``) or a dict
+    ``encoding`` is one name for every tensor (one of ``ENCODINGS``) or a dict
     name -> encoding (missing names are dense). A Sequential needs ``input_shape`` (per
     example, e.g. ``(3, 32, 32)``); a GPT needs ``chars``, the character of every token id."""
     spec = describe_model(model)
@@ -603,7 +622,7 @@ def pack(model, path, track: str, pseudonym: str, local: dict | None = None, inp
     arrays = {}
     for name, value in model.state_dict().items():
         enc = encoding.get(name, "dense") if isinstance(encoding, dict) else encoding
-        if enc == "int8" and np.ndim(value) < 2:
+        if enc != "dense" and np.ndim(value) < 2:
             enc = "dense"                       # biases and norms stay float: tiny, and sensitive
         entry, arrs = encode_tensor(name, value, enc)
         doc["tensors"][name] = entry
