@@ -240,6 +240,7 @@ def bad_bundles(good: bytes) -> dict:
     nan[w][0, 0] = np.nan
     big = json.loads(json.dumps(doc))
     big["model"]["layers"][1].update(in_features=65536, out_features=65536)
+    big["input"]["shape"] = [1, 256, 256]
     return {
         "pickle inside the npz": (pickled, "pickle"),
         "zip bomb": (zip_bomb, "more than the limit"),
