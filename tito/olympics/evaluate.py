@@ -82,7 +82,9 @@ def build_model(b: bundle_mod.Bundle):
 
 def _images(x: np.ndarray, inp: dict) -> np.ndarray:
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    x = x.reshape((x.shape[0],) + tuple(inp["shape"]))
+    if x.shape[1:] != tuple(inp["shape"]):
+        raise ValueError(f"this track's images have shape {list(x.shape[1:])}, the bundle's input.shape "
+                         f"is {inp['shape']}")
     if "mean" in inp:
         x = x - np.asarray(inp["mean"], np.float32).reshape((-1,) + (1,) * (x.ndim - 2))
     if "std" in inp:
