@@ -17,7 +17,6 @@ Evaluation data (``EVAL_DIR``, held by the server, never shown to students):
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -206,11 +205,13 @@ def main(argv=None) -> int:
     except bundle_mod.BundleError as e:
         print(json.dumps({"error": f"invalid bundle: {e}"}))
         return 1
+    except MemoryError as e:
+        print(json.dumps({"error": f"out of memory (the evaluation's memory limit): {e}"}))
+        return 1
     except Exception as e:  # the model failed to run on the data: the learner's problem, reported
         print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
         return 1
-    print(json.dumps(result, allow_nan=False, default=lambda v: None if isinstance(v, float) and
-                     not math.isfinite(v) else str(v)))
+    print(json.dumps(result, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
     return 0
 
 

@@ -7,7 +7,7 @@ kills its whole process group, and one BLAS thread (so timings are comparable).
 
 With bubblewrap (``bwrap``, when it is installed and works here) also: new user, PID,
 network, IPC and UTS namespaces (no network at all), no capabilities, and a file system that
-holds only the system's libraries, the Python installation, the ``tinytorch``/``tito``
+runs as nobody (uid 65534) and holds only the system's libraries, the Python installation, the ``tinytorch``/``tito``
 packages (all read-only), the bundle and the evaluation data (read-only) and an empty
 ``/tmp``: the server's database and files are not visible.
 """
@@ -80,7 +80,7 @@ def _package_roots() -> list[str]:
 
 def _bwrap_prefix(binds: list[tuple[str, str]]) -> list[str]:
     cmd = [shutil.which("bwrap"), "--unshare-all", "--die-with-parent", "--new-session",
-           "--cap-drop", "ALL", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+           "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for top in ("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/alternatives", "/etc/ld.so.cache"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
@@ -130,7 +130,7 @@ def run_evaluation(bundle_path: Path, eval_dir: Path, timeout: float = 120.0,
         except ProcessLookupError:
             pass
         proc.communicate()
-        return Outcome(None, f"stopped after {timeout:.0f} s (the evaluation time limit)", how)
+        return Outcome(None, f"stopped after {timeout:g} s (the evaluation time limit)", how)
     lines = [ln for ln in out.splitlines() if ln.strip()]
     try:
         doc = json.loads(lines[-1]) if lines else None
