@@ -6,7 +6,6 @@ import csv
 import io
 import shutil
 
-import numpy as np
 import pytest
 
 from olympics.helpers import N_EVAL, cli, expected_accuracy, linear_model, noisy

@@ -32,10 +32,12 @@ import json
 import math
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .architecture import GPT_PARAMS, LAYERS, Architecture, BundleError, check_architecture
 
 FORMAT = "tinytorch-olympics"
 VERSION = 1
@@ -48,10 +50,7 @@ MAX_JSON_BYTES = 256 * 1024                # bundle.json, uncompressed
 MAX_WEIGHTS_BYTES = 96 * 1024 * 1024       # weights.npz, uncompressed
 MAX_ARRAYS = 1024
 MAX_ARRAY_ELEMENTS = 16 * 1024 * 1024
-MAX_PARAMETERS = 24 * 1024 * 1024          # decoded float32 tensors: 96 MiB
 MAX_NDIM = 4
-MAX_LAYERS = 64
-MAX_WORK = 2_000_000_000                   # multiply-adds per example (vision) or per token
 MAX_LOCAL = 16                             # learner-reported numbers
 ARRAY_DTYPES = ("float32", "float16", "int8", "uint8")
 
@@ -59,171 +58,6 @@ NAME_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\Z")
 ARRAY_RE = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*(@(q|scale|zero|mask|values))?\Z")
 PSEUDONYM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z")
 LOCAL_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
-
-
-class BundleError(ValueError):
-    """A bundle that is refused; the message says why."""
-
-
-# ---- the architecture whitelist ------------------------------------------------------------
-# type -> {hyperparameter: (kind, default, low, high)}; kind "int", "bool", "float", "pair"
-_I = "int"
-LAYERS = {
-    "Linear": {"in_features": (_I, None, 1, 65536), "out_features": (_I, None, 1, 65536),
-               "bias": ("bool", True, None, None)},
-    "Conv2d": {"in_channels": (_I, None, 1, 4096), "out_channels": (_I, None, 1, 4096),
-               "kernel_size": ("pair", None, 1, 15), "stride": (_I, 1, 1, 8),
-               "padding": (_I, 0, 0, 8), "bias": ("bool", True, None, None)},
-    "MaxPool2d": {"kernel_size": ("pair", 2, 1, 8), "stride": (_I, None, 1, 8)},
-    "AvgPool2d": {"kernel_size": ("pair", 2, 1, 8), "stride": (_I, None, 1, 8)},
-    "BatchNorm2d": {"num_features": (_I, None, 1, 4096), "eps": ("float", 1e-5, 1e-12, 1.0)},
-    "Flatten": {},
-    "Dropout": {"p": ("float", 0.5, 0.0, 1.0)},
-    "ReLU": {}, "Sigmoid": {}, "Tanh": {}, "GELU": {},
-    "Softmax": {"dim": (_I, -1, -1, -1)},
-}
-GPT_PARAMS = {"vocab_size": (_I, None, 2, 4096), "block_size": (_I, None, 1, 1024),
-              "n_layer": (_I, None, 1, 24), "n_head": (_I, None, 1, 32), "n_embd": (_I, None, 1, 2048)}
-MODELS = ("Sequential", "GPT")
-
-
-def _check_params(where: str, given: dict, schema: dict) -> dict:
-    if not isinstance(given, dict):
-        raise BundleError(f"{where}: must be a JSON object")
-    unknown = sorted(set(given) - set(schema) - {"type"})
-    if unknown:
-        raise BundleError(f"{where}: unknown hyperparameter(s) {unknown}; allowed: {sorted(schema)}")
-    out = {}
-    for name, (kind, default, low, high) in schema.items():
-        value = given.get(name, default)
-        if value is None and default is None and name not in given and name != "stride":
-            raise BundleError(f"{where}: missing hyperparameter {name!r}")
-        if value is None:
-            out[name] = None
-            continue
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise BundleError(f"{where}: {name} must be true or false, got {value!r}")
-        elif kind == "pair":
-            pair = value if isinstance(value, list) else [value, value]
-            if (len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
-                    or any(not low <= v <= high for v in pair)):
-                raise BundleError(f"{where}: {name} must be an integer or [h, w] in {low}..{high}, got {value!r}")
-            value = [int(pair[0]), int(pair[1])]
-        else:
-            ok = (isinstance(value, int) if kind == _I else isinstance(value, (int, float)))
-            if isinstance(value, bool) or not ok or not (low <= value <= high) or value != value:
-                raise BundleError(f"{where}: {name} must be {'an integer' if kind == _I else 'a number'} "
-                                  f"in {low}..{high}, got {value!r}")
-        out[name] = value
-    return out
-
-
-@dataclass
-class Architecture:
-    """A checked model spec: its tensors (name -> shape) and its cost."""
-    spec: dict
-    tensors: dict = field(default_factory=dict)
-    work: int = 0                 # multiply-adds per example (Sequential) or per token (GPT)
-    output_shape: tuple = ()
-
-    @property
-    def parameters(self) -> int:
-        return int(sum(math.prod(s) for s in self.tensors.values()))
-
-
-def check_architecture(model: dict, input_shape=None) -> Architecture:
-    """Check a model spec by arithmetic; returns the tensors it needs and their shapes.
-
-    ``input_shape`` (per example, e.g. ``[3, 32, 32]``) is required for a Sequential."""
-    if not isinstance(model, dict) or model.get("type") not in MODELS:
-        got = model.get("type") if isinstance(model, dict) else model
-        raise BundleError(f"model: type must be one of {list(MODELS)}, got {got!r}")
-    if model["type"] == "GPT":
-        p = _check_params("model (GPT)", model, GPT_PARAMS)
-        V, T, L, H, C = (p[k] for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"))
-        if C % H:
-            raise BundleError(f"model (GPT): n_embd {C} must be divisible by n_head {H}")
-        t = {"tok_emb.weight": (V, C), "pos_emb.weight": (T, C)}
-        for i in range(L):
-            b = f"blocks.{i}."
-            t.update({b + "ln1.weight": (C,), b + "ln1.bias": (C,)})
-            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                t.update({b + f"attn.{proj}.weight": (C, C), b + f"attn.{proj}.bias": (C,)})
-            t.update({b + "ln2.weight": (C,), b + "ln2.bias": (C,),
-                      b + "mlp.fc.weight": (C, 4 * C), b + "mlp.fc.bias": (4 * C,),
-                      b + "mlp.proj.weight": (4 * C, C), b + "mlp.proj.bias": (C,)})
-        t.update({"ln_f.weight": (C,), "ln_f.bias": (C,), "lm_head.weight": (C, V)})
-        arch = Architecture(dict(p, type="GPT"), t, work=L * (12 * C * C + 2 * T * C) + C * V,
-                            output_shape=(T, V))
-    else:
-        layers = model.get("layers")
-        extra = sorted(set(model) - {"type", "layers"})
-        if extra:
-            raise BundleError(f"model (Sequential): unknown field(s) {extra}; allowed: ['layers']")
-        if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
-            raise BundleError(f"model (Sequential): layers must be a list of 1..{MAX_LAYERS} layers")
-        if input_shape is None:
-            raise BundleError("a Sequential model needs input.shape, e.g. [3, 32, 32]")
-        shape = tuple(input_shape)
-        arch = Architecture({"type": "Sequential", "layers": []})
-        for i, layer in enumerate(layers):
-            kind = layer.get("type") if isinstance(layer, dict) else None
-            if kind not in LAYERS:
-                raise BundleError(f"layer {i}: unknown layer type {kind!r}; allowed: {sorted(LAYERS)}")
-            p = _check_params(f"layer {i} ({kind})", layer, LAYERS[kind])
-            shape, work = _layer_shape(i, kind, p, shape, arch.tensors)
-            arch.work += work
-            arch.spec["layers"].append(dict(p, type=kind))
-        arch.output_shape = shape
-    if arch.parameters > MAX_PARAMETERS:
-        raise BundleError(f"model: {arch.parameters:,} parameters, more than the limit {MAX_PARAMETERS:,}")
-    if arch.work > MAX_WORK:
-        raise BundleError(f"model: {arch.work:,} multiply-adds per example, more than the limit {MAX_WORK:,}")
-    return arch
-
-
-def _layer_shape(i: int, kind: str, p: dict, shape: tuple, tensors: dict) -> tuple[tuple, int]:
-    """Output shape and multiply-adds of layer ``i``; adds its tensors to ``tensors``."""
-    where = f"layer {i} ({kind})"
-    name = f"layers.{i}."
-    if kind == "Linear":
-        if shape[-1:] != (p["in_features"],):
-            raise BundleError(f"{where}: expects inputs of {p['in_features']} features, gets shape {list(shape)}")
-        tensors[name + "weight"] = (p["in_features"], p["out_features"])
-        if p["bias"]:
-            tensors[name + "bias"] = (p["out_features"],)
-        return shape[:-1] + (p["out_features"],), math.prod(shape) * p["out_features"]
-    if kind in ("Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm2d"):
-        if len(shape) != 3:
-            raise BundleError(f"{where}: expects (C, H, W) inputs, gets shape {list(shape)}")
-        C, H, W = shape
-        if kind == "BatchNorm2d":
-            if C != p["num_features"]:
-                raise BundleError(f"{where}: expects {p['num_features']} channels, gets {C}")
-            for t in ("weight", "bias", "running_mean", "running_var"):
-                tensors[name + t] = (C,)
-            return shape, 2 * C * H * W
-        (KH, KW) = p["kernel_size"]
-        if kind == "Conv2d":
-            if C != p["in_channels"]:
-                raise BundleError(f"{where}: expects {p['in_channels']} input channels, gets {C}")
-            S, P = p["stride"], p["padding"]
-            HO, WO = (H + 2 * P - KH) // S + 1, (W + 2 * P - KW) // S + 1
-            if HO < 1 or WO < 1:
-                raise BundleError(f"{where}: kernel {KH}x{KW} larger than its {H}x{W} input")
-            tensors[name + "weight"] = (p["out_channels"], C, KH, KW)
-            if p["bias"]:
-                tensors[name + "bias"] = (p["out_channels"],)
-            return (p["out_channels"], HO, WO), p["out_channels"] * HO * WO * C * KH * KW
-        S = p["stride"] or KH
-        HO, WO = (H - KH) // S + 1, (W - KW) // S + 1
-        if HO < 1 or WO < 1:
-            raise BundleError(f"{where}: window {KH}x{KW} larger than its {H}x{W} input")
-        return (C, HO, WO), C * HO * WO * KH * KW
-    if kind == "Flatten":
-        return (math.prod(shape),), 0
-    return shape, math.prod(shape)                     # activations, Dropout, Softmax
 
 
 # ---- reading and checking a bundle ---------------------------------------------------------

@@ -246,7 +246,9 @@ def worker_cmd(
 @app.command("make-eval-data")
 def make_eval_data_cmd(
     out: Path = typer.Argument(..., help="Directory to write vision.npz / language.npz into."),
-    vision: str = typer.Option("cifar10", help="cifar10 (from TINYTORCH_DATA) | tinydigits (bundled) | none"),
+    vision: str = typer.Option("cifar10", help="cifar10 | tinydigits (bundled) | none"),
+    cifar_root: Optional[Path] = typer.Option(None, help="Directory holding cifar-10-batches-py/ "
+                                                         "(default: $TINYTORCH_DATA)."),
     language: bool = typer.Option(True, help="Also write TinyTalks (test split) for the language track."),
     limit: int = typer.Option(0, help="Use at most this many examples per dataset (0: all)."),
     seed: int = typer.Option(0, help="Seed of the public/private shuffle."),
@@ -265,7 +267,7 @@ def make_eval_data_cmd(
     if vision != "none":
         if vision == "cifar10":
             try:
-                _, (x, y) = datasets.load_cifar10()
+                _, (x, y) = datasets.load_cifar10(root=cifar_root)
             except datasets.DatasetError as e:
                 fail(f"CIFAR-10: {e}", 2)
         elif vision == "tinydigits":
