@@ -145,3 +145,14 @@ def test_validate_and_pack_commands(tmp_path, good, ridge):
     assert "int8" in r.stdout
     b = B.load(tmp_path / "packed.ttb")
     assert b.track == "compression" and b.local == {"accuracy": 0.85} and b.size < len(good) / 2
+
+
+def test_make_eval_data_writes_disjoint_public_and_private_halves(tmp_path):
+    r = cli("make-eval-data", tmp_path / "ev", "--vision", "tinydigits", "--limit", "60")
+    assert "30 public + 30 private" in r.stdout
+    with np.load(tmp_path / "ev" / "vision.npz", allow_pickle=False) as z:
+        assert z["x_public"].shape == (30, 1, 28, 28) and z["x_public"].dtype == np.uint8
+        pub = {a.tobytes() for a in z["x_public"]}
+        assert not pub & {a.tobytes() for a in z["x_private"]}
+    with np.load(tmp_path / "ev" / "language.npz", allow_pickle=False) as z:
+        assert len(z["q_public"]) == 30 and not set(z["q_public"]) & set(z["q_private"])

@@ -84,6 +84,8 @@ def engine_for(url: str) -> sa.Engine:
             cur.execute("PRAGMA synchronous=FULL")       # a kill -9 loses no committed row
             cur.close()
         return engine
+    if url.startswith(("postgresql://", "postgres://")):   # the psycopg 3 driver, not psycopg2
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return sa.create_engine(url, pool_pre_ping=True)
 
 
