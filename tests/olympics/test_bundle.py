@@ -130,7 +130,7 @@ def test_an_oversized_file_is_refused_before_reading(tmp_path, good):
 def test_validate_and_pack_commands(tmp_path, good, ridge):
     (tmp_path / "ok.ttb").write_bytes(good)
     r = cli("validate", tmp_path / "ok.ttb")
-    assert "valid" in r.stdout and "7,850 parameters" in r.stdout
+    assert "valid" in r.stdout and "7,850 numbers in its tensors" in r.stdout
     (tmp_path / "bad.ttb").write_bytes(bad_bundles(good)["unknown layer type"][0]())
     r = cli("validate", tmp_path / "bad.ttb", check=False)
     assert r.returncode == 1 and "unknown layer type 'Lambda'" in r.stderr

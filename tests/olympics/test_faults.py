@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, 
                 break
             time.sleep(0.01)
         assert running and sandbox, (tmp_path / "worker.log").read_text()
+        killed_pid = worker.pid
+        assert list(Path(tempfile.gettempdir()).glob(f"olympics-eval-{killed_pid}-*"))
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         t_kill = time.monotonic()
@@ -101,6 +104,7 @@ def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, 
     assert rows[running[0]].attempts == 2 and all(r.evaluations == 1 for r in rows.values())
     assert all(r.attempts == 1 for s, r in rows.items() if s != running[0])
     assert "1 interrupted evaluation(s) back in the queue" in (tmp_path / "worker.log").read_text()
+    assert not list(Path(tempfile.gettempdir()).glob(f"olympics-eval-{killed_pid}-*"))   # its files too
 
     # the server killed (SIGKILL) while submissions arrive: every acknowledged one survives
     B.pack(linear_model(*ridge), tmp_path / "lin.ttb", "vision", "ada", input_shape=(1, 28, 28))

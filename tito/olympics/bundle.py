@@ -481,7 +481,8 @@ def summary(bundle: Bundle) -> str:
     for entry in bundle.meta["tensors"].values():
         encs[entry["encoding"]] = encs.get(entry["encoding"], 0) + 1
     lines = [f"track {bundle.track}, pseudonym {bundle.pseudonym}, {bundle.size:,} bytes",
-             f"model {arch.spec['type']}: {arch.parameters:,} parameters, {arch.work:,} multiply-adds "
+             f"model {arch.spec['type']}: {arch.parameters:,} numbers in its tensors (parameters and buffers), "
+             f"{arch.work:,} multiply-adds "
              f"per {'token' if arch.spec['type'] == 'GPT' else 'example'}, output {list(arch.output_shape)}",
              "tensors: " + ", ".join(f"{n} {e}" for e, n in sorted(encs.items()))]
     if bundle.local:

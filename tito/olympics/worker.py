@@ -6,6 +6,8 @@ and it never times a model while another evaluation runs, because there is no ot
 """
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import tempfile
 import time
@@ -13,6 +15,20 @@ from pathlib import Path
 
 from . import db
 from .sandbox import bwrap_available, run_evaluation
+
+
+PREFIX = "olympics-eval-"
+
+
+def remove_stale_dirs() -> int:
+    """Delete the temporary directories of workers that were killed (their pid is gone)."""
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob(PREFIX + "*-*"):
+        pid = d.name[len(PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(d, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 class _Stop:
@@ -35,6 +51,7 @@ def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
     back = db.reset_running(engine)
+    remove_stale_dirs()
     log(f"worker: sandbox {'bwrap+rlimits' if bwrap_available() else 'rlimits only (no working bwrap)'}; "
         f"{back} interrupted evaluation(s) back in the queue", flush=True)
     done = 0
@@ -46,7 +63,7 @@ def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
             time.sleep(poll)
             continue
         sid, data = job
-        with tempfile.TemporaryDirectory(prefix="olympics-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-") as tmp:
             path = Path(tmp, "submission.ttb")
             path.write_bytes(data)
             t0 = time.perf_counter()
