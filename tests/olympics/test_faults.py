@@ -52,34 +52,48 @@ def slow_eval_dir(tmp_path, digits):
     return d
 
 
+@pytest.fixture
+def cnn_bundle(tmp_path) -> bytes:
+    cnn = Sequential(Conv2d(1, 16, 5, seed=0), ReLU(), MaxPool2d(2), Flatten(), Linear(16 * 12 * 12, 10, seed=1))
+    B.pack(cnn, tmp_path / "cnn.ttb", "vision", "ada", input_shape=(1, 28, 28))
+    return (tmp_path / "cnn.ttb").read_bytes()
+
+
+def wait_running(engine, ids, worker_pid):
+    """The id being evaluated and the worker's sandbox processes, once an evaluation runs."""
+    from tito.olympics import db
+
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        running = [s for s in ids if db.get_submission(engine, s).status == "running"]
+        sandbox = children(worker_pid)
+        if running and sandbox:
+            return running[0], sandbox
+        time.sleep(0.01)
+    raise AssertionError("no evaluation started within 60 s")
+
+
 def start_worker(url, eval_dir, log):
     return subprocess.Popen(cli_cmd("worker", "--db", url, "--eval-data", eval_dir), stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, make_server, slow_eval_dir, ridge):
+def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, make_server, slow_eval_dir,
+                                                                      ridge, cnn_bundle):
     from tito.olympics import db
 
     srv = make_server("--no-worker")
     engine = db.connect(srv.url)
     token = db.add_user(engine, "ada", daily_limit=100)
     srv.start()
-    cnn = Sequential(Conv2d(1, 16, 5, seed=0), ReLU(), MaxPool2d(2), Flatten(), Linear(16 * 12 * 12, 10, seed=1))
-    B.pack(cnn, tmp_path / "cnn.ttb", "vision", "ada", input_shape=(1, 28, 28))
-    ids = [srv.submit((tmp_path / "cnn.ttb").read_bytes(), token).json()["id"] for _ in range(3)]
+    ids = [srv.submit(cnn_bundle, token).json()["id"] for _ in range(3)]
 
     log = open(tmp_path / "worker.log", "ab")
     worker = start_worker(srv.url, slow_eval_dir, log)
     try:
         # wait until the worker is in the middle of an evaluation, its sandbox running
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            running = [s for s in ids if db.get_submission(engine, s).status == "running"]
-            sandbox = children(worker.pid)
-            if running and sandbox:
-                break
-            time.sleep(0.01)
-        assert running and sandbox, (tmp_path / "worker.log").read_text()
+        interrupted_id, sandbox = wait_running(engine, ids, worker.pid)
+        running = [interrupted_id]
         killed_pid = worker.pid
         assert list(Path(tempfile.gettempdir()).glob(f"olympics-eval-{killed_pid}-*"))
         os.kill(worker.pid, signal.SIGKILL)
@@ -120,11 +134,12 @@ def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, 
             with lock:
                 acked.append(r.json()["id"])
     threads = [threading.Thread(target=send) for _ in range(25)]
-    for i, t in enumerate(threads):
+    for t in threads:
         t.start()
-        if i == 12:
-            time.sleep(0.2)
-            srv.stop(signal.SIGKILL)
+    end = time.monotonic() + 20
+    while len(acked) < 8 and time.monotonic() < end:       # some of the burst are in, others in flight
+        time.sleep(0.005)
+    srv.stop(signal.SIGKILL)
     for t in threads:
         t.join()
     srv.start()                                                              # same database file
@@ -133,8 +148,26 @@ def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, 
         assert r.status_code == 200, (sid, r.text)
     stored = {r.id: r for r in db.all_submissions(engine)}
     assert set(ids + acked) <= set(stored)
-    assert len({stored[s].bundle_sha256 for s in acked}) == 1 and len(acked) >= 5
+    assert len({stored[s].bundle_sha256 for s in acked}) == 1 and len(acked) >= 8
     assert all(stored[s].status == "done" for s in ids)
     print(f"\nfaults: worker killed mid-evaluation, all 3 done {t_resume:.1f} s after its restart; "
           f"server killed mid-burst: {len(acked)} of 30 acknowledged, all {len(acked)} kept "
           f"({len(stored) - len(ids)} stored); load average {load_average():.1f}")
+
+
+def test_serve_starts_a_dead_worker_again(tmp_path, make_server, slow_eval_dir, cnn_bundle):
+    from tito.olympics import db
+
+    srv = make_server(eval_dir=slow_eval_dir)
+    engine = db.connect(srv.url)
+    token = db.add_user(engine, "ada")
+    srv.start()
+    ids = [srv.submit(cnn_bundle, token).json()["id"] for _ in range(2)]
+    (worker_pid,) = children(srv.proc.pid)
+    interrupted, sandbox = wait_running(engine, ids, worker_pid)
+    os.kill(worker_pid, signal.SIGKILL)
+    assert srv.wait_idle(timeout=120) == {"done": 2}
+    assert db.get_submission(engine, interrupted).attempts == 2
+    assert all(db.get_submission(engine, s).evaluations == 1 for s in ids)
+    assert not any(alive(p) for p in sandbox)
+    assert "the worker exited (code -9); starting it again" in srv.log.read_text()

@@ -50,9 +50,9 @@ def _check_params(where: str, given: dict, schema: dict) -> dict:
     out = {}
     for name, (kind, default, low, high) in schema.items():
         value = given.get(name, default)
-        if value is None and default is None and name not in given and name != "stride":
-            raise BundleError(f"{where}: missing hyperparameter {name!r}")
         if value is None:
+            if name != "stride":                       # a pool's stride defaults to its kernel size
+                raise BundleError(f"{where}: missing hyperparameter {name!r}")
             out[name] = None
             continue
         if kind == "bool":

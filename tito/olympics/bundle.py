@@ -232,6 +232,8 @@ def _check_meta(doc: dict, size: int) -> Architecture:
                               "character per token id]}")
         if len(chars) != arch.spec["vocab_size"]:
             raise BundleError(f"tokenizer: {len(chars)} characters but vocab_size {arch.spec['vocab_size']}")
+        if "input" in doc:
+            raise BundleError("input: only a Sequential model has an input shape")
     elif "tokenizer" in doc:
         raise BundleError("tokenizer: only a GPT model has a tokenizer")
     want = {"vision": "Sequential", "speed": "Sequential", "compression": "Sequential", "language": "GPT"}

@@ -8,8 +8,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -202,25 +200,20 @@ def serve_cmd(
         fail(f"serve needs the olympics extra ({e.name} is missing): pip install 'tinytorch[olympics]'", 2)
     url = _db_url(db_url)
     app_ = create_app(url, int(max_upload_mb * 1024 * 1024))   # runs the migrations
-    child = None
+    supervisor = None
     if worker:
         if eval_data is None or not eval_data.is_dir():
             fail("--eval-data DIR is needed to start the worker (or pass --no-worker)", 2)
-        from .sandbox import die_with_parent
-        child = subprocess.Popen(_worker_args(url, eval_data.resolve(), eval_timeout, eval_memory_mb),
-                                 preexec_fn=die_with_parent)
+        from .worker import Supervisor
+        supervisor = Supervisor(_worker_args(url, eval_data.resolve(), eval_timeout, eval_memory_mb),
+                                log=lambda *a, **k: typer.echo(" ".join(map(str, a)), err=True)).start()
     typer.echo(f"olympics: serving on http://{host}:{port} (database {url.split('://')[0]}); "
-               f"worker {'pid ' + str(child.pid) if child else 'not started'}", err=True)
+               f"worker {'pid ' + str(supervisor.child.pid) if supervisor else 'not started'}", err=True)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
-        if child is not None:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        if supervisor is not None:
+            supervisor.stop()
 
 
 @app.command("worker")

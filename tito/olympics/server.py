@@ -104,13 +104,14 @@ def create_app(url: str, max_upload_bytes: int = bundle_mod.MAX_BUNDLE_BYTES) ->
         row = db.get_submission(engine, sid)
         if row is None or (row.user_id != user.id and not user.is_admin):
             raise HTTPException(404, f"no submission {sid} of yours")
-        revealed = split() == "private" or user.is_admin
+        revealed = split() == "private" or user.is_admin     # private scores stay hidden until the end
+        result = json.loads(row.result_json) if row.result_json else None
+        if result is not None and not revealed:
+            result.pop("private")
         return {"id": row.id, "status": row.status, "track": row.track, "pseudonym": row.pseudonym,
                 "score_public": row.score_public, "score_private": row.score_private if revealed else None,
                 "error": row.error, "attempts": row.attempts, "evaluations": row.evaluations,
-                "result": json.loads(row.result_json) if row.result_json and revealed else
-                (_public_part(json.loads(row.result_json)) if row.result_json else None),
-                "reported_locally": json.loads(row.local_json), "sandbox": row.sandbox}
+                "result": result, "reported_locally": json.loads(row.local_json), "sandbox": row.sandbox}
 
     @app.get("/api/leaderboard/{track}", summary="One track's leaderboard (best per user)")
     def leaderboard(track: str):
@@ -145,7 +146,3 @@ def create_app(url: str, max_upload_bytes: int = bundle_mod.MAX_BUNDLE_BYTES) ->
         return {"ok": True, "submissions": db.counts(engine)}
 
     return app
-
-
-def _public_part(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "private"}

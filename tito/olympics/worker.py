@@ -74,3 +74,56 @@ def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
             f"({time.perf_counter() - t0:.2f} s)", flush=True)
     engine.dispose()
     return done
+
+
+class Supervisor:
+    """Keeps one worker process running beside the web server (``tito olympics serve``):
+    a worker that dies is started again, and its interrupted evaluation resumes."""
+
+    def __init__(self, args: list[str], log=print):
+        import threading
+
+        self.args, self.log = args, log
+        self.child = None
+        self.restarts = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="olympics-worker-supervisor", daemon=True)
+
+    def start(self) -> "Supervisor":
+        self._spawn()
+        self._thread.start()
+        return self
+
+    def _spawn(self) -> None:
+        import subprocess
+
+        from .sandbox import die_with_parent
+
+        self.child = subprocess.Popen(self.args, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
+
+    def _watch(self) -> None:
+        delay = 1.0
+        while not self._stop.wait(0.5):
+            code = self.child.poll()
+            if code is None:
+                delay = 1.0
+                continue
+            self.log(f"olympics: the worker exited (code {code}); starting it again in {delay:.0f} s", flush=True)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, 30.0)
+            self._spawn()
+            self.restarts += 1
+
+    def stop(self, timeout: float = 30.0) -> None:
+        import subprocess
+
+        self._stop.set()
+        self._thread.join()
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signal.SIGTERM)
+            try:
+                self.child.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
