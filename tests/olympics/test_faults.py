@@ -107,6 +107,12 @@ def test_a_killed_worker_resumes_and_a_killed_server_keeps_everything(tmp_path, 
 
         t0 = time.monotonic()
         worker = start_worker(srv.url, slow_eval_dir, log)
+        end = time.monotonic() + 60                       # it holds the lock once it says so
+        while (tmp_path / "worker.log").read_text().count("back in the queue") < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+        second = subprocess.run(cli_cmd("worker", "--db", srv.url, "--eval-data", slow_eval_dir),
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert second.returncode == 2 and "another worker is already evaluating" in second.stderr
         assert srv.wait_idle(timeout=120) == {"done": 3}
         t_resume = time.monotonic() - t0
     finally:

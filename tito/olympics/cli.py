@@ -231,7 +231,7 @@ def worker_cmd(
     try:
         n = worker.run(_db_url(db_url), eval_data, eval_timeout, eval_memory_mb, once=once,
                        log=lambda *a, **k: typer.echo(" ".join(map(str, a)), err=True))
-    except FileNotFoundError as e:
+    except (FileNotFoundError, worker.WorkerBusy) as e:
         fail(str(e), 2)
     typer.echo(f"worker: stopped after {n} evaluation(s)", err=True)
 

@@ -111,6 +111,40 @@ def default_url(path: str = "olympics.db") -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+class WorkerLock:
+    """Held by the one worker of a database, released when it exits or dies: a lock file
+    beside a SQLite database (flock), a session advisory lock on PostgreSQL."""
+
+    KEY = 2026_0020   # the advisory lock's number: any constant of our own
+
+    def __init__(self, engine):
+        self.engine, self._file, self._conn = engine, None, None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name == "sqlite":
+            import fcntl
+
+            path = self.engine.url.database
+            self._file = open(f"{path}.worker.lock" if path and path != ":memory:" else "/dev/null", "a")
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError:
+                self._file.close()
+                return False
+        self._conn = self.engine.connect()
+        ok = bool(self._conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar())
+        if not ok:
+            self._conn.close()
+        return ok
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._conn is not None:
+            self._conn.close()
+
+
 # ---- users ----------------------------------------------------------------------------------
 def add_user(engine, name: str, admin: bool = False, daily_limit: int = 10) -> str:
     """Create a user; returns the token (only its hash is stored: print it now or lose it)."""

@@ -44,6 +44,23 @@ def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
         raise FileNotFoundError(f"{eval_dir} holds neither vision.npz nor language.npz "
                                 "(see `tito olympics make-eval-data`)")
     engine = db.connect(url)
+    lock = db.WorkerLock(engine)
+    if not lock.acquire():
+        engine.dispose()
+        raise WorkerBusy("another worker is already evaluating for this database: run exactly one "
+                         "(`tito olympics serve` starts its own unless --no-worker)")
+    try:
+        return _loop(engine, eval_dir, timeout, memory_mb, poll, once, log)
+    finally:
+        lock.release()
+        engine.dispose()
+
+
+class WorkerBusy(RuntimeError):
+    """Another worker holds this database."""
+
+
+def _loop(engine, eval_dir, timeout, memory_mb, poll, once, log) -> int:
     stop = _Stop()
 
     def request_stop(*_):
@@ -72,7 +89,6 @@ def run(url: str, eval_dir: Path, timeout: float = 120.0, memory_mb: int = 2048,
         done += 1
         log(f"worker: submission {sid} {'done' if outcome.result else 'failed: ' + outcome.error} "
             f"({time.perf_counter() - t0:.2f} s)", flush=True)
-    engine.dispose()
     return done
 
 
