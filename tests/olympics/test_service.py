@@ -118,6 +118,8 @@ def test_tracks_gates_failures_and_the_daily_limit(tmp_path, make_server, eval_d
         r = srv.submit(data, token)
         assert r.status_code == 201, r.text
         ids[name] = r.json()["id"]
+    r = srv.submit(sent["ada-speed.ttb"][1], bob)                         # bob as "ada-speed"
+    assert r.status_code == 409 and "belongs to another participant" in r.json()["detail"]
     r = srv.submit(sent["ada-speed.ttb"][1], ada)                         # her 4th today
     assert r.status_code == 429 and "daily limit reached: 3 of 3" in r.json()["detail"]
     assert srv.wait_idle() == {"done": 5, "failed": 1}
@@ -128,6 +130,7 @@ def test_tracks_gates_failures_and_the_daily_limit(tmp_path, make_server, eval_d
     res = srv.get(f"/api/submissions/{ids['bob-speed.ttb']}", token=bob).json()
     assert res["status"] == "done" and res["score_public"] is None
     assert res["result"]["public"]["eligible"] is False and res["result"]["latency_images"] == 20
+    assert res["result"]["load_average"] >= 0
     comp = srv.get("/api/leaderboard/compression").json()["entries"]
     assert [(e["pseudonym"], e["score"]) for e in comp] == [
         ("ada-small", len(sent["ada-small.ttb"][1])), ("bob-big", len(sent["bob-big.ttb"][1]))]

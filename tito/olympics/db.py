@@ -62,6 +62,10 @@ class LimitError(RuntimeError):
     """A user's daily submission limit is used up."""
 
 
+class PseudonymTaken(RuntimeError):
+    """Another user submits under this pseudonym."""
+
+
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -180,6 +184,11 @@ def create_submission(engine, user, b, data: bytes) -> int:
     with _submit_lock, engine.begin() as c:
         used = c.execute(sa.select(sa.func.count()).select_from(submissions).where(
             submissions.c.user_id == user.id, submissions.c.created_at >= today)).scalar_one()
+        owner = c.execute(sa.select(submissions.c.user_id).where(
+            submissions.c.pseudonym == b.pseudonym, submissions.c.user_id != user.id).limit(1)).first()
+        if owner is not None:
+            raise PseudonymTaken(f"the pseudonym {b.pseudonym!r} belongs to another participant: "
+                                 f"choose another (pack --pseudonym)")
         if used >= user.daily_limit:
             raise LimitError(f"daily limit reached: {used} of {user.daily_limit} submissions today "
                              f"(UTC); try again tomorrow")

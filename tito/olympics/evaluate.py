@@ -17,6 +17,7 @@ Evaluation data (``EVAL_DIR``, held by the server, never shown to students):
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -182,6 +183,7 @@ def evaluate(bundle_path, eval_dir) -> dict:
             result["latency_p50_ms"] = float(np.percentile(times, 50))
             result["latency_p90_ms"] = float(np.percentile(times, 90))
             result["latency_images"] = len(times)
+            result["load_average"] = os.getloadavg()[0]    # the machine's, to judge the timing by
     metric, _ = TRACK_SCORES[b.track]
     for split in ("public", "private"):
         r = result[split]

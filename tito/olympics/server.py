@@ -95,6 +95,8 @@ def create_app(url: str, max_upload_bytes: int = bundle_mod.MAX_BUNDLE_BYTES) ->
             sid = await run_in_threadpool(db.create_submission, engine, user, b, data)
         except db.LimitError as e:
             raise HTTPException(429, str(e)) from None
+        except db.PseudonymTaken as e:
+            raise HTTPException(409, str(e)) from None
         return {"id": sid, "status": "queued", "track": b.track, "pseudonym": b.pseudonym,
                 "bundle_bytes": len(data)}
 
