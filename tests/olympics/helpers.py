@@ -149,8 +149,8 @@ class Server:
 def zip_bytes(members: dict, compress=zipfile.ZIP_DEFLATED) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compress) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
+        for name, data in members.items():                  # fixed dates: the same bytes every time
+            zf.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data, compress_type=compress)
     return out.getvalue()
 
 

@@ -51,7 +51,7 @@ def _check_params(where: str, given: dict, schema: dict) -> dict:
     for name, (kind, default, low, high) in schema.items():
         value = given.get(name, default)
         if value is None:
-            if name != "stride":                       # a pool's stride defaults to its kernel size
+            if not (name == "stride" and default is None):   # a pool's stride defaults to its kernel size
                 raise BundleError(f"{where}: missing hyperparameter {name!r}")
             out[name] = None
             continue
@@ -123,7 +123,7 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
         arch = Architecture({"type": "Sequential", "layers": []})
         for i, layer in enumerate(layers):
             kind = layer.get("type") if isinstance(layer, dict) else None
-            if kind not in LAYERS:
+            if not isinstance(kind, str) or kind not in LAYERS:
                 raise BundleError(f"layer {i}: unknown layer type {kind!r}; allowed: {sorted(LAYERS)}")
             p = _check_params(f"layer {i} ({kind})", layer, LAYERS[kind])
             shape, work = _layer_shape(i, kind, p, shape, arch.tensors)

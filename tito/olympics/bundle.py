@@ -31,7 +31,9 @@ import io
 import json
 import math
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +63,11 @@ LOCAL_KEY_RE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 
 
 # ---- reading and checking a bundle ---------------------------------------------------------
+# What a damaged zip raises, in the standard library's zipfile and zlib.
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, struct.error, ValueError, OSError, EOFError,
+              NotImplementedError, RuntimeError)
+
+
 @dataclass
 class Bundle:
     """A validated bundle: its metadata and its encoded arrays (not yet decoded)."""
@@ -93,7 +100,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, what: str
     try:
         with zf.open(info) as f:
             data = f.read(cap + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+    except ZIP_ERRORS as e:
         raise BundleError(f"{what}: cannot be read ({e})") from None
     if len(data) > cap:  # a header that lies about the size: a zip bomb
         raise BundleError(f"{what} expands past the limit of {cap:,} bytes (a zip bomb?)")
@@ -139,7 +146,7 @@ def read_arrays(data: bytes) -> dict:
     """The arrays of a ``weights.npz`` (bytes), checked: names, count, sizes, dtypes, finite."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except ZIP_ERRORS:
         raise BundleError("weights.npz is not an .npz (zip) file") from None
     arrays, total = {}, 0
     with zf:
@@ -181,7 +188,7 @@ def _read_npy(key: str, raw: bytes) -> np.ndarray:
     return arr
 
 
-def _check_meta(doc: dict, size: int) -> Architecture:
+def _check_meta(doc: dict) -> Architecture:
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise BundleError(f"bundle.json: format must be {FORMAT!r} version {VERSION}, got "
                           f"{doc.get('format')!r} version {doc.get('version')!r}")
@@ -252,7 +259,7 @@ def _check_tensors(doc: dict, arch: Architecture, arrays: dict) -> None:
     used = set()
     for name, entry in tensors.items():
         shape = arch.tensors[name]
-        if not isinstance(entry, dict) or list(entry.get("shape", [])) != list(shape):
+        if not isinstance(entry, dict) or entry.get("shape") != list(shape):
             raise BundleError(f"tensors: {name} must declare shape {list(shape)}, got {entry!r}")
         used.update(_needed_arrays(name, entry, shape, arrays))
     extra = sorted(set(arrays) - used)
@@ -341,7 +348,7 @@ def load_bytes(data: bytes, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
         raise BundleError(f"the bundle is {len(data):,} bytes, more than the limit {max_bytes:,}")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except ZIP_ERRORS:
         raise BundleError("not a bundle: expected a zip file holding bundle.json and weights.npz "
                           "(made by `tito olympics pack`)") from None
     with zf:
@@ -349,7 +356,7 @@ def load_bytes(data: bytes, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
         if set(infos) != set(MEMBERS):
             raise BundleError(f"the bundle must hold exactly {list(MEMBERS)}, found {sorted(infos)}")
         doc = _strict_json(_read_member(zf, infos["bundle.json"], MAX_JSON_BYTES, "bundle.json"))
-        arch = _check_meta(doc, len(data))
+        arch = _check_meta(doc)
         arrays = read_arrays(_read_member(zf, infos["weights.npz"], MAX_WEIGHTS_BYTES, "weights.npz"))
     _check_tensors(doc, arch, arrays)
     return Bundle(doc, arrays, len(data), arch)

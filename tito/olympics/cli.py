@@ -34,7 +34,7 @@ def fail(message: str, code: int = 1):
 
 
 def _db_url(url: Optional[str]) -> str:
-    from .db import default_url  # noqa: needs sqlalchemy; callers are service commands
+    from .db import default_url  # needs sqlalchemy: only service commands call this
     return url or os.environ.get(DB_ENV) or default_url()
 
 
