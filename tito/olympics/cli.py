@@ -173,9 +173,11 @@ def submit_cmd(
     fail(f"submission {r['id']}: not evaluated after {timeout:.0f} s (still {s['status']})")
 
 
-def _worker_args(db_url: str, eval_data: Path, timeout: float, memory_mb: int) -> list[str]:
-    return [sys.executable, "-m", "tito.olympics.cli", "worker", "--db", db_url, "--eval-data",
-            str(eval_data), "--eval-timeout", str(timeout), "--eval-memory-mb", str(memory_mb)]
+def _worker_args(eval_data: Path, timeout: float, memory_mb: int) -> list[str]:
+    """The worker's command line; its database URL travels in the environment (DB_ENV), so
+    that a password in it does not show in the process list."""
+    return [sys.executable, "-m", "tito.olympics.cli", "worker", "--eval-data", str(eval_data),
+            "--eval-timeout", str(timeout), "--eval-memory-mb", str(memory_mb)]
 
 
 @app.command("serve")
@@ -205,7 +207,8 @@ def serve_cmd(
         if eval_data is None or not eval_data.is_dir():
             fail("--eval-data DIR is needed to start the worker (or pass --no-worker)", 2)
         from .worker import Supervisor
-        supervisor = Supervisor(_worker_args(url, eval_data.resolve(), eval_timeout, eval_memory_mb),
+        supervisor = Supervisor(_worker_args(eval_data.resolve(), eval_timeout, eval_memory_mb),
+                                env=dict(os.environ, **{DB_ENV: url}),
                                 log=lambda *a, **k: typer.echo(" ".join(map(str, a)), err=True)).start()
     typer.echo(f"olympics: serving on http://{host}:{port} (database {url.split('://')[0]}); "
                f"worker {'pid ' + str(supervisor.child.pid) if supervisor else 'not started'}", err=True)

@@ -96,10 +96,10 @@ class Supervisor:
     """Keeps one worker process running beside the web server (``tito olympics serve``):
     a worker that dies is started again, and its interrupted evaluation resumes."""
 
-    def __init__(self, args: list[str], log=print):
+    def __init__(self, args: list[str], env: dict | None = None, log=print):
         import threading
 
-        self.args, self.log = args, log
+        self.args, self.env, self.log = args, env, log
         self.child = None
         self.restarts = 0
         self._stop = threading.Event()
@@ -115,7 +115,8 @@ class Supervisor:
 
         from .sandbox import die_with_parent
 
-        self.child = subprocess.Popen(self.args, preexec_fn=die_with_parent, stdin=subprocess.DEVNULL)
+        self.child = subprocess.Popen(self.args, env=self.env, preexec_fn=die_with_parent,
+                                      stdin=subprocess.DEVNULL)
 
     def _watch(self) -> None:
         delay = 1.0
