@@ -156,3 +156,20 @@ def test_make_eval_data_writes_disjoint_public_and_private_halves(tmp_path):
         assert not pub & {a.tobytes() for a in z["x_private"]}
     with np.load(tmp_path / "ev" / "language.npz", allow_pickle=False) as z:
         assert len(z["q_public"]) == 30 and not set(z["q_public"]) & set(z["q_private"])
+
+
+def test_learner_commands_work_without_the_service_packages(tmp_path, good):
+    """pack/validate/submit need NumPy only; serve says which extra is missing."""
+    import subprocess
+    import sys
+
+    (tmp_path / "ok.ttb").write_bytes(good)
+    hide = "import sys; [sys.modules.__setitem__(m, None) for m in ('sqlalchemy', 'fastapi', 'uvicorn', 'alembic')]; "
+
+    def tito(*args):
+        code = hide + f"sys.argv = ['tito', *{list(map(str, args))!r}]; from tito.cli import main; main()"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = tito("olympics", "validate", tmp_path / "ok.ttb")
+    assert r.returncode == 0 and "valid" in r.stdout, r.stderr
+    r = tito("olympics", "serve", "--no-worker")
+    assert r.returncode == 2 and "needs the olympics extra" in r.stderr and "pip install" in r.stderr
