@@ -5,12 +5,13 @@ Every process a test starts is stopped by the fixture that started it.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from olympics.helpers import N_EVAL, Server
+from olympics.helpers import N_EVAL, Server, olympics_processes
 from tinytorch.data.datasets import load_tinydigits, load_tinytalks
 
 
@@ -61,3 +62,11 @@ def make_server(tmp_path, service):
     yield make
     for s in started:
         s.stop()
+    # nothing may be left behind: what a killed worker left is cleaned as a restarted worker would
+    from tito.olympics.worker import remove_stale_dirs
+
+    remove_stale_dirs()
+    end = time.monotonic() + 10
+    while olympics_processes() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not olympics_processes(), "processes left behind:\n" + "\n".join(olympics_processes())

@@ -60,3 +60,51 @@ def test_time_and_memory_limits_stop_an_evaluation(tmp_path, digits):
     assert slow.result is None and "time limit" in slow.error
     small = S.run_evaluation(tmp_path / "m.ttb", tmp_path, memory_mb=40)
     assert small.result is None and small.error, small
+
+
+def test_a_restarted_worker_kills_what_a_killed_one_left(tmp_path):
+    import os
+    import signal
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from tito.olympics.worker import PGID_FILE, PREFIX, remove_stale_dirs
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()                                                   # a worker pid that is gone
+    py = sys.executable
+    # one process group, as a sandbox's: a leftover evaluator and a bystander of the same group
+    script = tmp_path / "group.sh"
+    script.write_text(f"'{py}' -c 'import time; time.sleep(120)' tito.olympics.evaluate &\n"
+                      f"'{py}' -c 'import time; time.sleep(120)' bystander &\nwait\n")
+    group = subprocess.Popen(["bash", str(script)], start_new_session=True)
+    try:
+        time.sleep(1.0)
+        members = group_members(group.pid)
+        assert len(members) == 2, members
+        d = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{dead.pid}-"))
+        (d / PGID_FILE).write_text(str(group.pid))
+        assert remove_stale_dirs() >= 1 and not d.exists()
+        time.sleep(0.5)
+        alive = group_members(group.pid)
+        assert [b"bystander" in c for c in alive.values()] == [True], alive     # only the evaluator went
+    finally:
+        os.killpg(group.pid, signal.SIGKILL)
+        group.wait()
+
+
+def group_members(pgid: int) -> dict:
+    """pid -> cmdline of the live python processes in process group ``pgid``."""
+    from pathlib import Path
+
+    out = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                cmd = (proc / "cmdline").read_bytes()
+                if b"sleep(120)" in cmd:
+                    out[int(proc.name)] = cmd
+        except (OSError, IndexError, ValueError):
+            pass
+    return out

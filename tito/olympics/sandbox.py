@@ -101,10 +101,34 @@ class Outcome:
     sandbox: str               # what confined it: "bwrap+rlimits" or "rlimits"
 
 
+def kill_stale(pgid: int) -> int:
+    """Kill what is left of a sandbox whose worker died (its process group ``pgid``): bubblewrap
+    can lose a process in its own set-up when its parent is killed at that moment. Only
+    processes of that group that are bwrap or the evaluator are touched. Returns how many."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgrp == pgid and (b"bwrap" in cmd or b"tito.olympics.evaluate" in cmd):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
 def run_evaluation(bundle_path: Path, eval_dir: Path, timeout: float = 120.0,
-                   memory_mb: int = 2048, use_bwrap: bool | None = None) -> Outcome:
+                   memory_mb: int = 2048, use_bwrap: bool | None = None,
+                   pidfile: Path | None = None) -> Outcome:
     """Evaluate ``bundle_path`` on ``eval_dir`` in a confined child; never raises for the
-    child's failures (they come back as ``Outcome.error``)."""
+    child's failures (they come back as ``Outcome.error``). ``pidfile`` receives the child's
+    process group, for ``kill_stale`` should this process die during the evaluation."""
     use_bwrap = bwrap_available() if use_bwrap is None else use_bwrap
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OPENBLAS_NUM_THREADS": "1",
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
@@ -122,6 +146,8 @@ def run_evaluation(bundle_path: Path, eval_dir: Path, timeout: float = 120.0,
     proc = subprocess.Popen(cmd, env=env, cwd=str(Path(bundle_path).parent), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=_limits(memory_mb, int(timeout) + 1))
+    if pidfile is not None:
+        Path(pidfile).write_text(str(proc.pid))          # setsid: its pid is its process group
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -14,18 +14,24 @@ import time
 from pathlib import Path
 
 from . import db
-from .sandbox import bwrap_available, run_evaluation
+from .sandbox import bwrap_available, kill_stale, run_evaluation
 
 
 PREFIX = "olympics-eval-"
+PGID_FILE = "sandbox.pgid"
 
 
 def remove_stale_dirs() -> int:
-    """Delete the temporary directories of workers that were killed (their pid is gone)."""
+    """Clean up after workers that were killed (their pid is gone): what is left of their
+    sandbox, and their temporary directory. Returns how many directories."""
     removed = 0
     for d in Path(tempfile.gettempdir()).glob(PREFIX + "*-*"):
         pid = d.name[len(PREFIX):].split("-")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                kill_stale(int((d / PGID_FILE).read_text()))
+            except (OSError, ValueError):
+                pass
             shutil.rmtree(d, ignore_errors=True)
             removed += 1
     return removed
@@ -84,7 +90,8 @@ def _loop(engine, eval_dir, timeout, memory_mb, poll, once, log) -> int:
             path = Path(tmp, "submission.ttb")
             path.write_bytes(data)
             t0 = time.perf_counter()
-            outcome = run_evaluation(path, eval_dir, timeout=timeout, memory_mb=memory_mb)
+            outcome = run_evaluation(path, eval_dir, timeout=timeout, memory_mb=memory_mb,
+                                     pidfile=Path(tmp, PGID_FILE))
         db.finish(engine, sid, outcome.result, outcome.error, outcome.sandbox)
         done += 1
         log(f"worker: submission {sid} {'done' if outcome.result else 'failed: ' + outcome.error} "
