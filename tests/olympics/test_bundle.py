@@ -173,3 +173,13 @@ def test_learner_commands_work_without_the_service_packages(tmp_path, good):
     assert r.returncode == 0 and "valid" in r.stdout, r.stderr
     r = tito("olympics", "serve", "--no-worker")
     assert r.returncode == 2 and "needs the olympics extra" in r.stderr and "pip install" in r.stderr
+
+
+def test_make_eval_data_from_a_text_takes_its_last_tenth(tmp_path):
+    text = "".join(chr(97 + i % 26) for i in range(1000))
+    (tmp_path / "t.txt").write_text(text)
+    r = cli("make-eval-data", tmp_path / "ev", "--vision", "none", "--language", "shakespeare",
+            "--shakespeare", tmp_path / "t.txt")
+    assert "50 public + 50 private characters" in r.stdout
+    with np.load(tmp_path / "ev" / "language.npz", allow_pickle=False) as z:
+        assert str(z["text_public"]) + str(z["text_private"]) == text[900:]

@@ -6,6 +6,7 @@ import csv
 import io
 import shutil
 
+import numpy as np
 import pytest
 
 from olympics.helpers import N_EVAL, cli, expected_accuracy, linear_model, noisy
@@ -141,3 +142,43 @@ def test_tracks_gates_failures_and_the_daily_limit(tmp_path, make_server, eval_d
     # a student sees only their own submissions
     assert srv.get(f"/api/submissions/{ids['ada-wrong.ttb']}", token=bob).status_code == 404
     assert {r.sandbox for r in db.all_submissions(engine)} <= {"bwrap+rlimits", "rlimits"}
+
+
+def test_language_track_on_a_text_ranks_by_validation_loss(tmp_path, make_server):
+    from tinytorch.core.autograd import no_grad
+    from tito.olympics import db
+
+    text = "to be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
+    T = 16
+    pub, priv = text[:T + 1], text[T + 1:2 * T + 2]          # one window of the block size each
+    ev = tmp_path / "text-eval"
+    ev.mkdir()
+    np.savez(ev / "language.npz", text_public=np.array(pub), text_private=np.array(priv))
+    chars = sorted(set(text))
+    srv = make_server(eval_dir=ev)
+    engine = db.connect(srv.url)
+    tokens = {n: db.add_user(engine, n) for n in ("ada", "bob")}
+    srv.start()
+
+    def loss(model, s):                                       # computed here, from the logits
+        ids = np.array([[chars.index(c) for c in s]])
+        with no_grad():
+            logits = model(ids[:, :-1]).data[0].astype(np.float64)
+        logp = logits - logits.max(-1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+        return float(-logp[np.arange(T), ids[0, 1:]].mean())
+    expected = {}
+    for seed, name in enumerate(tokens):
+        g = GPT(len(chars), T, 1, 2, 16, seed=seed)
+        B.pack(g, tmp_path / f"{name}.ttb", "language", name, chars=chars)
+        assert srv.submit((tmp_path / f"{name}.ttb").read_bytes(), tokens[name]).status_code == 201
+        expected[name] = loss(g, pub)
+    assert srv.wait_idle() == {"done": 2}
+    board = srv.get("/api/leaderboard/language").json()
+    assert board["metric"] == "val_loss" and board["higher_is_better"] is False
+    got = [(e["pseudonym"], e["score"]) for e in board["entries"]]
+    assert [n for n, _ in got] == sorted(expected, key=expected.get)            # lowest loss first
+    for name, score in got:
+        assert score == pytest.approx(expected[name], rel=1e-6)
+    page = srv.get("/").text
+    assert "Language: Shakespeare validation loss" in page and f"{expected[got[0][0]]:.3f} nats/char" in page

@@ -245,7 +245,10 @@ def make_eval_data_cmd(
     vision: str = typer.Option("cifar10", help="cifar10 | tinydigits (bundled) | none"),
     cifar_root: Optional[Path] = typer.Option(None, help="Directory holding cifar-10-batches-py/ "
                                                          "(default: $TINYTORCH_DATA)."),
-    language: bool = typer.Option(True, help="Also write TinyTalks (test split) for the language track."),
+    language: str = typer.Option("tinytalks", help="tinytalks (bundled: exact match) | shakespeare "
+                                                   "(validation loss) | none"),
+    shakespeare: Optional[Path] = typer.Option(None, help="tinyshakespeare.txt (default: "
+                                                          "$TINYTORCH_DATA/text/tinyshakespeare.txt)."),
     limit: int = typer.Option(0, help="Use at most this many examples per dataset (0: all)."),
     seed: int = typer.Option(0, help="Seed of the public/private shuffle."),
 ):
@@ -278,11 +281,26 @@ def make_eval_data_cmd(
         np.savez_compressed(out / "vision.npz", x_public=x[pub], y_public=np.asarray(y)[pub].astype(np.int64),
                             x_private=x[priv], y_private=np.asarray(y)[priv].astype(np.int64))
         typer.echo(f"{out / 'vision.npz'}: {vision}, {len(pub)} public + {len(priv)} private, shape {list(x.shape[1:])}")
-    if language:
+    if language == "tinytalks":
         _, _, (q, a) = datasets.load_tinytalks()
         pub, priv = halves(len(q))
         np.savez_compressed(out / "language.npz", q_public=q[pub], a_public=a[pub], q_private=q[priv], a_private=a[priv])
         typer.echo(f"{out / 'language.npz'}: TinyTalks test, {len(pub)} public + {len(priv)} private")
+    elif language == "shakespeare":
+        path = shakespeare or Path(os.environ.get("TINYTORCH_DATA", "."), "text", "tinyshakespeare.txt")
+        if not path.is_file():
+            fail(f"{path} not found: pass --shakespeare FILE or set TINYTORCH_DATA", 2)
+        text = path.read_text(encoding="utf-8")
+        val = text[int(0.9 * len(text)):]                 # nanoGPT's validation part: the last 10 %
+        half = len(val) // 2
+        pub, priv = val[:half], val[half:]
+        if limit:
+            pub, priv = pub[:limit], priv[:limit]
+        np.savez_compressed(out / "language.npz", text_public=np.array(pub), text_private=np.array(priv))
+        typer.echo(f"{out / 'language.npz'}: Shakespeare validation text, {len(pub):,} public + "
+                   f"{len(priv):,} private characters")
+    elif language != "none":
+        fail(f"--language must be tinytalks, shakespeare or none, got {language!r}", 2)
 
 
 @admin_app.command("add-user")

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from .evaluate import score_order
+from .evaluate import TRACK_SCORES, score_order
 
 metadata = sa.MetaData()
 users = sa.Table(
@@ -279,13 +279,14 @@ def leaderboard(engine, track: str, split: str = "public") -> list[dict]:
     best = {}
     for r in rows:
         score = r.score_public if split == "public" else r.score_private
-        key = (score_order(track, score), r.created_at, r.id)
-        if r.user_id not in best or key < best[r.user_id][0]:
-            best[r.user_id] = (key, r, score)
-    out = []
-    for rank, (_, r, score) in enumerate(sorted(best.values(), key=lambda t: t[0]), start=1):
         result = json.loads(r.result_json)
+        key = (score_order(track, score, result.get("higher_is_better")), r.created_at, r.id)
+        if r.user_id not in best or key < best[r.user_id][0]:
+            best[r.user_id] = (key, r, score, result)
+    out = []
+    for rank, (_, r, score, result) in enumerate(sorted(best.values(), key=lambda t: t[0]), start=1):
         out.append({"rank": rank, "pseudonym": r.pseudonym, "score": score, "submission": r.id,
+                    "metric": result.get("metric", TRACK_SCORES[track][0]),
                     "user": r.user, "submissions": tried.get(r.user_id, 0),
                     "accuracy": result[split].get("accuracy", result[split].get("exact_match")),
                     "bundle_bytes": r.bundle_bytes, "reported_locally": json.loads(r.local_json),

@@ -11,8 +11,11 @@ Evaluation data (``EVAL_DIR``, held by the server, never shown to students):
                    or float32 0..1, and int labels. Used by the vision, speed and compression
                    tracks.
     language.npz   q_public, a_public, q_private, a_private: TinyTalks questions and answers
-                   (string arrays). Used by the language track (exact match).
-    config.json    optional: {"accuracy_floor": 0.5, "latency_images": 50, "warmup": 5}
+                   (string arrays), ranked by exact match; or text_public, text_private: two
+                   texts (Shakespeare's validation part), ranked by validation loss (lower is
+                   better). Used by the language track.
+    config.json    optional: {"accuracy_floor": 0.5, "latency_images": 50, "warmup": 5,
+                   "max_answer": 24, "loss_windows": 64}
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from . import bundle as bundle_mod
 
-DEFAULTS = {"accuracy_floor": 0.5, "latency_images": 50, "warmup": 5, "max_answer": 24}
+DEFAULTS = {"accuracy_floor": 0.5, "latency_images": 50, "warmup": 5, "max_answer": 24, "loss_windows": 64}
 # What each track ranks: the metric and whether higher is better.
 TRACK_SCORES = {
     "vision": ("accuracy", True),
@@ -146,6 +149,31 @@ def answer(model, chars: list, question: str, max_new: int) -> str | None:
     return "".join(out)
 
 
+def val_loss(model, chars: list, text: str, windows: int) -> tuple[float, int]:
+    """Mean next-character cross-entropy (nats) of a GPT on ``text``, over ``windows`` windows
+    of its block size spread evenly over the text; returns (loss, characters predicted)."""
+    from tinytorch.core.autograd import no_grad
+
+    stoi = {c: i for i, c in enumerate(chars)}
+    missing = sorted(set(text) - set(stoi))
+    if missing:
+        raise ValueError(f"the tokenizer cannot spell {len(missing)} character(s) of the text, "
+                         f"e.g. {missing[:5]!r}")
+    ids = np.array([stoi[c] for c in text], dtype=np.int64)
+    T = min(model.block_size, len(ids) - 1)
+    starts = np.linspace(0, len(ids) - T - 1, num=max(1, min(windows, len(ids) - T))).astype(np.int64)
+    x = np.stack([ids[s:s + T] for s in starts])                        # (W, T)
+    y = np.stack([ids[s + 1:s + T + 1] for s in starts])                # (W, T)
+    total = 0.0
+    with no_grad():
+        for i in range(0, len(x), 8):
+            logits = model(x[i:i + 8]).data.astype(np.float64)          # (b, T, V)
+            top = logits.max(axis=-1, keepdims=True)
+            lse = top[..., 0] + np.log(np.exp(logits - top).sum(axis=-1))
+            total += float((lse - np.take_along_axis(logits, y[i:i + 8, :, None], axis=-1)[..., 0]).sum())
+    return total / y.size, int(y.size)
+
+
 def evaluate(bundle_path, eval_dir) -> dict:
     """Measure the bundle on both splits; returns the result as a dict (JSON-serialisable)."""
     from tinytorch.data.datasets import check_tinytalks_answer
@@ -161,6 +189,11 @@ def evaluate(bundle_path, eval_dir) -> dict:
             data = {k: z[k] for k in z.files}
         chars = b.meta["tokenizer"]["chars"]
         for split in ("public", "private"):
+            if "q_public" not in data:                    # a text: validation loss
+                loss, n = val_loss(model, chars, str(data[f"text_{split}"]), int(cfg["loss_windows"]))
+                result[split] = {"val_loss": loss, "characters": n}
+                result["metric"], result["higher_is_better"] = "val_loss", False
+                continue
             qs, ans = data[f"q_{split}"], data[f"a_{split}"]
             got = [answer(model, chars, str(q), int(cfg["max_answer"])) for q in qs]
             right = sum(g is not None and check_tinytalks_answer(g, str(a)) for g, a in zip(got, ans))
@@ -184,7 +217,10 @@ def evaluate(bundle_path, eval_dir) -> dict:
             result["latency_p90_ms"] = float(np.percentile(times, 90))
             result["latency_images"] = len(times)
             result["load_average"] = os.getloadavg()[0]    # the machine's, to judge the timing by
-    metric, _ = TRACK_SCORES[b.track]
+    metric, higher = TRACK_SCORES[b.track]
+    result.setdefault("metric", metric)
+    result.setdefault("higher_is_better", higher)
+    metric = result["metric"]
     for split in ("public", "private"):
         r = result[split]
         value = result[metric] if metric in result else r[metric]
@@ -192,9 +228,10 @@ def evaluate(bundle_path, eval_dir) -> dict:
     return result
 
 
-def score_order(track: str, score: float) -> float:
+def score_order(track: str, score: float, higher_is_better: bool | None = None) -> float:
     """A key that sorts the best score first."""
-    return -score if TRACK_SCORES[track][1] else score
+    higher = TRACK_SCORES[track][1] if higher_is_better is None else higher_is_better
+    return -score if higher else score
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,11 @@ _templates = Environment(loader=FileSystemLoader(str(Path(__file__).with_name("t
                          autoescape=select_autoescape(["html"]))
 
 
-def format_score(track: str, score) -> str:
+def format_score(track: str, score, metric: str = "") -> str:
     if score is None:
         return "-"
+    if metric == "val_loss":
+        return f"{score:.3f} nats/char"
     if track in ("vision", "language"):
         return f"{100 * score:.1f} %"
     if track == "speed":
@@ -69,6 +71,7 @@ def create_app(url: str, max_upload_bytes: int = bundle_mod.MAX_BUNDLE_BYTES) ->
         rows = db.leaderboard(engine, track, split())
         for r in rows:
             r.pop("user")          # pseudonyms only, in public
+            r["score_text"] = format_score(track, r["score"], r["metric"])
         return rows
 
     @app.post("/api/submissions", status_code=201, summary="Submit a bundle (the raw file as the body)",
@@ -117,13 +120,22 @@ def create_app(url: str, max_upload_bytes: int = bundle_mod.MAX_BUNDLE_BYTES) ->
 
     @app.get("/api/leaderboard/{track}", summary="One track's leaderboard (best per user)")
     def leaderboard(track: str):
-        return {"track": track, "split": split(), "metric": TRACK_SCORES.get(track, ("?",))[0],
-                "higher_is_better": TRACK_SCORES.get(track, (None, None))[1], "entries": board(track)}
+        entries = board(track)
+        metric, higher = TRACK_SCORES[track]
+        if entries and entries[0]["metric"] == "val_loss":
+            metric, higher = "val_loss", False
+        return {"track": track, "split": split(), "metric": metric, "higher_is_better": higher,
+                "entries": entries}
 
     @app.get("/", response_class=HTMLResponse, summary="The four leaderboards as a page")
     def page():
-        tracks = [{"key": t, "title": TRACK_TITLES[t], "rows": board(t),
-                   "fmt": (lambda s, t=t: format_score(t, s))} for t in TRACK_SCORES]
+        tracks = []
+        for t in TRACK_SCORES:
+            rows = board(t)
+            title = TRACK_TITLES[t]
+            if rows and rows[0]["metric"] == "val_loss":
+                title = "Language: Shakespeare validation loss"
+            tracks.append({"key": t, "title": title, "rows": rows})
         html = _templates.get_template("leaderboard.html").render(
             tracks=tracks, split=split(), counts=db.counts(engine))
         return HTMLResponse(html)
