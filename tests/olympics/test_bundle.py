@@ -80,6 +80,22 @@ def test_int8_and_sparse_encodings(tmp_path, ridge):
     assert np.abs(B.decode_tensor("w", entry, arrs) - W).max() <= np.abs(W).max(axis=0).max() / 254 + 1e-7
 
 
+def test_pack_takes_weights_quantized_by_the_learner(tmp_path, ridge):
+    W, bias = ridge
+    scale = np.float32(np.abs(W).max() / 127)
+    q = np.round(W / scale).astype(np.int8)                   # "my own quantizer"
+    mine = {"layers.1.weight": ({"encoding": "int8", "shape": [784, 10], "axis": None},
+                                {"layers.1.weight@q": q, "layers.1.weight@scale": np.asarray(scale)})}
+    b = B.pack(linear_model(W, bias), tmp_path / "q.ttb", "compression", "ada", input_shape=(1, 28, 28),
+               encoded=mine)
+    np.testing.assert_array_equal(b.state_dict()["layers.1.weight"], q.astype(np.float32) * scale)
+    bad = {"layers.1.weight": (mine["layers.1.weight"][0], {"layers.1.weight@q": q})}    # no scale
+    with pytest.raises(B.BundleError, match="needs an array 'layers.1.weight@scale'"):
+        B.pack(linear_model(W, bias), tmp_path / "bad.ttb", "compression", "ada", input_shape=(1, 28, 28),
+               encoded=bad)
+    assert not (tmp_path / "bad.ttb").exists()                # nothing written that would be refused
+
+
 def test_describe_refuses_an_unknown_layer():
     class Mine(Module):
         def forward(self, x):

@@ -441,10 +441,12 @@ ENCODINGS = ("dense", "int8", "sparse", "sparse+int8")
 
 
 def pack(model, path, track: str, pseudonym: str, local: dict | None = None, input_shape=None,
-         mean=None, std=None, chars=None, encoding="dense") -> Bundle:
+         mean=None, std=None, chars=None, encoding="dense", encoded: dict | None = None) -> Bundle:
     """Write ``model`` as a bundle at ``path`` and validate what was written.
 
-    ``encoding`` is one name for every tensor (one of ``ENCODINGS``) or a dict
+    ``encoded`` gives tensors already encoded, as ``encode_tensor`` returns them
+    (name -> ``(entry, arrays)``), e.g. int8 weights and scales made by your own quantizer.
+    ``encoding`` is one name for every other tensor (one of ``ENCODINGS``) or a dict
     name -> encoding (missing names are dense). A Sequential needs ``input_shape`` (per
     example, e.g. ``(3, 32, 32)``); a GPT needs ``chars``, the character of every token id."""
     spec = describe_model(model)
@@ -464,6 +466,11 @@ def pack(model, path, track: str, pseudonym: str, local: dict | None = None, inp
         doc["tokenizer"] = {"type": "chars", "chars": list(chars)}
     arrays = {}
     for name, value in model.state_dict().items():
+        if encoded and name in encoded:
+            entry, arrs = encoded[name]
+            doc["tensors"][name] = dict(entry)
+            arrays.update(arrs)
+            continue
         enc = encoding.get(name, "dense") if isinstance(encoding, dict) else encoding
         if enc != "dense" and np.ndim(value) < 2:
             enc = "dense"                       # biases and norms stay float: tiny, and sensitive
