@@ -192,6 +192,7 @@ def main(cmd_fd, res_fd):
             reply.update(status="error", error=_short_tb(e))
         finally:
             faulthandler.cancel_dump_traceback_later()
+            guard()  # whatever the cell patched in Python or NumPy is put back before anything else runs
         try:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -29,6 +29,7 @@ from .progress import ProgressError
 from .progress import repair as repair_progress
 from .release import ReleaseError, release
 from .runner import DEFAULT_TIMEOUT, child_env
+from .sandbox import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY_MB
 from .workspace import (
     Workspace, WorkspaceError, complete_module, find_workspace, init_workspace, module_status,
     prerequisite_message, reset_module, test_module,
@@ -159,28 +160,51 @@ def release_cmd(
 
 @app.command("grade")
 def grade_cmd(
-    submissions: Path = typer.Argument(..., help="Directory with one folder per student (their workspace or notebooks)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the grades to this CSV file."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before one notebook's run is stopped."),
+    submissions: Path = typer.Argument(..., help="nbgrader course directory (with submitted/<student>/<assignment>/), "
+                                      "or a directory with one workspace per student."),
+    modules: Optional[List[str]] = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
+    db: Optional[str] = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades.csv)."),
+    feedback: Optional[Path] = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
+    memory_mb: int = typer.Option(DEFAULT_MEMORY_MB, "--memory-mb", help="Memory limit of a submission's process."),
 ):
-    """Autograde submitted notebooks: reference tests (hidden ones too) restored, run isolated with limits."""
-    from .grade import grade_submissions, write_csv
+    """Autograde in a sandbox: hidden tests restored, verdicts decided outside the student's code;
+    writes nbgrader's gradebook, a per-test CSV and per-student feedback."""
+    from .grade import grade_submissions
+    from .gradebook import write_feedback, write_gradebook, write_test_csv
+    from .sandbox import Limits, SandboxWarning, bwrap_works
 
     manifest = _manifest()
     if not submissions.is_dir():
         fail(f"{submissions} is not a directory of submissions")
-    grades = grade_submissions(manifest, submissions, timeout)
-    if not grades:
-        fail(f"no submitted notebooks found under {submissions} (expected STUDENT/modules/NN_slug/slug.ipynb)")
+    if not bwrap_works():
+        err.print("WARNING: bubblewrap (bwrap) is not available: submissions run under resource limits only and "
+                  "can read this machine's files. Install it: apt-get install bubblewrap.", style="yellow")
+    import warnings
+    warnings.simplefilter("ignore", SandboxWarning)
+    only = _select(manifest, modules) if modules else None
+    t0 = time.perf_counter()
+    results = grade_submissions(manifest, submissions, Limits(cell_timeout=timeout, memory_mb=memory_mb), only,
+                                progress=lambda r: console.print(f"  graded {r.student} {r.assignment}: "
+                                                                 f"{r.score:g} / {r.max_score:g} ({r.seconds:.1f} s)"))
+    if not results:
+        fail(f"no submissions found under {submissions} (expected submitted/STUDENT/NN_slug/slug.ipynb "
+             "or STUDENT/modules/NN_slug/slug.ipynb)")
     table = Table(title="Grades")
-    for col in ("student", "module", "score", "imports from", "problem"):
+    for col in ("student", "assignment", "score", "imports from", "note / problem"):
         table.add_column(col)
-    for g in grades:
-        table.add_row(g.student, g.module, f"{g.score:g} / {g.max_score:g}", g.package, g.problem)
+    for r in results:
+        table.add_row(r.student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.package, r.problem or r.note)
     console.print(table)
-    if csv_path:
-        write_csv(grades, csv_path)
-        console.print(f"Wrote {csv_path}")
+    db = db or f"sqlite:///{(submissions / 'gradebook.db').resolve()}"
+    write_gradebook(results, db)
+    csv_path = csv_path or submissions / "grades.csv"
+    write_test_csv(results, csv_path)
+    written = write_feedback(results, feedback or submissions / "feedback")
+    console.print(f"Gradebook: {db}\nPer-test CSV: {csv_path}\nFeedback: {len(written)} files under "
+                  f"{feedback or submissions / 'feedback'}\nGraded {len(results)} submissions in "
+                  f"{time.perf_counter() - t0:.1f} s ({results[0].sandbox}).")
 
 
 # ----------------------------------------------------------------------------- learner side
