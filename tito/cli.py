@@ -28,7 +28,7 @@ from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
 from .progress import repair as repair_progress
 from .release import ReleaseError, release
-from .runner import DEFAULT_TIMEOUT, child_env
+from .runner import child_env
 from .sandbox import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY_MB
 from .workspace import (
     Workspace, WorkspaceError, complete_module, find_workspace, init_workspace, module_status,
@@ -268,7 +268,12 @@ def _print_outcome(outcome, verb: str) -> None:
         for c in outcome.report.graded:
             table.add_row(c.label, f"{c.points:g}", "passed" if c.status == "ok" else f"FAILED ({c.status})")
         console.print(table)
-        console.print(f"Score: {outcome.report.score:g} / {outcome.report.max_score:g}")
+        console.print(f"Score: {outcome.report.score:g} / {outcome.report.max_score:g} on the visible tests. "
+                      "Hidden tests run when your instructor grades: the graded score can be lower.")
+    for line in outcome.restored:
+        err.print(f"note: {line}", style="yellow")
+    if outcome.sandbox_warning:
+        err.print(f"note: {outcome.sandbox_warning}", style="yellow")
     if outcome.integration_ok is not None:
         console.print("Integration tests on your exported package: " + ("passed" if outcome.integration_ok else "FAILED"))
     if outcome.passed:
@@ -284,7 +289,7 @@ def _print_outcome(outcome, verb: str) -> None:
 @module_app.command("test")
 def module_test(
     number: str = typer.Argument(..., help="Module number or slug."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
 ):
     """Run the module's graded tests on YOUR notebook and its integration tests on YOUR exported code."""
     ws = _workspace()
@@ -301,7 +306,7 @@ def module_test(
 @module_app.command("complete")
 def module_complete(
     number: str = typer.Argument(..., help="Module number or slug."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
 ):
     """Test; only if everything passes, export your code into tinytorch/ and record progress."""
     ws = _workspace()

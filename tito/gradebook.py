@@ -18,8 +18,14 @@ CSV_FIELDS = ["student", "assignment", "notebook", "test", "points", "max_points
 
 
 def write_gradebook(results: list[GradeResult], db_url: str) -> None:
+    import os
+    import shutil
+    import sys
+
     from nbgrader.api import Gradebook
 
+    if shutil.which("alembic") is None:  # nbgrader runs `alembic` to stamp a new database
+        os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
     with Gradebook(db_url) as gb:
         for r in results:
             gb.update_or_create_assignment(r.assignment)
