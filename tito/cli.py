@@ -27,7 +27,7 @@ from .check import check_course
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
 from .progress import repair as repair_progress
-from .release import ReleaseError, release
+from .release import ReleaseError, release_kit
 from .runner import child_env
 from .sandbox import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY_MB
 from .workspace import (
@@ -143,19 +143,21 @@ def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module n
 
 @app.command("release")
 def release_cmd(
-    out: Path = typer.Option(..., "--out", help="Directory for the student notebooks."),
+    out: Path = typer.Option(..., "--out", help="Directory for the student kit."),
     modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
 ):
-    """Write the student release with NBGrader: solutions stubbed, hidden tests removed, cells locked."""
+    """Write the student kit: notebooks released with NBGrader (solutions stubbed, hidden tests
+    removed, cells locked), the manifest, integration tests and a wheel of tito."""
     manifest = _manifest()
     t0 = time.perf_counter()
     try:
-        written = release(manifest, out, _select(manifest, modules))
+        written = release_kit(manifest, out, _select(manifest, modules))
     except ReleaseError as e:
         fail(str(e))
     for p in written:
         console.print(f"  {p}")
     console.print(f"Released {len(written)} notebooks to {out} in {time.perf_counter() - t0:.1f} s.")
+    console.print(f"Student kit: {out} (students read {out / 'README.md'}: pip install the wheel, then tito init).")
 
 
 @app.command("grade")
@@ -164,7 +166,7 @@ def grade_cmd(
                                       "or a directory with one workspace per student."),
     modules: Optional[List[str]] = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
     db: Optional[str] = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades.csv)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades-per-test.csv)."),
     feedback: Optional[Path] = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
     memory_mb: int = typer.Option(DEFAULT_MEMORY_MB, "--memory-mb", help="Memory limit of a submission's process."),
@@ -199,7 +201,7 @@ def grade_cmd(
     console.print(table)
     db = db or f"sqlite:///{(submissions / 'gradebook.db').resolve()}"
     write_gradebook(results, db)
-    csv_path = csv_path or submissions / "grades.csv"
+    csv_path = csv_path or submissions / "grades-per-test.csv"
     write_test_csv(results, csv_path)
     written = write_feedback(results, feedback or submissions / "feedback")
     console.print(f"Gradebook: {db}\nPer-test CSV: {csv_path}\nFeedback: {len(written)} files under "

@@ -26,7 +26,10 @@ def write_gradebook(results: list[GradeResult], db_url: str) -> None:
 
     if shutil.which("alembic") is None:  # nbgrader runs `alembic` to stamp a new database
         os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
-    with Gradebook(db_url) as gb:
+    import warnings
+
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes on nbgrader's own models
         for r in results:
             gb.update_or_create_assignment(r.assignment)
             gb.update_or_create_notebook(r.notebook, r.assignment)
