@@ -253,9 +253,13 @@ def module_start(
     console.print(f"When its tests pass: tito module test {m.code}, then tito module complete {m.code}")
     jupyter = shutil.which("jupyter-lab") or shutil.which("jupyter")
     if lab and jupyter and sys.stdout.isatty() and not os.environ.get("CI"):
-        cmd = [jupyter] + ([] if jupyter.endswith("jupyter-lab") else ["lab"]) + [str(nb)]
-        console.print("Opening JupyterLab (Ctrl-C to stop it)...")
-        subprocess.call(cmd, cwd=ws.root, env=child_env(ws.root))
+        from .lab import lab_command
+
+        cmd, env = lab_command(jupyter, nb, ws.root, child_env(ws.root))
+        if "--allow-root" in cmd:
+            console.print("Running as root (a container?): starting JupyterLab with --allow-root.")
+        console.print("Opening JupyterLab without nbgrader's instructor extensions (Ctrl-C to stop it)...")
+        subprocess.call(cmd, cwd=ws.root, env=env)
     elif lab and not jupyter:
         console.print("JupyterLab is not installed (pip install 'tinytorch[lab]'); open the notebook in your editor.")
 
