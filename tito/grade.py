@@ -91,7 +91,7 @@ def assemble(submitted: list[Cell], reference: list[Cell], probes: dict[str, Pro
     ref_by_id = {c.grade_id: c for c in reference if c.grade_id}
     locked = {gid for gid, c in ref_by_id.items() if not c.is_solution and c.kind == "code"}
 
-    def convert(c: Cell, from_ref: bool) -> NotebookCell:
+    def convert(c: Cell) -> NotebookCell:
         gid = c.grade_id
         if gid in probes:
             return NotebookCell(gid, probes[gid].code, probe=True)
@@ -106,14 +106,14 @@ def assemble(submitted: list[Cell], reference: list[Cell], probes: dict[str, Pro
             continue
         if c.grade_id and c.grade_id in ref_by_id:
             seen.add(c.grade_id)
-        out.append(convert(c, False))
+        out.append(convert(c))
     order = [c.grade_id for c in reference if c.grade_id]
     for i, gid in enumerate(order):
         if gid in seen or gid not in locked:
             continue
-        before = {g for g in order[:i]}
+        before = set(order[:i])
         pos = max((k + 1 for k, cell in enumerate(out) if cell.label in before), default=0)
-        out.insert(pos, convert(ref_by_id[gid], True))
+        out.insert(pos, convert(ref_by_id[gid]))
         seen.add(gid)
     return out
 
@@ -140,8 +140,7 @@ def _stage_package(task: GradingTask, manifest_modules, stage: Path) -> str:
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, stage / rel)
             files.append(rel)
-    from .manifest import Manifest as _M
-    write_files(package_init_files(files, _M(root=task.reference_root or Path(), modules=tuple(manifest_modules))), stage)
+    write_files(package_init_files(files, Manifest(root=task.reference_root or Path(), modules=tuple(manifest_modules))), stage)
     return "reference (prerequisites only)" if need else "none needed"
 
 

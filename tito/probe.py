@@ -337,7 +337,10 @@ def decode(obj):
         raw = base64.b64decode(obj["b"])
         return np.frombuffer(raw, dtype=dtype).reshape(obj["shape"]).copy()
     if t == "scalar":
-        return np.frombuffer(base64.b64decode(obj["b"]), dtype=np.dtype(obj["dtype"]))[0]
+        dtype = np.dtype(obj["dtype"])
+        if dtype.kind not in "biufc":
+            raise ValueError("malformed observation")
+        return np.frombuffer(base64.b64decode(obj["b"]), dtype=dtype)[0]
     if t == "dtype":
         return np.dtype(obj["v"])
     if t == "tensor":

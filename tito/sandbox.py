@@ -355,10 +355,9 @@ def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | N
                 session = Session(workdir, package_dir, limits, sandbox)
                 for prev, res in zip(cells[:i], results):
                     if not prev.probe and res.status == "ok":
-                        again = session.run_cell(prev.label, prev.source, False)
+                        session.run_cell(prev.label, prev.source, False)
                         if session.dead:
                             break
-                        del again
                 if session.dead:
                     results.append(CellRun(cell.label, "not run", error="an earlier cell crashed again when re-run"))
                     continue

@@ -80,8 +80,13 @@ def graded(manifest, tmp_path_factory):
         nbformat.write(nb, str(path))
     course_hash = _tree_hash(manifest.root / "modules")
     victim_bytes = victim.read_bytes()
-    tmp_before = set(os.listdir(tempfile.gettempdir()))
-    results = {r.student: r for r in grade_submissions(manifest, root, LIMITS, only=[m])}
+    private_tmp = root / "tmp"  # where the grader makes its temporary folders, for this test
+    private_tmp.mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(private_tmp)
+    try:
+        results = {r.student: r for r in grade_submissions(manifest, root, LIMITS, only=[m])}
+    finally:
+        tempfile.tempdir = saved
     stop.set()
     thread.join(timeout=5)
     listener.close()
@@ -92,7 +97,7 @@ def graded(manifest, tmp_path_factory):
         "no_escape_file": not (root / "submitted" / "aa_writer" / "escaped.txt").exists(),
         "received": received,
         "procs": _procs_with_mark(),
-        "new_tmp": sorted(n for n in set(os.listdir(tempfile.gettempdir())) - tmp_before if n.startswith("tito-")),
+        "new_tmp": sorted(os.listdir(private_tmp)),
     }
     return cases, results, after, root
 
