@@ -43,6 +43,21 @@ def _edit_cell(nb, gid, fn):
     fn(cell)
 
 
+def test_checksum_is_nbgrader_s(manifest):
+    from nbgrader.utils import compute_checksum
+
+    from tito.release import release_notebook
+    from tito.workspace import nbgrader_checksum
+
+    nb = release_notebook(manifest.lesson_path(manifest.module(1)))
+    cells = [c for c in nb.cells if "checksum" in c.metadata.get("nbgrader", {})]
+    assert len(cells) > 5
+    for c in cells:
+        meta = c.metadata["nbgrader"]
+        assert nbgrader_checksum(c.source, c.cell_type, meta) == compute_checksum(c) == meta["checksum"]
+        assert nbgrader_checksum(c.source + " ", c.cell_type, meta) != meta["checksum"]
+
+
 def test_deleted_test_is_restored_and_visible_score_is_labelled(ws):
     course, manifest, root = ws
     m = manifest.modules[0]
