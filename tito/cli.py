@@ -187,9 +187,14 @@ def grade_cmd(
     warnings.simplefilter("ignore", SandboxWarning)
     only = _select(manifest, modules) if modules else None
     t0 = time.perf_counter()
-    results = grade_submissions(manifest, submissions, Limits(cell_timeout=timeout, memory_mb=memory_mb), only,
-                                progress=lambda r: console.print(f"  graded {r.student} {r.assignment}: "
-                                                                 f"{r.score:g} / {r.max_score:g} ({r.seconds:.1f} s)"))
+    from .probe import ProbeError
+
+    try:
+        results = grade_submissions(manifest, submissions, Limits(cell_timeout=timeout, memory_mb=memory_mb), only,
+                                    progress=lambda r: console.print(f"  graded {r.student} {r.assignment}: "
+                                                                     f"{r.score:g} / {r.max_score:g} ({r.seconds:.1f} s)"))
+    except (ProbeError, RuntimeError) as e:  # the grader cannot trust its own tests: nothing is written
+        fail(f"grading stopped, no grade written: {e}")
     if not results:
         fail(f"no submissions found under {submissions} (expected submitted/STUDENT/NN_slug/slug.ipynb "
              "or STUDENT/modules/NN_slug/slug.ipynb)")
