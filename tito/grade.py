@@ -23,7 +23,7 @@ from pathlib import Path
 from .export import package_init_files, write_files
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec
-from .probe import Probe, ProbeError, build_probe, decode, evaluate
+from .probe import Probe, ProbeError, build_probe, decode, evaluate, solution_names
 from .sandbox import Limits, NotebookCell, run_notebook
 
 
@@ -76,9 +76,10 @@ def probes_for(lesson_cells: list[Cell], strict: bool = True) -> dict[str, Probe
     """A probe per graded test cell. ``strict=False`` (a student notebook, whose hidden checks
     are gone) skips a cell left without a visible check: it then runs as plain code."""
     out = {}
+    names = solution_names([c.source for c in lesson_cells if c.kind == "code" and c.is_solution])
     for k, c in enumerate(test_cells(lesson_cells)):
         try:
-            out[c.grade_id] = build_probe(c.grade_id, c.source, first_id=1000 * k)
+            out[c.grade_id] = build_probe(c.grade_id, c.source, first_id=1000 * k, learner_names=names)
         except ProbeError:
             if strict:
                 raise
@@ -176,7 +177,8 @@ def judge(probe: Probe, run, expected_ids: list[int] | None, points: float) -> T
         verdict = evaluate(check, (kind, value))
         if not verdict.passed:
             if check.hidden:
-                return TestResult(gid, 0, points, "failed", "a hidden test in this cell failed", hidden=True)
+                calls = f" (it calls {', '.join(check.exercises)})" if check.exercises else ""
+                return TestResult(gid, 0, points, "failed", f"a hidden test in this cell failed{calls}", hidden=True)
             return TestResult(gid, 0, points, "failed", f"line {check.line}: `{check.source}` failed: {verdict.message}")
         seen_hidden |= check.hidden
     if run.status != "ok":

@@ -45,6 +45,7 @@ class Check:
     hidden: bool
     must_raise: bool = False
     handler: str = ""  # raises: parent expression of the expected exception type(s)
+    exercises: list[str] = field(default_factory=list)  # the learner's functions the check calls
 
 
 @dataclass
@@ -98,6 +99,7 @@ class _Builder(ast.NodeTransformer):
         self.safe |= SAFE_MODULES & local  # `import numpy as np` in a test cell is still numpy
         self.checks: dict[int, Check] = {}
         self.next_id = first_id
+        self.solution_names: set[str] = set()
 
     # ---- classification
     def is_const(self, node: ast.AST) -> bool:
@@ -167,6 +169,9 @@ class _Builder(ast.NodeTransformer):
         check = Check(id=cid, kind=kind, expr=ast.unparse(parent_expr) if parent_expr is not None else "",
                       leaves=[ast.unparse(l) for l in leaves], source=src.strip(), line=line,
                       hidden=line in self.hidden, **kw)
+        calls = [n.func for l in leaves for n in ast.walk(l) if isinstance(n, ast.Call)]
+        used = {f.id for f in calls if isinstance(f, ast.Name)} | {f.attr for f in calls if isinstance(f, ast.Attribute)}
+        check.exercises = sorted(used & self.solution_names)
         self.checks[cid] = check
         return check
 
@@ -236,10 +241,29 @@ class _Builder(ast.NodeTransformer):
         return ast.copy_location(new, node)
 
 
-def build_probe(grade_id: str, source: str, first_id: int = 0) -> Probe:
-    """The probe of one graded test cell (its hidden tests included)."""
+def solution_names(sources: list[str]) -> set[str]:
+    """Names the learner writes: functions and classes of solution cells, their methods, and
+    attributes they assign (``Tensor.sum = _sum`` gives ``sum``)."""
+    names = set()
+    for src in sources:
+        try:
+            tree = ast.parse(_strip_magics(src))
+        except SyntaxError:
+            continue
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_"):
+                names.add(n.name)
+            elif isinstance(n, ast.Assign):
+                names |= {t.attr for t in n.targets if isinstance(t, ast.Attribute) and not t.attr.startswith("__")}
+    return names
+
+
+def build_probe(grade_id: str, source: str, first_id: int = 0, learner_names: set[str] | None = None) -> Probe:
+    """The probe of one graded test cell (its hidden tests included). ``learner_names``
+    (see :func:`solution_names`) lets feedback say which function a failed hidden check calls."""
     try:
         b = _Builder(source, first_id)
+        b.solution_names = learner_names or set()
     except SyntaxError as e:
         raise ProbeError(f"{grade_id}: the test cell does not parse: {e}") from None
     tree = ast.fix_missing_locations(b.visit(b.tree))
