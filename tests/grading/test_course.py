@@ -36,8 +36,8 @@ def _no_repo(cmd: list[str], cwd: Path, repo: Path, wheel_dir: Path) -> subproce
     site = Path(sysconfig.get_paths()["purelib"])
     inner_site = "/opt/deps"
     argv = ["bwrap", "--dev-bind", "/", "/", "--tmpfs", str(repo), "--ro-bind", str(site), inner_site,
-            "--chdir", str(cwd), sys.executable.replace(str(repo), "/nonexistent") if False else
-            str(Path(getattr(sys, "_base_executable", sys.executable)).resolve()), "-S", "-m", "tito.cli", *cmd]
+            "--chdir", str(cwd), str(Path(getattr(sys, "_base_executable", sys.executable)).resolve()),
+            "-S", "-m", "tito.cli", *cmd]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": f"{wheel_dir}:{inner_site}", "COLUMNS": "200",
            "OPENBLAS_NUM_THREADS": "1", "LANG": "C.UTF-8"}
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
@@ -132,7 +132,6 @@ for fd in range(3, 32):
     bob_arith = next(r for r in rows if r["student"] == "bob" and r["test"] == "test-tensor-arithmetic")
     assert bob_arith["status"] == "failed" and "got (x + b).data" in bob_arith["message"]
     assert "tensor (1).ipynb" in next(r for r in rows if r["student"] == "bob")["note"]
-    assert "no tensor.ipynb; the folder holds" not in rows[0]["problem"]
     assert "no notebook in the submission" in next(r for r in rows if r["student"] == "zoe")["problem"]
 
     fb = {s: (course / "feedback" / s / "01_tensor" / "feedback.md").read_text() for s in (*EXPECTED, "zoe")}
