@@ -26,7 +26,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -191,30 +190,35 @@ class Session:
         os.close(cmd_r)
         os.close(res_w)
         os.set_blocking(self._cmd_w, False)
-        self._out = bytearray()
+        self._out_fd = self.proc.stdout.fileno()
+        os.set_blocking(self._out_fd, False)
+        self._out = bytearray()  # the tail of the learner's output (a hang's traceback comes last)
         self._out_total = 0
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        self._out_open = True
         self._seq = 0
         self.dead = False
 
-    def _drain(self):
+    def _drain(self) -> bool:
+        """Read what the learner's code printed so far (no thread: a process that escaped the
+        sandbox and keeps the pipe open must not block us). False at end of file."""
         while True:
-            chunk = self.proc.stdout.read1(65536) if hasattr(self.proc.stdout, "read1") else self.proc.stdout.read(65536)
+            try:
+                chunk = os.read(self._out_fd, 1 << 20)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
             if not chunk:
-                return
-            with self._lock:
-                self._out_total += len(chunk)
-                self._out += chunk
-                if len(self._out) > self.limits.max_output:  # keep the tail: a hang's traceback comes last
-                    del self._out[:len(self._out) - self.limits.max_output]
+                return False
+            self._out_total += len(chunk)
+            self._out += chunk
+            if len(self._out) > self.limits.max_output:
+                del self._out[:len(self._out) - self.limits.max_output]
 
     def _output_since(self, mark: int) -> str:
-        with self._lock:
-            skipped = max(0, self._out_total - len(self._out))
-            text = bytes(self._out[max(0, mark - skipped):]).decode("utf-8", "replace")
-        return text
+        self._drain()
+        skipped = max(0, self._out_total - len(self._out))
+        return bytes(self._out[max(0, mark - skipped):]).decode("utf-8", "replace")
 
     def _read_reply(self, deadline: float):
         buf = b""
@@ -224,8 +228,10 @@ class Session:
             left = deadline - time.monotonic()
             if left <= 0:
                 return "timeout"
-            r, _, _ = select.select([self._res_r], [], [], min(left, 1.0))
-            if not r:
+            r, _, _ = select.select([self._res_r, self._out_fd] if self._out_open else [self._res_r], [], [], min(left, 1.0))
+            if self._out_fd in r:
+                self._out_open = self._drain()
+            if self._res_r not in r:
                 continue
             chunk = os.read(self._res_r, 1 << 20)
             if not chunk:
@@ -248,8 +254,7 @@ class Session:
         if self.dead:
             return CellRun(label, "not run")
         self._seq += 1
-        with self._lock:
-            mark = self._out_total
+        mark = self._out_total
         msg = json.dumps({"seq": self._seq, "label": label, "source": source, "probe": probe, "timeout": timeout}).encode()
         try:
             self._write_all(struct.pack("!Q", len(msg)) + msg, time.monotonic() + timeout)
@@ -315,7 +320,6 @@ class Session:
                 os.close(fd)
             except OSError:
                 pass
-        self._reader.join(timeout=5)
         try:
             self.proc.stdout.close()
         except OSError:

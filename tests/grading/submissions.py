@@ -150,13 +150,13 @@ def catalogue(stub, good, paths):
                 except OSError:
                     pass
         '''), 10, "connects out (to a listener the test runs on this machine)"),
-        "detached": (insert_after(good, "test-tensor-creation", SPAWN + '''
+        "detached": (insert_after(good, "test-tensor-creation", SPAWN + textwrap.dedent('''
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
                     os.execv(sys.executable, [sys.executable, "-c", "# ''' + MARK + '''\\nwhile True: pass"])
                 os._exit(0)
-        '''), 10, "starts a new-session process and a double-forked daemon"),
+        ''')), 10, "starts a new-session process and a double-forked daemon"),
         "forked": (insert_after(good, "test-tensor-arithmetic", '''
             import os
             if os.fork() == 0:
@@ -186,11 +186,18 @@ def catalogue(stub, good, paths):
         '''), 10, "prints 400 MB"),
         "hang_matmul": (append(good, "tensor-matmul", HANG_MATMUL), 7,
                         "an infinite loop in matmul: only the tests that need it fail (nbgrader: 7/10)"),
-        "ignore_sigterm": (append(good, "tensor-matmul", '''
+        "ignore_sigterm": (append(good, "tensor-getitem", '''
             import signal
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
                 signal.signal(sig, signal.SIG_IGN)
-        ''' + HANG_MATMUL), 7, "ignores SIGTERM/SIGINT/SIGHUP, then hangs in matmul"),
+            def _getitem(self, index):
+                while True:
+                    try:
+                        pass
+                    except BaseException:
+                        pass
+            Tensor.__getitem__ = _getitem
+        '''), 9, "ignores SIGTERM/SIGINT/SIGHUP and every exception, then hangs in indexing"),
         "segfault": (append(good, "tensor-matmul", '''
             import ctypes
             def _matmul(self, other):

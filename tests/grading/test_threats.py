@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import socket
 import tempfile
 import threading
@@ -103,6 +104,16 @@ def graded(manifest, tmp_path_factory):
     return cases, results, after, root
 
 
+def test_every_hostile_cell_is_valid_python(graded):
+    """A case whose added code does not compile would test nothing."""
+    cases, _, _, _ = graded
+    for name, (nb, _, _) in cases.items():
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                compile("\n".join("pass" if l.lstrip().startswith(("%", "!")) else l for l in cell.source.splitlines()),
+                        f"{name}", "exec")
+
+
 def test_every_case_gets_exactly_its_score(graded):
     cases, results, _, _ = graded
     got = {name: results[name].score for name in cases}
@@ -150,3 +161,20 @@ def test_the_read_attack_is_real_without_the_sandbox(graded, manifest):
     task = next(t for t in find_tasks(manifest, root, [manifest.module(1)]) if t.student == "read_secrets")
     result = grade_one(task, manifest.modules, LIMITS, sandbox=False)
     assert result.score == 10, [(t.grade_id, t.message[:150]) for t in result.tests if t.status != "passed"]
+
+
+def test_the_detach_attack_is_real_without_the_sandbox(graded, manifest):
+    """Without bubblewrap, the daemons of the `detached` case outlive the run (and grading
+    still finishes): in the sandbox, none survived (test_nothing_is_left_behind)."""
+    _, _, _, root = graded
+    task = next(t for t in find_tasks(manifest, root, [manifest.module(1)]) if t.student == "detached")
+    try:
+        result = grade_one(task, manifest.modules, LIMITS, sandbox=False)
+        assert result.score == 10
+        assert len(_procs_with_mark()) == 2
+    finally:
+        for pid in _procs_with_mark():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
