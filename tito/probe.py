@@ -85,8 +85,17 @@ def _stored_names(tree: ast.AST) -> set[str]:
     return names
 
 
-def _strip_magics(source: str) -> str:
-    return "\n".join(("pass  # " + l) if l.lstrip().startswith(("%", "!")) else l for l in source.splitlines())
+def strip_magics(source: str) -> str:
+    """IPython-only lines (``%timeit``, ``!pip``) become ``pass`` (indentation kept), so plain
+    Python runs the cell and line numbers stay those of the notebook."""
+    out = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        out.append(line[:len(line) - len(body)] + "pass  # " + body if body.startswith(("%", "!")) else line)
+    return "\n".join(out)
+
+
+_strip_magics = strip_magics
 
 
 class _Builder(ast.NodeTransformer):

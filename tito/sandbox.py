@@ -255,7 +255,10 @@ class Session:
             return CellRun(label, "not run")
         self._seq += 1
         mark = self._out_total
-        msg = json.dumps({"seq": self._seq, "label": label, "source": source, "probe": probe, "timeout": timeout}).encode()
+        from .probe import strip_magics
+
+        msg = json.dumps({"seq": self._seq, "label": label, "source": strip_magics(source), "probe": probe,
+                          "timeout": timeout}).encode()
         try:
             self._write_all(struct.pack("!Q", len(msg)) + msg, time.monotonic() + timeout)
         except (OSError, TimeoutError):
