@@ -246,7 +246,7 @@ class Session:
                 else:
                     try:
                         return json.loads(buf[:need].decode("utf-8"))
-                    except (UnicodeDecodeError, json.JSONDecodeError):
+                    except (ValueError, RecursionError):  # a forged or damaged frame
                         return "eof"
 
     def run_cell(self, label: str, source: str, probe: bool, timeout: float | None = None) -> CellRun:
