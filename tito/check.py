@@ -99,6 +99,14 @@ def check_lesson(path: Path, spec: ModuleSpec | None = None) -> list[str]:
             if cell.is_graded and not cell.is_solution and not any(k in cell.source for k in CHECKS):
                 problems.append(f"{cell.label()}: graded cell checks nothing (no assert, pytest.raises, "
                                 "np.testing or gradcheck): a test that cannot fail gives free points")
+            if cell.is_graded and not cell.is_solution:
+                from .probe import ProbeError, build_probe
+
+                try:
+                    build_probe(cell.label(), cell.source)
+                except ProbeError as e:
+                    problems.append(f"{e} (the grader decides only checks it can observe: assert, "
+                                    "np.testing.assert_*, try/except with one handler)")
             if cell.export_target() is not None and not cell.nbgrader:
                 problems.append(f"{cell.label()}: export cell without NBGrader metadata (release could not lock or stub it)")
     markdown_heads = [_first_line(c) for c in cells if c.kind == "markdown"]

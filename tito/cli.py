@@ -28,8 +28,9 @@ from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
 from .progress import repair as repair_progress
-from .release import ReleaseError, release
-from .runner import DEFAULT_TIMEOUT, child_env
+from .release import ReleaseError, release_kit
+from .runner import child_env
+from .sandbox import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY_MB
 from .workspace import (
     Workspace, WorkspaceError, complete_module, find_workspace, init_workspace, module_status,
     prerequisite_message, reset_module, test_module,
@@ -144,45 +145,75 @@ def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module n
 
 @app.command("release")
 def release_cmd(
-    out: Path = typer.Option(..., "--out", help="Directory for the student notebooks."),
+    out: Path = typer.Option(..., "--out", help="Directory for the student kit."),
     modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
 ):
-    """Write the student release with NBGrader: solutions stubbed, hidden tests removed, cells locked."""
+    """Write the student kit: notebooks released with NBGrader (solutions stubbed, hidden tests
+    removed, cells locked), the manifest, integration tests and a wheel of tito."""
     manifest = _manifest()
     t0 = time.perf_counter()
     try:
-        written = release(manifest, out, _select(manifest, modules))
+        written = release_kit(manifest, out, _select(manifest, modules))
     except ReleaseError as e:
         fail(str(e))
     for p in written:
         console.print(f"  {p}")
     console.print(f"Released {len(written)} notebooks to {out} in {time.perf_counter() - t0:.1f} s.")
+    console.print(f"Student kit: {out} (students read {out / 'README.md'}: pip install the wheel, then tito init).")
 
 
 @app.command("grade")
 def grade_cmd(
-    submissions: Path = typer.Argument(..., help="Directory with one folder per student (their workspace or notebooks)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write the grades to this CSV file."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before one notebook's run is stopped."),
+    submissions: Path = typer.Argument(..., help="nbgrader course directory (with submitted/<student>/<assignment>/), "
+                                      "or a directory with one workspace per student."),
+    modules: Optional[List[str]] = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
+    db: Optional[str] = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades-per-test.csv)."),
+    feedback: Optional[Path] = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
+    memory_mb: int = typer.Option(DEFAULT_MEMORY_MB, "--memory-mb", help="Memory limit of a submission's process."),
 ):
-    """Autograde submitted notebooks: reference tests (hidden ones too) restored, run isolated with limits."""
-    from .grade import grade_submissions, write_csv
+    """Autograde in a sandbox: hidden tests restored, verdicts decided outside the student's code;
+    writes nbgrader's gradebook, a per-test CSV and per-student feedback."""
+    from .grade import grade_submissions
+    from .gradebook import write_feedback, write_gradebook, write_test_csv
+    from .sandbox import Limits, SandboxWarning, bwrap_works
 
     manifest = _manifest()
     if not submissions.is_dir():
         fail(f"{submissions} is not a directory of submissions")
-    grades = grade_submissions(manifest, submissions, timeout)
-    if not grades:
-        fail(f"no submitted notebooks found under {submissions} (expected STUDENT/modules/NN_slug/slug.ipynb)")
+    if not bwrap_works():
+        err.print("WARNING: bubblewrap (bwrap) is not available: submissions run under resource limits only and "
+                  "can read this machine's files. Install it: apt-get install bubblewrap.", style="yellow")
+    import warnings
+    warnings.simplefilter("ignore", SandboxWarning)
+    only = _select(manifest, modules) if modules else None
+    t0 = time.perf_counter()
+    from .probe import ProbeError
+
+    try:
+        results = grade_submissions(manifest, submissions, Limits(cell_timeout=timeout, memory_mb=memory_mb), only,
+                                    progress=lambda r: console.print(f"  graded {r.student} {r.assignment}: "
+                                                                     f"{r.score:g} / {r.max_score:g} ({r.seconds:.1f} s)"))
+    except (ProbeError, RuntimeError) as e:  # the grader cannot trust its own tests: nothing is written
+        fail(f"grading stopped, no grade written: {e}")
+    if not results:
+        fail(f"no submissions found under {submissions} (expected submitted/STUDENT/NN_slug/slug.ipynb "
+             "or STUDENT/modules/NN_slug/slug.ipynb)")
     table = Table(title="Grades")
-    for col in ("student", "module", "score", "imports from", "problem"):
+    for col in ("student", "assignment", "score", "imports from", "note / problem"):
         table.add_column(col)
-    for g in grades:
-        table.add_row(g.student, g.module, f"{g.score:g} / {g.max_score:g}", g.package, g.problem)
+    for r in results:
+        table.add_row(r.student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.package, r.problem or r.note)
     console.print(table)
-    if csv_path:
-        write_csv(grades, csv_path)
-        console.print(f"Wrote {csv_path}")
+    db = db or f"sqlite:///{(submissions / 'gradebook.db').resolve()}"
+    write_gradebook(results, db)
+    csv_path = csv_path or submissions / "grades-per-test.csv"
+    write_test_csv(results, csv_path)
+    written = write_feedback(results, feedback or submissions / "feedback")
+    console.print(f"Gradebook: {db}\nPer-test CSV: {csv_path}\nFeedback: {len(written)} files under "
+                  f"{feedback or submissions / 'feedback'}\nGraded {len(results)} submissions in "
+                  f"{time.perf_counter() - t0:.1f} s ({results[0].sandbox}).")
 
 
 # ----------------------------------------------------------------------------- learner side
@@ -229,9 +260,13 @@ def module_start(
     console.print(f"When its tests pass: tito module test {m.code}, then tito module complete {m.code}")
     jupyter = shutil.which("jupyter-lab") or shutil.which("jupyter")
     if lab and jupyter and sys.stdout.isatty() and not os.environ.get("CI"):
-        cmd = [jupyter] + ([] if jupyter.endswith("jupyter-lab") else ["lab"]) + [str(nb)]
-        console.print("Opening JupyterLab (Ctrl-C to stop it)...")
-        subprocess.call(cmd, cwd=ws.root, env=child_env(ws.root))
+        from .lab import lab_command
+
+        cmd, env = lab_command(jupyter, nb, ws.root, child_env(ws.root))
+        if "--allow-root" in cmd:
+            console.print("Running as root (a container?): starting JupyterLab with --allow-root.")
+        console.print("Opening JupyterLab without nbgrader's instructor extensions (Ctrl-C to stop it)...")
+        subprocess.call(cmd, cwd=ws.root, env=env)
     elif lab and not jupyter:
         console.print("JupyterLab is not installed (pip install 'tinytorch[lab]'); open the notebook in your editor.")
 
@@ -246,7 +281,12 @@ def _print_outcome(outcome, verb: str) -> None:
         for c in outcome.report.graded:
             table.add_row(c.label, f"{c.points:g}", "passed" if c.status == "ok" else f"FAILED ({c.status})")
         console.print(table)
-        console.print(f"Score: {outcome.report.score:g} / {outcome.report.max_score:g}")
+        console.print(f"Score: {outcome.report.score:g} / {outcome.report.max_score:g} on the visible tests. "
+                      "Hidden tests run when your instructor grades: the graded score can be lower.")
+    for line in outcome.restored:
+        err.print(f"note: {line}", style="yellow")
+    if outcome.sandbox_warning:
+        err.print(f"note: {outcome.sandbox_warning}", style="yellow")
     if outcome.integration_ok is not None:
         console.print("Integration tests on your exported package: " + ("passed" if outcome.integration_ok else "FAILED"))
     if outcome.passed:
@@ -262,7 +302,7 @@ def _print_outcome(outcome, verb: str) -> None:
 @module_app.command("test")
 def module_test(
     number: str = typer.Argument(..., help="Module number or slug."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
 ):
     """Run the module's graded tests on YOUR notebook and its integration tests on YOUR exported code."""
     ws = _workspace()
@@ -279,7 +319,7 @@ def module_test(
 @module_app.command("complete")
 def module_complete(
     number: str = typer.Argument(..., help="Module number or slug."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds before a run is stopped."),
+    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
 ):
     """Test; only if everything passes, export your code into tinytorch/ and record progress."""
     ws = _workspace()

@@ -16,6 +16,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 MANIFEST_RELPATH = Path("modules") / "modules.toml"
+KIT_MARKER = "tinytorch-kit.json"  # at the root of a student kit (see tito.release.release_kit)
 TIERS = ("foundation", "architecture", "optimization", "capstone")
 
 
@@ -107,8 +108,19 @@ class Manifest:
     def lesson_path(self, m: ModuleSpec) -> Path:
         return self.root / m.lesson_relpath
 
+    @property
+    def is_kit(self) -> bool:
+        """This "course" is a student kit made by ``tito release``: released notebooks, no lessons."""
+        return (self.root / KIT_MARKER).is_file()
+
+    def released_path(self, m: ModuleSpec) -> Path:
+        return self.root / "modules" / m.dirname / f"{m.slug}.ipynb"
+
     def existing_lessons(self) -> list[ModuleSpec]:
-        """Modules whose lesson file exists in this course checkout."""
+        """Modules whose lesson file exists in this course checkout (in a student kit: whose
+        released notebook exists)."""
+        if self.is_kit:
+            return [m for m in self.modules if self.released_path(m).is_file()]
         return [m for m in self.modules if self.lesson_path(m).is_file()]
 
     def by_package(self) -> dict[str, ModuleSpec]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .export import atomic_write
 from .lesson import read_notebook
-from .manifest import Manifest, ModuleSpec
+from .manifest import KIT_MARKER, MANIFEST_RELPATH, Manifest, ModuleSpec
 
 
 class ReleaseError(Exception):
@@ -57,10 +57,13 @@ def release(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None)
 
     written = []
     for m in only if only is not None else manifest.existing_lessons():
-        nb = release_notebook(manifest.lesson_path(m))
         target = out / notebook_relpath(m)
-        atomic_write(target, nbformat.writes(nb) + "\n")
-        integration = manifest.lesson_path(m).parent / "test_integration.py"
+        if manifest.is_kit:  # a student kit holds the released notebooks already
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(manifest.released_path(m), target)
+        else:
+            atomic_write(target, nbformat.writes(release_notebook(manifest.lesson_path(m))) + "\n")
+        integration = manifest.root / m.lesson_relpath.parent / "test_integration.py"
         if integration.is_file():
             shutil.copyfile(integration, target.parent / integration.name)
         written.append(target)
@@ -103,3 +106,101 @@ def restore_solutions(released_nb, lesson_nb):
         if meta.get("solution"):
             cell.source = reference[meta["grade_id"]]
     return nb
+
+
+# --------------------------------------------------------------------------- the student kit
+
+KIT_README = """# TinyTorch student kit
+
+Everything you need to take the course, without the course repository: the module
+notebooks (solutions are stubs for you to write), the list of modules, the integration
+tests, and the `tito` command in a wheel.
+
+Set up once (Python 3.10 or newer):
+
+    python3 -m venv ~/tinytorch-venv && . ~/tinytorch-venv/bin/activate
+    pip install wheels/{wheel}
+    cd THIS_FOLDER && tito init ../my-tinytorch
+
+Then, inside `../my-tinytorch`: `tito module start 01`, `tito module test 01`,
+`tito module complete 01`, `tito status`. Keep this folder where it is: your workspace
+reads the list of modules from it. `tito module test` scores the tests you can see; your
+instructor also runs hidden tests when grading.
+
+Handing in: your instructor says how (nbgrader's assignment list, or upload
+`my-tinytorch/modules/01_tensor/tensor.ipynb` under that name).
+"""
+
+
+def _requirements(manifest: Manifest) -> list[str]:
+    """What the student's ``tito`` needs: NumPy and the ``tito`` extra of pyproject.toml."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    pyproject = manifest.root / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8")) if pyproject.is_file() else {}
+    project = data.get("project", {})
+    reqs = list(project.get("dependencies", ["numpy>=1.24"]))
+    reqs += project.get("optional-dependencies", {}).get("tito", ["typer>=0.12", "rich>=13", "jupytext>=1.16",
+                                                                   "nbformat>=5.9", "nbgrader>=0.9,<0.10"])
+    reqs += project.get("optional-dependencies", {}).get("lab", [])
+    return reqs
+
+
+def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") -> Path:
+    """A wheel of the ``tito`` package only (the command line: no lesson, no tinytorch code),
+    built directly as the zip file the wheel format specifies."""
+    import base64
+    import hashlib
+    import zipfile
+
+    name = "tinytorch_tito"
+    dist = f"{name}-{version}.dist-info"
+    files: dict[str, bytes] = {}
+    src = Path(__file__).parent
+    for p in sorted(src.glob("*.py")):
+        files[f"tito/{p.name}"] = p.read_bytes()
+    files[f"{dist}/METADATA"] = (
+        "Metadata-Version: 2.1\nName: tinytorch-tito\nVersion: " + version + "\n"
+        "Summary: The TinyTorch course command line (tito) for students\nRequires-Python: >=3.10\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in _requirements(manifest))).encode()
+    files[f"{dist}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: tito release\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{dist}/entry_points.txt"] = b"[console_scripts]\ntito = tito.cli:main\n"
+    files[f"{dist}/top_level.txt"] = b"tito\n"
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wheel = out_dir / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in files.items():
+            info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data, zipfile.ZIP_DEFLATED)
+    return wheel
+
+
+def release_kit(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None) -> list[Path]:
+    """The student kit under ``out``: released notebooks and integration tests, the manifest,
+    the bundled datasets, the ``tito`` wheel and a README. No solution code anywhere."""
+    import json
+
+    written = release(manifest, out, only)
+    (out / MANIFEST_RELPATH).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(manifest.root / MANIFEST_RELPATH, out / MANIFEST_RELPATH)
+    data = manifest.root / "tinytorch" / "data" / "files"
+    if data.is_dir():
+        shutil.copytree(data, out / "tinytorch" / "data" / "files", dirs_exist_ok=True)
+    for old in (out / "wheels").glob("*.whl") if (out / "wheels").is_dir() else []:
+        old.unlink()
+    wheel = build_tito_wheel(manifest, out / "wheels")
+    atomic_write(out / "README.md", KIT_README.format(wheel=wheel.name))
+    atomic_write(out / KIT_MARKER, json.dumps({"format": 1, "modules": [
+        p.parent.name for p in written]}, indent=2) + "\n")
+    return written

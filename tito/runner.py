@@ -106,6 +106,13 @@ def run_process(cmd: list[str], cwd: Path, pythonpath: Path | None, timeout: flo
             pass
         out, _ = proc.communicate()
         return None, out
+    except BaseException:  # Ctrl-C: the learner's code stops with us, not later
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
 
 
 def run_cells(cells: list[Cell], cwd: Path, pythonpath: Path | None,

@@ -30,7 +30,8 @@ from .export import ExportError, atomic_write, export_cells, package_init_files,
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec, load_manifest
 from .release import notebook_relpath, release
-from .runner import DEFAULT_TIMEOUT, RunReport, run_cells, run_process
+from .runner import CellResult, RunReport, run_process
+from .sandbox import DEFAULT_CELL_TIMEOUT
 
 META_DIR = ".tinytorch"
 CONFIG = "workspace.json"
@@ -172,6 +173,8 @@ class TestOutcome:
     integration_output: str = ""
     package_origin: str = ""
     staged_files: dict[Path, str] = field(default_factory=dict)
+    restored: list[str] = field(default_factory=list)  # locked cells put back for the run
+    sandbox_warning: str = ""
 
     @property
     def passed(self) -> bool:
@@ -228,14 +231,53 @@ def _stage_package(ws: Workspace, files: dict[Path, str], stage: Path) -> None:
     write_files(files, stage)
     write_files(package_init_files(existing + list(files), ws.manifest), stage)
     data = ws.package_dir / "data" / "files"
-    if data.is_dir():  # link, not copy: the data can be large
+    if data.is_dir():  # copied: the sandbox sees nothing outside the staged package
         (stage / DATA_FILES).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(data, stage / DATA_FILES)
+        shutil.copytree(data, stage / DATA_FILES)
 
 
-def test_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_TIMEOUT) -> TestOutcome:
-    """Run module ``m``'s graded tests on the learner's notebook and its integration tests on
-    the learner's exported package. Changes nothing in the workspace."""
+def nbgrader_checksum(source: str, cell_type: str, meta: dict) -> str:
+    """nbgrader 0.9's ``compute_checksum`` of a cell with this source and nbgrader metadata
+    (reimplemented: importing nbgrader costs seconds on every ``tito module test``)."""
+    import hashlib
+
+    grade, solution = bool(meta.get("grade", False)), bool(meta.get("solution", False))
+    locked = False if solution else True if grade else bool(meta.get("locked", False))
+    m = hashlib.md5()
+    for part in (source, cell_type, str(meta.get("grade", False)), str(meta.get("solution", False)), str(locked),
+                 meta["grade_id"]):
+        m.update(part.encode("utf-8"))
+    if grade:
+        m.update(str(float(meta["points"])).encode("utf-8"))
+    return m.hexdigest()
+
+
+def locked_cell_changes(learner: list[Cell], pristine: list[Cell]) -> list[str]:
+    """Locked cells (tests and provided code) the learner changed or deleted, found with
+    nbgrader's checksums: one line each, saying the original is used for this run."""
+    mine = {c.grade_id: c for c in learner if c.grade_id}
+    out = []
+    for cell in pristine:
+        meta = cell.nbgrader
+        if not meta.get("locked") or "checksum" not in meta:
+            continue
+        gid = meta["grade_id"]
+        if gid not in mine:
+            out.append(f"the locked cell {gid} was deleted: its original is restored for this run")
+        elif nbgrader_checksum(mine[gid].source, mine[gid].kind, meta) != meta["checksum"]:
+            out.append(f"the locked cell {gid} was changed: its original is restored for this run "
+                       "(`tito module reset` gives you a fresh notebook)")
+    return out
+
+
+def test_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_CELL_TIMEOUT) -> TestOutcome:
+    """Run module ``m``'s visible graded tests on the learner's notebook (in the sandbox where
+    bubblewrap is available, ``timeout`` seconds per cell) and its integration tests on the
+    learner's exported package. Locked cells come from the pristine notebook, so a deleted
+    or edited test changes nothing. Changes nothing in the workspace."""
+    from .grade import assemble, judge, probes_for
+    from .sandbox import Limits, run_notebook
+
     outcome = TestOutcome(module=m)
     nb_path = ws.notebook(m)
     if not nb_path.is_file():
@@ -252,8 +294,12 @@ def test_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_TIMEOUT) 
     except ExportError as e:
         outcome.export_error = str(e)
         return outcome
+    pristine_path = ws.pristine(m) if ws.pristine(m).is_file() else nb_path
+    pristine = read_cells(pristine_path)
+    outcome.restored = locked_cell_changes(cells, pristine) if pristine_path != nb_path else []
     with tempfile.TemporaryDirectory(prefix="tito-stage-") as tmp:
-        stage = Path(tmp)
+        stage = Path(tmp, "pkg")
+        stage.mkdir()
         _stage_package(ws, outcome.staged_files, stage)
         code, out = run_process([sys.executable, "-c", "import tinytorch; print(tinytorch.__file__)"],
                                 cwd=stage, pythonpath=stage, timeout=120)
@@ -262,20 +308,46 @@ def test_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_TIMEOUT) 
             outcome.export_error = f"your exported package does not import: {out.strip()[-500:]}"
             return outcome
         outcome.package_origin = "your exported package"
-        outcome.report = run_cells(cells, cwd=nb_path.parent, pythonpath=stage, timeout=timeout)
+        probes = probes_for(pristine, strict=False)
+        run_cells_ = assemble(cells, pristine, probes)
+        work = Path(tmp, "work")
+        shutil.copytree(nb_path.parent, work, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            runs = run_notebook(run_cells_, work, stage, Limits(cell_timeout=timeout))
+        outcome.sandbox_warning = next((str(w.message) for w in caught), "")
+        report = RunReport()
+        for cell, run in zip(run_cells_, runs):
+            if cell.probe:
+                c = next(c for c in pristine if c.grade_id == cell.label)
+                pts = float(c.nbgrader.get("points", 0) or 0)
+                res = judge(probes[cell.label], run, None, pts)
+                report.cells.append(CellResult(index=len(report.cells), label=cell.label,
+                                               status="ok" if res.status == "passed" else res.status,
+                                               output=run.output, error=res.message, graded=True, points=pts))
+            else:
+                err = run.error
+                if run.status == "timeout" and run.stuck_at:
+                    err += f" (stuck at {run.stuck_at.replace(':', ' line ', 1).replace(':', ', in ', 1)})"
+                report.cells.append(CellResult(index=len(report.cells), label=cell.label,
+                                               status="ok" if run.status == "ok" else "error",
+                                               output=run.output, error=err))
+        outcome.report = report
         integration = nb_path.parent / "test_integration.py"
         if integration.is_file():
             code, out = run_process(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(stage),
                  str(integration)],
-                cwd=stage, pythonpath=stage, timeout=timeout,
+                cwd=stage, pythonpath=stage, timeout=max(60.0, 10 * timeout),
             )
             outcome.integration_ok = code == 0
             outcome.integration_output = out if code is not None else out + "\n(stopped: time limit)"
     return outcome
 
 
-def complete_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_TIMEOUT) -> TestOutcome:
+def complete_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_CELL_TIMEOUT) -> TestOutcome:
     """Test; only if everything passes, export into the workspace package and record progress."""
     missing = ws.missing_prerequisites(m)  # also validates the progress file before any work
     if missing:

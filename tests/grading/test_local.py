@@ -1,0 +1,123 @@
+"""`tito module test` tells the truth: visible tests only (and says so), locked cells restored,
+a hang stopped per cell with its line, a failing assert shown, Ctrl-C stops everything."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tito.manifest import load_manifest
+from tooling.learner import tito, write_reference_solutions
+from tooling.sample_course import make_course
+
+MARK = "TITO_CTRL_C_5e1b"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("local")
+    course = make_course(root / "course")
+    out = tito("init", str(root / "ws"), cwd=root, course=course)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return course, root / "ws"
+
+
+@pytest.fixture()
+def ws(template, tmp_path):
+    course, ws = template
+    shutil.copytree(ws, tmp_path / "ws")
+    return course, load_manifest(course), tmp_path / "ws"
+
+
+def _edit_cell(nb, gid, fn):
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
+    fn(cell)
+
+
+def test_checksum_is_nbgrader_s(manifest):
+    from nbgrader.utils import compute_checksum
+
+    from tito.release import release_notebook
+    from tito.workspace import nbgrader_checksum
+
+    nb = release_notebook(manifest.lesson_path(manifest.module(1)))
+    cells = [c for c in nb.cells if "checksum" in c.metadata.get("nbgrader", {})]
+    assert len(cells) > 5
+    for c in cells:
+        meta = c.metadata["nbgrader"]
+        assert nbgrader_checksum(c.source, c.cell_type, meta) == compute_checksum(c) == meta["checksum"]
+        assert nbgrader_checksum(c.source + " ", c.cell_type, meta) != meta["checksum"]
+
+
+def test_deleted_test_is_restored_and_visible_score_is_labelled(ws):
+    course, manifest, root = ws
+    m = manifest.modules[0]
+    path = write_reference_solutions(root, manifest, m)
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test-dtype"]
+    _edit_cell(nb, "test-double", lambda c: setattr(c, "source", "pass  # deleted my test\n"))
+    _edit_cell(nb, "double", lambda c: setattr(c, "source", c.source.replace("dtype=np.float32", "dtype=np.float64")))
+    nbformat.write(nb, str(path))
+    out = tito("module", "complete", "01", cwd=root, course=course)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "the locked cell test-dtype was deleted: its original is restored" in out.stderr
+    assert "the locked cell test-double was changed" in out.stderr
+    assert "FAILED test-dtype" in out.stderr and "`assert double([1]).dtype == np.float32` failed" in out.stderr
+    assert "got double([1]).dtype = dtype('float64')" in out.stderr
+    assert "2 / 3 on the visible tests" in out.stdout and "Hidden tests run when your instructor grades" in out.stdout
+    assert json.loads((root / "progress.json").read_text())["completed"] == {}
+
+
+def test_a_hang_costs_its_cell_and_names_the_line(ws):
+    course, manifest, root = ws
+    m = manifest.modules[0]
+    write_reference_solutions(root, manifest, m, lambda nb: _edit_cell(
+        nb, "double", lambda c: setattr(c, "source", c.source.replace("    ### BEGIN SOLUTION", "    while True:\n        pass\n    ### BEGIN SOLUTION"))))
+    t0 = time.monotonic()
+    out = tito("module", "test", "01", "--timeout", "3", cwd=root, course=course)
+    assert out.returncode == 1
+    assert re.search(r"stopped after 3 s \(the per-cell time limit\); it was running line [45] of cell double \(in double\)",
+                     out.stderr), out.stderr
+    assert time.monotonic() - t0 < 60  # two cells of 3 s, not a notebook-wide limit
+
+
+def _marked() -> list[str]:
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and MARK.encode() in (d / "cmdline").read_bytes():
+                found.append(d.name)
+        except OSError:
+            pass
+    return found
+
+
+def test_ctrl_c_stops_the_learners_code_at_once(ws):
+    course, manifest, root = ws
+    m = manifest.modules[0]
+    hog = (f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', '# {MARK}\\nwhile True: pass'], "
+           "start_new_session=True)\nwhile True:\n    pass\n")
+    write_reference_solutions(root, manifest, m, lambda nb: _edit_cell(nb, "double", lambda c: setattr(c, "source", c.source + "\n" + hog)))
+    env = dict(os.environ, TINYTORCH_COURSE=str(course))
+    env.pop("TINYTORCH_WORKSPACE", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tito.cli", "module", "test", "01", "--timeout", "300"], cwd=root,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not _marked() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _marked(), "the learner's code never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while _marked() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marked() == [], "the learner's processes survived Ctrl-C"

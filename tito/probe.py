@@ -1,0 +1,460 @@
+"""Graded test cells turned into probes: the sandbox observes, the trusted parent decides.
+
+A graded cell such as ``assert t.shape == (2, 3)`` is rewritten (AST transform) into a
+*probe* that evaluates only the parts of each check that need the learner's objects (the
+*leaves*: ``t.shape``) and records their values; the rest of the check (the comparison, the
+expected side ``(2, 3)``, ``np.testing.assert_allclose`` and its tolerances, the exception
+type a ``try/except`` expects) never enters the sandbox. The parent deserializes the
+observed leaves (plain values only, no pickle) and evaluates the original check with real
+NumPy. So an always-true object, a patched ``numpy.testing`` or a forged report cannot pass
+a check: only right values can.
+
+Check shapes handled (they cover every lesson, the checker keeps it so):
+``assert EXPR[, msg]``; ``np.testing.assert_*(...)`` / ``np.*`` calls as statements;
+``try: BODY [raise AssertionError] except T [as e]: HANDLER [else: raise AssertionError]``
+(a single handler: "BODY must raise T"). Everything else in a test cell runs unchanged.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import math
+from dataclasses import dataclass, field
+
+from .lesson import BEGIN_HIDDEN, END_HIDDEN
+
+RECORDER = "__tito__"
+SAFE_MODULES = {"np", "numpy", "math"}
+# Calls the parent evaluates itself (their arguments may be leaves).
+PARENT_CALLS = {"isinstance"}
+PARENT_METHODS = {"all", "any"}
+
+
+class ProbeError(Exception):
+    """A graded cell cannot be turned into a probe (the lesson checker should have said so)."""
+
+
+@dataclass
+class Check:
+    id: int
+    kind: str  # assert | call | raises
+    expr: str  # the parent-side expression, leaves as _v[0], _v[1], ...
+    leaves: list[str]  # source of each leaf (for feedback)
+    source: str  # the original check, for feedback (visible checks only)
+    line: int
+    hidden: bool
+    must_raise: bool = False
+    handler: str = ""  # raises: parent expression of the expected exception type(s)
+    exercises: list[str] = field(default_factory=list)  # the learner's functions the check calls
+
+
+@dataclass
+class Probe:
+    grade_id: str
+    code: str  # what runs in the sandbox
+    checks: dict[int, Check] = field(default_factory=dict)
+
+
+def _hidden_lines(source: str) -> set[int]:
+    hidden, inside = set(), False
+    for n, line in enumerate(source.splitlines(), 1):
+        s = line.strip()
+        if s == BEGIN_HIDDEN:
+            inside = True
+        elif s == END_HIDDEN:
+            inside = False
+        elif inside:
+            hidden.add(n)
+    return hidden
+
+
+def _stored_names(tree: ast.AST) -> set[str]:
+    names = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            names.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            for a in n.names:
+                names.add((a.asname or a.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+    return names
+
+
+def strip_magics(source: str) -> str:
+    """IPython-only lines (``%timeit``, ``!pip``) become ``pass`` (indentation kept), so plain
+    Python runs the cell and line numbers stay those of the notebook."""
+    out = []
+    for line in source.splitlines():
+        body = line.lstrip()
+        out.append(line[:len(line) - len(body)] + "pass  # " + body if body.startswith(("%", "!")) else line)
+    return "\n".join(out)
+
+
+_strip_magics = strip_magics
+
+
+class _Builder(ast.NodeTransformer):
+    def __init__(self, source: str, first_id: int):
+        self.src = source
+        self.hidden = _hidden_lines(source)
+        self.tree = ast.parse(_strip_magics(source))
+        local = _stored_names(self.tree)
+        self.safe = (SAFE_MODULES | set(dir(builtins))) - local
+        self.safe |= SAFE_MODULES & local  # `import numpy as np` in a test cell is still numpy
+        self.checks: dict[int, Check] = {}
+        self.next_id = first_id
+        self.solution_names: set[str] = set()
+
+    # ---- classification
+    def is_const(self, node: ast.AST) -> bool:
+        return all(n.id in self.safe for n in ast.walk(node) if isinstance(n, ast.Name)) and not any(
+            isinstance(n, (ast.Lambda, ast.NamedExpr, ast.Await, ast.Yield)) for n in ast.walk(node))
+
+    def _np_func(self, func: ast.AST) -> bool:
+        if isinstance(func, ast.Attribute) and any(w in func.attr for w in ("load", "save", "file", "txt", "memmap", "genfrom")):
+            return False  # file access stays in the sandbox: the parent never opens a path it is given
+        root = func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return isinstance(root, ast.Name) and root.id in SAFE_MODULES and root.id in self.safe and root is not func
+
+    def split(self, node: ast.AST, leaves: list[ast.expr]) -> ast.expr:
+        """The parent-side copy of ``node``: learner-dependent parts become ``_v[i]``."""
+        if self.is_const(node):
+            return node
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"
+                and "isinstance" in self.safe and len(node.args) == 2 and not node.keywords):
+            obj = node.args[0]
+            if not self.is_const(obj):  # the sandbox reports the object's class, the parent decides
+                leaves.append(ast.Call(func=ast.Name("type", ast.Load()), args=[obj], keywords=[]))
+                obj = ast.Subscript(value=ast.Name("_v", ast.Load()), slice=ast.Constant(len(leaves) - 1), ctx=ast.Load())
+            return ast.Call(func=node.func, args=[obj, self.split(node.args[1], leaves)], keywords=[])
+        structural = (
+            isinstance(node, (ast.Compare, ast.BoolOp, ast.Tuple, ast.List))
+            or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+            or isinstance(node, ast.Call) and (
+                self._np_func(node.func)
+                or isinstance(node.func, ast.Name) and node.func.id in PARENT_CALLS and node.func.id in self.safe
+                or isinstance(node.func, ast.Attribute) and node.func.attr in PARENT_METHODS
+                and not node.args and not node.keywords and self._structural_receiver(node.func.value))
+        )
+        if isinstance(node, (ast.Tuple, ast.List)) and any(isinstance(e, ast.Starred) for e in node.elts):
+            structural = False
+        if isinstance(node, ast.Compare) and any(isinstance(o, (ast.Is, ast.IsNot)) for o in node.ops) and not all(
+                isinstance(x, ast.Constant) for x in node.comparators):
+            structural = False  # identity of two objects: only the sandbox can see it (observed as a bool)
+        if structural:
+            new = ast.copy_location(type(node)(**{f: getattr(node, f) for f in node._fields}), node)
+            for fname, value in ast.iter_fields(node):
+                if isinstance(value, list):
+                    setattr(new, fname, [self.split(v, leaves) if isinstance(v, ast.expr) else self._kw(v, leaves)
+                                         for v in value])
+                elif isinstance(value, ast.expr) and not (isinstance(node, ast.Call) and fname == "func"):
+                    setattr(new, fname, self.split(value, leaves))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PARENT_METHODS:
+                new.func = ast.Attribute(value=self.split(node.func.value, leaves), attr=node.func.attr, ctx=ast.Load())
+            return new
+        leaves.append(node)
+        return ast.Subscript(value=ast.Name("_v", ast.Load()), slice=ast.Constant(len(leaves) - 1), ctx=ast.Load())
+
+    def _structural_receiver(self, node: ast.AST) -> bool:
+        return isinstance(node, (ast.Compare, ast.BoolOp)) or isinstance(node, ast.Call) and self._np_func(node.func)
+
+    def _kw(self, kw, leaves):
+        if isinstance(kw, ast.keyword):
+            return ast.keyword(arg=kw.arg, value=self.split(kw.value, leaves))
+        return kw
+
+    def _new_check(self, node, kind, parent_expr, leaves, **kw) -> Check:
+        cid = self.next_id
+        self.next_id += 1
+        line = getattr(node, "lineno", 0)
+        src = ast.get_source_segment(_strip_magics(self.src), node) or ast.unparse(node)
+        check = Check(id=cid, kind=kind, expr=ast.unparse(parent_expr) if parent_expr is not None else "",
+                      leaves=[ast.unparse(l) for l in leaves], source=src.strip(), line=line,
+                      hidden=line in self.hidden, **kw)
+        calls = [n.func for l in leaves for n in ast.walk(l) if isinstance(n, ast.Call)]
+        used = {f.id for f in calls if isinstance(f, ast.Name)} | {f.attr for f in calls if isinstance(f, ast.Attribute)}
+        check.exercises = sorted(used & self.solution_names)
+        self.checks[cid] = check
+        return check
+
+    def _obs_call(self, method: str, cid: int, args: list[ast.expr]) -> ast.stmt:
+        call = ast.Call(func=ast.Attribute(ast.Name(RECORDER, ast.Load()), method, ast.Load()),
+                        args=[ast.Constant(cid), *args], keywords=[])
+        return ast.Expr(call)
+
+    def _leaf_tuple(self, leaves):
+        return ast.Tuple(elts=[self.visit(l) for l in leaves], ctx=ast.Load())
+
+    # ---- rewriting
+    def visit_Assert(self, node: ast.Assert):
+        leaves: list[ast.expr] = []
+        parent = self.split(node.test, leaves)
+        check = self._new_check(node, "assert", parent, leaves)
+        return ast.copy_location(self._obs_call("obs", check.id, [self._leaf_tuple(leaves)]), node)
+
+    def visit_Expr(self, node: ast.Expr):
+        func = node.value.func if isinstance(node.value, ast.Call) else None
+        if (isinstance(func, ast.Attribute) and self._np_func(func) and isinstance(func.value, ast.Attribute)
+                and func.value.attr == "testing" and func.attr.startswith("assert_")):
+            leaves: list[ast.expr] = []
+            parent = self.split(node.value, leaves)
+            if leaves:
+                check = self._new_check(node, "call", parent, leaves)
+                return ast.copy_location(self._obs_call("obs", check.id, [self._leaf_tuple(leaves)]), node)
+        return self.generic_visit(node)
+
+    @staticmethod
+    def _is_raise_assertion(stmt) -> bool:
+        if not isinstance(stmt, ast.Raise) or stmt.exc is None:
+            return False
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "AssertionError"
+
+    def visit_Try(self, node: ast.Try):
+        if len(node.handlers) != 1 or node.handlers[0].type is None or node.finalbody:
+            return self.generic_visit(node)
+        handler = node.handlers[0]
+        body = list(node.body)
+        must_raise = False
+        if body and self._is_raise_assertion(body[-1]):
+            body.pop()
+            must_raise = True
+        orelse = list(node.orelse)
+        if len(orelse) == 1 and self._is_raise_assertion(orelse[0]):
+            orelse = []
+            must_raise = True
+        leaves: list[ast.expr] = []
+        parent_type = self.split(handler.type, leaves)
+        check = self._new_check(node, "raises", None, leaves, must_raise=must_raise,
+                                handler=ast.unparse(parent_type))
+        check.source = f"{ast.unparse(node.body[0]).splitlines()[0] if node.body else '...'}  must raise {ast.unparse(handler.type)}"
+        exc_name = "__tito_exc"
+        caught = [self._obs_call("raised", check.id, [ast.Name(exc_name, ast.Load()), self._leaf_tuple(leaves)])]
+        if handler.name:
+            caught.append(ast.Assign(targets=[ast.Name(handler.name, ast.Store())], value=ast.Name(exc_name, ast.Load())))
+        caught += [self.visit(s) for s in handler.body]
+        new = ast.Try(
+            body=[self.visit(s) for s in body] or [ast.Pass()],
+            handlers=[ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=exc_name, body=caught)],
+            orelse=[self._obs_call("raised", check.id, [ast.Constant(None), self._leaf_tuple(leaves)])]
+            + [self.visit(s) for s in orelse],
+            finalbody=[],
+        )
+        return ast.copy_location(new, node)
+
+
+def solution_names(sources: list[str]) -> set[str]:
+    """Names the learner writes: functions and classes of solution cells, their methods, and
+    attributes they assign (``Tensor.sum = _sum`` gives ``sum``)."""
+    names = set()
+    for src in sources:
+        try:
+            tree = ast.parse(_strip_magics(src))
+        except SyntaxError:
+            continue
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_"):
+                names.add(n.name)
+            elif isinstance(n, ast.Assign):
+                names |= {t.attr for t in n.targets if isinstance(t, ast.Attribute) and not t.attr.startswith("__")}
+    return names
+
+
+def build_probe(grade_id: str, source: str, first_id: int = 0, learner_names: set[str] | None = None) -> Probe:
+    """The probe of one graded test cell (its hidden tests included). ``learner_names``
+    (see :func:`solution_names`) lets feedback say which function a failed hidden check calls."""
+    try:
+        b = _Builder(source, first_id)
+        b.solution_names = learner_names or set()
+    except SyntaxError as e:
+        raise ProbeError(f"{grade_id}: the test cell does not parse: {e}") from None
+    tree = ast.fix_missing_locations(b.visit(b.tree))
+    if not b.checks:
+        raise ProbeError(f"{grade_id}: the test cell checks nothing the grader can observe")
+    return Probe(grade_id=grade_id, code=ast.unparse(tree), checks=b.checks)
+
+
+# --------------------------------------------------------------------------- parent side
+
+class Opaque:
+    """Something the sandbox could not serialize: no comparison with it succeeds."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __repr__(self):
+        return f"<{self.what}: not a plain value>"
+
+    def _refuse(self, *a, **k):
+        raise TypeError(f"the code returned {self.what}, which the grader cannot compare (expected a plain value)")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __len__ = __array__ = __iter__ = _refuse
+    __hash__ = object.__hash__
+
+
+class TensorValue:
+    """A learner's Tensor as the grader sees it: its class name and its ``.data`` array."""
+
+    def __init__(self, cls: str, data):
+        self.cls, self.data = cls, data
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+        return np.asarray(self.data, dtype=dtype)
+
+    def __repr__(self):
+        return f"{self.cls}({self.data!r})"
+
+    def __eq__(self, other):
+        raise TypeError("a Tensor is compared through .data or .item() in the tests")
+
+    __hash__ = object.__hash__
+
+
+class ClassValue:
+    def __init__(self, mro: list[str]):
+        self.mro = mro
+
+    def __repr__(self):
+        return self.mro[0] if self.mro else "<class>"
+
+
+class ExceptionValue:
+    def __init__(self, mro: list[str], message: str):
+        self.mro, self.message = mro, message
+
+    def __repr__(self):
+        return f"{self.mro[0] if self.mro else 'exception'}: {self.message}"
+
+    def __str__(self):
+        return self.message
+
+
+def decode(obj):
+    """Observed values back from the sandbox's JSON (strictly typed, see _harness.encode)."""
+    import base64
+
+    import numpy as np
+
+    if not isinstance(obj, dict):
+        raise ValueError("malformed observation")
+    t = obj.get("t")
+    if t == "none":
+        return None
+    if t in ("bool", "int", "float", "str"):
+        v = obj["v"]
+        want = {"bool": bool, "int": int, "float": (int, float), "str": str}[t]
+        if not isinstance(v, want):
+            raise ValueError("malformed observation")
+        return float(v) if t == "float" else v
+    if t == "floatx":
+        return float(obj["v"])  # nan / inf
+    if t in ("tuple", "list"):
+        items = [decode(x) for x in obj["v"]]
+        return tuple(items) if t == "tuple" else items
+    if t == "set":
+        return {decode(x) for x in obj["v"]}
+    if t == "dict":
+        return {decode(k): decode(v) for k, v in obj["v"]}
+    if t == "ndarray":
+        dtype = np.dtype(obj["dtype"])
+        if dtype.kind not in "biufc":
+            raise ValueError("malformed observation")
+        raw = base64.b64decode(obj["b"])
+        return np.frombuffer(raw, dtype=dtype).reshape(obj["shape"]).copy()
+    if t == "scalar":
+        dtype = np.dtype(obj["dtype"])
+        if dtype.kind not in "biufc":
+            raise ValueError("malformed observation")
+        return np.frombuffer(base64.b64decode(obj["b"]), dtype=dtype)[0]
+    if t == "dtype":
+        return np.dtype(obj["v"])
+    if t == "tensor":
+        return TensorValue(str(obj["cls"]), decode(obj["data"]))
+    if t == "class":
+        return ClassValue([str(x) for x in obj["mro"]])
+    if t == "exc":
+        return ExceptionValue([str(x) for x in obj["mro"]], str(obj["msg"]))
+    if t == "opaque":
+        return Opaque(str(obj.get("what", "an object")))
+    raise ValueError("malformed observation")
+
+
+def _isinstance(value, cls) -> bool:
+    """isinstance on observed values: by the qualified names of the class's MRO."""
+    classes = cls if isinstance(cls, tuple) else (cls,)
+    names = {_qualname(c) for c in classes}
+    if isinstance(value, ClassValue):
+        return bool(names & set(value.mro))
+    if isinstance(value, TensorValue):
+        return bool(names & {value.cls, "tinytorch.Tensor"}) or any(n.endswith("." + value.cls.rsplit(".", 1)[-1]) for n in names)
+    if isinstance(value, (Opaque, ClassValue, ExceptionValue)):
+        return False
+    return isinstance(value, tuple(c for c in classes if isinstance(c, type)))
+
+
+def _qualname(c) -> str:
+    if isinstance(c, ClassValue):
+        return c.mro[0] if c.mro else ""
+    return f"{c.__module__}.{c.__qualname__}" if isinstance(c, type) else str(c)
+
+
+def _env(values):
+    import numpy as np
+
+    safe_builtins = {k: getattr(builtins, k) for k in dir(builtins) if not k.startswith("_")}
+    for k in ("open", "exec", "eval", "compile", "input", "breakpoint", "__import__", "exit", "quit"):
+        safe_builtins.pop(k, None)
+    safe_builtins["isinstance"] = _isinstance
+    return {"__builtins__": safe_builtins, "np": np, "numpy": np, "math": math, "_v": values}
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    message: str = ""  # for the learner; never holds hidden expected values
+
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def evaluate(check: Check, payload) -> Verdict:
+    """Decide one check from its observation (the decoded leaf values)."""
+    import numpy as np
+
+    kind, values = payload
+    try:
+        if check.kind == "raises":
+            exc, values = values
+            if exc is None:
+                return Verdict(not check.must_raise, "no exception was raised")
+            if not isinstance(exc, ExceptionValue):
+                return Verdict(False, "the raised object is not an exception")
+            expected = eval(check.handler, _env(values))  # noqa: S307 - the instructor's own expression
+            classes = expected if isinstance(expected, tuple) else (expected,)
+            names = {_qualname(c) for c in classes}
+            ok = bool(names & set(exc.mro))
+            return Verdict(ok, "" if ok else f"raised {exc.mro[0] if exc.mro else '?'}: {exc.message[:200]}")
+        env = _env(values)
+        with np.errstate(all="ignore"):
+            result = eval(check.expr, env)  # noqa: S307
+        if check.kind == "call":
+            return Verdict(True)
+        if type(result) not in (bool, np.bool_):
+            result = bool(result)
+        got = ", ".join(f"{src} = {_show(v)}" for src, v in zip(check.leaves, values))
+        return Verdict(bool(result), "" if result else f"got {got}")
+    except AssertionError as e:
+        got = ", ".join(f"{src} = {_show(v)}" for src, v in zip(check.leaves, values))
+        return Verdict(False, f"got {got}\n{str(e).strip()[:600]}")
+    except Exception as e:  # noqa: BLE001 - any failure to evaluate is a failed check
+        return Verdict(False, f"{type(e).__name__}: {str(e)[:300]}")
