@@ -573,6 +573,31 @@ def measured_amdahl(step, model, op, phase, cls, name, fast, repeats=5):
             "measured": t_before / t_after, "step_before": t_before, "step_after": t_after}
 
 
+def conv_backward_fast(self, grad_out):
+    """Conv2dFunction.backward with the stride-1 input gradient computed as a convolution."""
+    from tinytorch.core.spatial import col2im, im2col
+
+    cols, weight = self.saved
+    O, C, KH, KW = weight.shape
+    N = grad_out.shape[0]
+    needs = getattr(self, "needs_input_grad", ()) or (True, True)
+    g = grad_out.reshape(N, O, -1)                                               # (N, O, L)
+    dw = np.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0)                       # (O, C*KH*KW)
+    dw = dw.reshape(weight.shape).astype(weight.dtype, copy=False)
+    dx = None
+    if needs[0]:
+        if self.stride == 1 and self.padding <= min(KH, KW) - 1:
+            wf = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, O * KH * KW)  # (C, O*KH*KW)
+            gcols, _ = im2col(grad_out, (KH, KW), 1, KH - 1 - self.padding)              # (N, O*KH*KW, H*W)
+            dx = np.matmul(wf, gcols).reshape(self.x_shape)                              # (N, C, H, W)
+        else:
+            dx = col2im(np.matmul(weight.reshape(O, -1).T, g), self.x_shape, (KH, KW),
+                        self.stride, self.padding)
+    if self.has_bias:
+        return dx, dw, g.sum(axis=(0, 2)).astype(weight.dtype, copy=False)
+    return dx, dw
+
+
 def measure_peak_flops(n=1024, repeats=3) -> float:
     """float32 FLOP/s of the best of ``repeats`` n x n matmuls (2 n^3 FLOPs each)."""
     rng = np.random.default_rng(0)
