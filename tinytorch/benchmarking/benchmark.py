@@ -57,7 +57,8 @@ def describe_environment(env=None) -> str:
             f"threads {threads}, numpy {env['numpy']}, python {env['python']}, load average (1/5/15 min) {load}")
 
 
-TIMERS = {"wall": time.perf_counter, "cpu": time.process_time}
+TIMERS = {"wall": time.perf_counter, "cpu": time.process_time, "thread": time.thread_time}
+CLOCK_NAMES = {"wall": "perf_counter", "cpu": "process_time", "thread": "thread_time"}
 
 
 def timer_resolution(timer="wall", samples=2000) -> float:
@@ -175,6 +176,9 @@ def benchmark(fn, *, name=None, warmup=1, repeats=9, min_time=0.002, timer="wall
         fn()
     loops = int(loops) if loops else calibrate(fn, min_time, timer)
     samples = [time_loop(fn, loops, timer) for _ in range(repeats)]
+    if min(samples) <= 0:
+        raise ValueError(f"a sample measured 0 s with the {timer!r} clock: the clock is coarser than one "
+                         f"sample of {loops} call(s); raise min_time (or loops) or use another timer")
     return BenchmarkResult(name or getattr(fn, "__name__", "fn"), samples, loops, timer, warmup, environment())
 
 
@@ -211,6 +215,9 @@ class Comparison:
         self.inner = inner
         self.a, self.b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         self.loops, self.timer, self.alpha, self.names, self.env = loops, timer, alpha, names, env
+        if not (np.all(self.a > 0) and np.all(self.b > 0)):
+            raise ValueError(f"a sample measured 0 s with the {timer!r} clock: the clock is coarser than "
+                             f"one sample of {loops} call(s); raise min_time (or loops) or use another timer")
         ratios = self.b / self.a
         self.ratio = float(np.median(ratios))
         self.ci = median_ci(ratios)
