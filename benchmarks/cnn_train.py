@@ -34,6 +34,9 @@ def _torch_net(torch):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds of compare() (>= 9)")
     ap.add_argument("--inner", type=int, default=1, help="each sample: fastest of this many steps")
@@ -41,6 +44,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
@@ -85,12 +89,12 @@ def main(argv=None) -> int:
             loss.backward()
             topt.step()
 
-        res = compare(torch_step, tiny_step, names=(f"PyTorch {torch.__version__}", "tinytorch"),
+        res = compare(torch_step, tiny_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
                       rounds=args.rounds, inner=args.inner, loops=1)
         settings = [res.settings]
         rows = [("tinytorch (NumPy)", float(np.median(res.b))), (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
     else:
-        r = benchmark(tiny_step, name="tinytorch", repeats=max(9, args.rounds), loops=1)
+        r = benchmark(tiny_step, name="tinytorch", repeats=max(9, args.rounds), loops=1, timer=timer)
         settings, rows, res = [r.settings], [("tinytorch (NumPy)", r.median)], None
 
     prof = Profiler(model, memory=False).run(tiny_step, warmup=0, repeats=args.repeats)

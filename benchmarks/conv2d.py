@@ -26,6 +26,9 @@ from tito.machine import set_blas_threads, write_result  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads (default 1)")
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of compare() (>= 9)")
     ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many timings")
     ap.add_argument("--loop-images", type=int, default=1, help="images in the seven-loop subset")
@@ -33,6 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
     sub_macs = args.loop_images * args.loop_filters * Ho * Wo * C * K * K
     ref_sub = conv2d_loops(xs, ws, b[:args.loop_filters])
     loops_res = benchmark(lambda: conv2d_loops(xs, ws, b[:args.loop_filters]), name="seven loops (subset)",
-                          warmup=0, repeats=9, loops=1)
+                          warmup=0, repeats=9, loops=1, timer=timer)
     loop_rate = sub_macs / loops_res.median
     t_loop_fwd, t_loop_fb = macs / loop_rate, 3 * macs / loop_rate
 
@@ -79,8 +83,8 @@ def main(argv=None) -> int:
 
     rows = [("seven loops (EXTRAPOLATED from a subset)", t_loop_fwd, t_loop_fb - t_loop_fwd, t_loop_fb)]
     settings = [f"seven loops: {loops_res.settings}"]
-    bf = benchmark(tiny_f, name="tinytorch forward", repeats=9, min_time=0.05)
-    bb = benchmark(tiny_b, name="tinytorch backward", repeats=9, min_time=0.05)
+    bf = benchmark(tiny_f, name="tinytorch forward", repeats=9, min_time=0.05, timer=timer)
+    bb = benchmark(tiny_b, name="tinytorch backward", repeats=9, min_time=0.05, timer=timer)
     settings.append(f"each phase: {bf.settings}")
 
     # 3. PyTorch
@@ -110,16 +114,16 @@ def main(argv=None) -> int:
 
         out_t = torch_fb()
         np.testing.assert_allclose(out_tiny, out_t.detach().numpy(), rtol=1e-3, atol=1e-3)
-        tf = benchmark(torch_f, name="torch forward", repeats=9, min_time=0.05)
-        tfb = benchmark(torch_fb, name="torch forward+backward", repeats=9, min_time=0.05)
-        res = compare(torch_fb, tiny_fb, names=(f"PyTorch {torch.__version__}", "tinytorch"),
+        tf = benchmark(torch_f, name="torch forward", repeats=9, min_time=0.05, timer=timer)
+        tfb = benchmark(torch_fb, name="torch forward+backward", repeats=9, min_time=0.05, timer=timer)
+        res = compare(torch_fb, tiny_fb, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
                       rounds=args.rounds, inner=args.inner, min_time=0.05)
         settings.append(f"forward + backward ratio: {res.settings}")
         tiny_fb_med = float(np.median(res.b))
         rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
         rows.append((f"PyTorch {torch.__version__} CPU", tf.median, tfb.median - tf.median, float(np.median(res.a))))
     else:
-        fb = benchmark(tiny_fb, name="tinytorch forward+backward", repeats=9, min_time=0.05)
+        fb = benchmark(tiny_fb, name="tinytorch forward+backward", repeats=9, min_time=0.05, timer=timer)
         tiny_fb_med = fb.median
         rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
 

@@ -21,6 +21,9 @@ from tito.machine import set_blas_threads, write_result  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both (default 1)")
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=41, help="interleaved rounds of compare() (>= 9)")
     ap.add_argument("--min-time", type=float, default=0.01, help="seconds per sample (loop calibration)")
@@ -28,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/mlp_step.md")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
@@ -85,12 +89,12 @@ def main(argv=None) -> int:
         for a, b in first:
             if abs(a - b) > 1e-3 * max(1.0, abs(b)):
                 print(f"WARNING: losses differ: tinytorch {a:.6f} vs torch {b:.6f}")
-        res = compare(torch_step, tt_step, names=(f"PyTorch {torch.__version__}", "tinytorch"),
+        res = compare(torch_step, tt_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
                       rounds=args.rounds, min_time=args.min_time, inner=args.inner)
         settings = [res.settings]
         rows = [("tinytorch (NumPy)", float(np.median(res.b))), (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
     else:
-        r = benchmark(tt_step, name="tinytorch", repeats=max(9, args.rounds), min_time=args.min_time)
+        r = benchmark(tt_step, name="tinytorch", repeats=max(9, args.rounds), min_time=args.min_time, timer=timer)
         settings = [r.settings]
         rows = [("tinytorch (NumPy)", r.median)]
 

@@ -94,25 +94,31 @@ def check_same_gradients(cls, fast, make):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def amdahl_experiment(model, step, cls, op_name, fast, repeats, rounds, inner):
+def amdahl_experiment(model, step, cls, op_name, fast, repeats, rounds, inner, timer):
+    """p and s from profiles, the prediction, and the step's speed-up measured by compare()."""
     import statistics
 
     from tinytorch.benchmarking.benchmark import compare
     from tinytorch.profiling.profiler import Profiler, amdahl_speedup, swap_method
 
-    def op_row(prof):
-        return next(r for r in prof.op_table() if r["op"] == op_name and r["phase"] == "backward")
+    clock = "cpu" if timer == "cpu" else "wall"
+
+    def op_time(prof):
+        row = next(r for r in prof.op_table() if r["op"] == op_name and r["phase"] == "backward")
+        return row[clock]["median"]
 
     before = Profiler(model, memory=False).run(step, warmup=1, repeats=repeats)
     with swap_method(cls, "backward", fast):
         after = Profiler(model, memory=False).run(step, warmup=1, repeats=repeats)
-    p = min(op_row(before)["wall"]["median"] / statistics.median(before.plain_times), 1.0)
-    s = op_row(before)["wall"]["median"] / op_row(after)["wall"]["median"]
+    plain = statistics.median(before.plain_cpu if clock == "cpu" else before.plain_times)
+    p = min(op_time(before) / plain, 1.0)
+    s = op_time(before) / op_time(after)
 
     def fast_step():
         with swap_method(cls, "backward", fast):
             return step()
-    res = compare(step, fast_step, names=("original", "faster op"), rounds=rounds, inner=inner, loops=1)
+    res = compare(step, fast_step, names=("original", "faster op"), rounds=rounds, inner=inner, loops=1,
+                  timer=timer)
     return {"op": f"{op_name}.backward", "p": p, "s": s, "predicted": amdahl_speedup(p, s),
             "measured": 1 / res.ratio, "measured_ci": (1 / res.ci[1], 1 / res.ci[0]),
             "ceiling": amdahl_speedup(p, float("inf")), "compare": res}
@@ -143,6 +149,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5, help="profiler repeats")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of the A/B step comparison")
     ap.add_argument("--inner", type=int, default=1)
+    ap.add_argument("--timer", choices=("cpu", "wall"), default="cpu",
+                    help="clock of the Amdahl experiment (default cpu: with one BLAS thread it equals wall "
+                         "time on an idle machine and is not inflated by other programs)")
     ap.add_argument("--top", type=int, default=12, help="rows of each table")
     ap.add_argument("--quick", action="store_true", help="small batches and few repeats (a smoke run)")
     ap.add_argument("--no-write", action="store_true")
@@ -154,7 +163,8 @@ def main(argv=None) -> int:
     from _report import fmt_s, header, load1
     from tinytorch.core.spatial import Conv2dFunction
     from tinytorch.models.transformer import GELUFunction
-    from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast, plot_bottlenecks
+    from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast
+    from tinytorch.profiling.roofline import plot_bottlenecks
 
     if args.quick:
         args.repeats, args.rounds = 1, 9
@@ -183,19 +193,23 @@ def main(argv=None) -> int:
         model, step, _, label = build(name, batch)
         prof = Profiler(model).run(step, warmup=1, repeats=args.repeats)
         ov, per_call = prof.overhead()
-        amd = amdahl_experiment(model, step, cls, op, fast, args.repeats, args.rounds, args.inner)
-        top = prof.op_table()[0]
-        top_p = min(top["wall"]["median"] / float(np.median(prof.plain_times)), 1.0)
+        amd = amdahl_experiment(model, step, cls, op, fast, args.repeats, args.rounds, args.inner, args.timer)
+        clock = "cpu" if args.timer == "cpu" else "wall"
+        top = max(prof.op_table(), key=lambda r: r[clock]["median"])
+        plain = prof.plain_cpu if clock == "cpu" else prof.plain_times
+        top_p = min(top[clock]["median"] / float(np.median(plain)), 1.0)
         results[name] = (prof, amd)
         settings.append(f"{name}: {amd['compare'].settings}")
         sections += [f"## {label}", "",
-                     f"Step: plain median {fmt_s(float(np.median(prof.plain_times)))}, instrumented "
+                     f"Step: plain median {fmt_s(float(np.median(prof.plain_times)))} wall, "
+                     f"{fmt_s(float(np.median(prof.plain_cpu)))} CPU; instrumented "
                      f"{fmt_s(prof.step_time()['median'])} over {args.repeats} repeats; profiler overhead "
                      f"{ov * 100:+.1f}% ({per_call * 1e6:.1f} us per recorded call); peak memory of the step "
                      f"{prof.peak_bytes / 2**20:.1f} MiB (tracemalloc).", "", *table(prof, args.top), "",
-                     f"Top op: {top['op']}.{top['phase']}, {top_p * 100:.1f}% of the plain step: 2x faster would give "
+                     f"Top op ({clock} time): {top['op']}.{top['phase']}, {top_p * 100:.1f}% of the plain step: 2x faster would give "
                      f"{amdahl_speedup(top_p, 2):.2f}x overall, infinitely fast {amdahl_speedup(top_p, float('inf')):.2f}x.", "",
-                     "Amdahl's law, predicted vs measured:", "",
+                     f"Amdahl's law, predicted vs measured ({args.timer} clock: p and s from the profiles, "
+                     "the step's speed-up from compare()):", "",
                      "| op made faster | share p | op speed-up s | predicted 1/((1-p)+p/s) | measured (95% CI) | ceiling (s = inf) |",
                      "| --- | ---: | ---: | ---: | ---: | ---: |",
                      f"| {amd['op']} | {amd['p'] * 100:.1f}% | {amd['s']:.2f}x | {amd['predicted']:.3f}x | "

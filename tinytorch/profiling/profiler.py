@@ -310,6 +310,7 @@ class Profiler:
         self.names = module_names(model)
         self.rounds = []          # one dict per recorded run
         self.plain_times = []     # wall times of runs without instrumentation
+        self.plain_cpu = []       # their CPU times
         self.peak_bytes = 0
         self._inst = None
 
@@ -322,7 +323,10 @@ class Profiler:
     def _on_op(self, e):
         r = self.rounds[-1]
         r["events"] += 1
-        key = (e.module, e.op, e.phase)
+        site = (e.module, e.op, e.phase)
+        seen = r.setdefault("seen", {})
+        seen[site] = seen.get(site, -1) + 1          # the n-th call of this op in this layer
+        key = site + (seen[site],)
         s = r["ops"].get(key)
         if s is None:
             s = r["ops"][key] = {"calls": 0, "wall": 0.0, "cpu": 0.0, "flops": 0, "elements": 0,
@@ -385,9 +389,10 @@ class Profiler:
         for _ in range(warmup):
             fn(*args)
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn(*args)
             self.plain_times.append(time.perf_counter() - t0)
+            self.plain_cpu.append(time.process_time() - c0)
             self._record_start(False)
             try:
                 fn(*args)
@@ -467,9 +472,15 @@ class Profiler:
     def site_table(self) -> list:
         """Rows per (layer, op, phase): where in the model each op ran (for the roofline)."""
         stats = self._stats("ops", lambda key: key)
+        shared = {}
+        for module, op, phase, _ in stats:
+            shared[(module, op, phase)] = shared.get((module, op, phase), 0) + 1
         rows = []
-        for (module, op, phase), s in stats.items():
-            rows.append({"module": module or "(top level)", "op": op, "phase": phase,
+        for (module, op, phase, n), s in stats.items():
+            name = module or "(top level)"
+            if shared[(module, op, phase)] > 1:
+                name += f" [{n}]"                    # several calls in one layer: one site each
+            rows.append({"module": name, "op": op, "phase": phase,
                          "calls": int(s["calls"]), "wall": s["wall"]["median"],
                          "flops": int(s["flops"]), "elements": int(s["elements"]),
                          "bytes": int(s["in_bytes"] + s["out_bytes"])})
@@ -596,128 +607,3 @@ def conv_backward_fast(self, grad_out):
     if self.has_bias:
         return dx, dw, g.sum(axis=(0, 2)).astype(weight.dtype, copy=False)
     return dx, dw
-
-
-def measure_peak_flops(n=1024, repeats=3) -> float:
-    """float32 FLOP/s of the best of ``repeats`` n x n matmuls (2 n^3 FLOPs each)."""
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n)).astype(np.float32)
-    b = rng.standard_normal((n, n)).astype(np.float32)
-    out = np.empty((n, n), np.float32)
-    np.matmul(a, b, out=out)                     # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n ** 3 / best
-
-
-def measure_bandwidth(nbytes=64 * 2**20, repeats=3) -> dict:
-    """Memory bandwidth in bytes/s: copy (read + write, 2 x bytes) and triad a = b + s * c
-    (counted as STREAM does, 3 x bytes; NumPy makes two passes, so this is a lower bound)."""
-    n = int(nbytes) // 4
-    b = np.ones(n, np.float32)
-    c = np.ones(n, np.float32)
-    a = np.empty(n, np.float32)
-    np.copyto(a, b)                              # warm-up: first touch of every page
-    best_copy = best_triad = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.copyto(a, b)
-        best_copy = min(best_copy, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        np.multiply(c, np.float32(3.0), out=a)
-        np.add(a, b, out=a)
-        best_triad = min(best_triad, time.perf_counter() - t0)
-    return {"copy": 2.0 * a.nbytes / best_copy, "triad": 3.0 * a.nbytes / best_triad}
-
-
-def roofline_point(flops, nbytes, seconds, peak, bandwidth) -> dict:
-    """{"intensity": FLOPs/byte, "achieved": FLOP/s, "attainable": min(peak, bandwidth * I),
-        "bound": "memory" if I < peak / bandwidth else "compute", "efficiency": achieved / attainable}
-    """
-    if nbytes <= 0 or seconds <= 0:
-        raise ValueError(f"need bytes > 0 and seconds > 0, got bytes={nbytes}, seconds={seconds}")
-    intensity = flops / nbytes
-    achieved = flops / seconds
-    attainable = min(peak, bandwidth * intensity)
-    bound = "memory" if intensity < peak / bandwidth else "compute"
-    return {"intensity": intensity, "achieved": achieved, "attainable": attainable, "bound": bound,
-            "efficiency": achieved / attainable if attainable > 0 else 0.0}
-
-
-def roofline_table(prof, peak, bandwidth) -> list:
-    """One roofline point per (layer, op) of the forward pass of a profile (provided)."""
-    rows = []
-    for r in prof.site_table():
-        if r["phase"] != "forward" or r["op"] in MOVEMENT_OPS or r["bytes"] == 0 or r["wall"] <= 0:
-            continue
-        flops = r["flops"] if r["op"] in PRODUCT_OPS else r["elements"]     # estimate: 1 per element
-        if flops <= 0:
-            continue
-        pt = roofline_point(flops, r["bytes"], r["wall"], peak, bandwidth)
-        pt.update({"layer": f"{r['module']} {r['op']}", "op": r["op"], "flops": flops,
-                   "bytes": r["bytes"], "seconds": r["wall"], "estimated": r["op"] not in PRODUCT_OPS})
-        rows.append(pt)
-    return rows
-
-
-def plot_roofline(tables, peak, bandwidth, path, title="roofline"):
-    """Roofline chart of {model name: roofline_table rows} to a PNG (needs matplotlib)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise ImportError("plot_roofline needs matplotlib (pip install 'tinytorch[plot]'); "
-                          "the text tables work without it") from e
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    pts = [p for rows in tables.values() for p in rows]
-    lo = min([p["intensity"] for p in pts] + [0.01]) / 2
-    hi = max([p["intensity"] for p in pts] + [peak / bandwidth * 4]) * 2
-    xs = np.logspace(np.log10(lo), np.log10(hi), 200)
-    ax.plot(xs, np.minimum(peak, bandwidth * xs), "k-", lw=2, label="roof: min(peak, bandwidth x I)")
-    ax.axvline(peak / bandwidth, color="grey", ls=":", lw=1)
-    markers = "osd^v"
-    for i, (name, rows) in enumerate(tables.items()):
-        for est in (False, True):
-            sel = [p for p in rows if p["estimated"] == est]
-            if sel:
-                ax.scatter([p["intensity"] for p in sel], [p["achieved"] for p in sel],
-                           marker=markers[i % len(markers)], facecolors="none" if est else None,
-                           label=f"{name}: {'other ops (1 FLOP/element, estimated)' if est else 'products'}",
-                           alpha=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity (FLOPs per byte moved)")
-    ax.set_ylabel("achieved FLOP/s")
-    ax.set_title(f"{title}: peak {peak / 1e9:.1f} GFLOP/s, bandwidth {bandwidth / 1e9:.1f} GB/s, "
-                 f"ridge {peak / bandwidth:.1f} FLOP/B", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_bottlenecks(prof, path, title="bottlenecks", top=12):
-    """Horizontal bar chart of the top ops' share of the step to a PNG (needs matplotlib)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise ImportError("plot_bottlenecks needs matplotlib (pip install 'tinytorch[plot]')") from e
-    rows = prof.op_table()[:top][::-1]
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1.2))
-    ax.barh([f"{r['op']} ({r['phase']})" for r in rows], [r["share"] * 100 for r in rows],
-            xerr=[[100 * (r["wall"]["median"] - r["wall"]["min"]) / prof.step_time()["median"] for r in rows],
-                  [100 * (r["wall"]["max"] - r["wall"]["median"]) / prof.step_time()["median"] for r in rows]],
-            color="tab:blue")
-    ax.set_xlabel("share of the step's wall time (%), bars: min..max over repeats")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
