@@ -220,7 +220,7 @@ def main(argv=None) -> int:
             from pathlib import Path
             try:
                 png = Path(__file__).resolve().parent / "results" / f"bottlenecks_{name}.png"
-                plot_bottlenecks(prof, png, title=f"{label}: share of the step (module 14 Profiler)")
+                plot_bottlenecks(prof, png, title=f"{label}\nshare of the step (module 14 Profiler)")
                 sections += [f"![bottlenecks of the {name.upper()}](bottlenecks_{name}.png)", ""]
                 print(f"wrote {display_path(str(png))}")
             except ImportError as e:

@@ -922,8 +922,11 @@ print(gpt_prof.report(top=8))
 # %% [markdown]
 # The full-size milestone models (the 160k-parameter CIFAR CNN at batch 128 and the
 # Shakespeare GPT) are profiled by `python benchmarks/profile_models.py`, which writes these
-# tables and the bar charts of `benchmarks/results/bottlenecks_cnn.png` and
-# `benchmarks/results/bottlenecks_gpt.png` (open them from the repository).
+# tables to `benchmarks/results/profile_models.md` and draws the bar charts below (in the
+# repository; a learner's workspace has only the notebooks):
+#
+# ![CNN bottlenecks](../../benchmarks/results/bottlenecks_cnn.png)
+# ![GPT bottlenecks](../../benchmarks/results/bottlenecks_gpt.png)
 #
 # ## 5. Amdahl's law: what the top op can buy
 #
@@ -986,8 +989,12 @@ test_unit_amdahl()
 #   dx = conv(pad(dy, K-1-P), flip(W).swap(O, C))        stride 1 only
 # ```
 #
-# We check it gives the same gradients, measure the op's own speed-up s in a profile, predict
-# the overall speed-up with Amdahl's law from the share p it had, then swap it in and measure.
+# It replaces K*K strided additions by one more `im2col` and one matrix product. Whether that
+# is faster depends on the shapes (on the full-size CIFAR CNN it is; on small images it may
+# not be), which is exactly why we measure instead of assuming. We check it gives the same
+# gradients, measure the op's own speed-up s in a profile, predict the overall speed-up with
+# Amdahl's law from the share p it had, then swap it in and measure the whole step. If s < 1,
+# Amdahl's law predicts a slow-down, and that prediction can be checked just the same.
 
 # %% nbgrader={"grade": false, "grade_id": "faster-conv", "locked": true, "schema_version": 3, "solution": false}
 #| export
@@ -1281,8 +1288,11 @@ test_unit_roofline()
 # %% [markdown]
 # ### This machine's roofline, and where your layers sit
 #
-# Small sizes here so that the lesson stays quick (`benchmarks/roofline.py` measures with
-# larger ones and draws `benchmarks/results/roofline.png` for the full-size milestone models).
+# Small sizes here so that the lesson stays quick. `benchmarks/roofline.py` measures with larger
+# ones, places every layer of the full-size milestone models and writes
+# `benchmarks/results/roofline.md` and this chart:
+#
+# ![roofline of the milestone CNN and GPT](../../benchmarks/results/roofline.png)
 
 # %%
 peak = measure_peak_flops(n=512, repeats=10)
