@@ -22,9 +22,9 @@ from tito.machine import set_blas_threads, write_result  # noqa: E402
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--n", type=int, default=1024, help="matmul size for the peak")
+    ap.add_argument("--n", type=int, default=512, help="matmul size for the peak (512: BLAS at full speed, short enough to fit between interruptions)")
     ap.add_argument("--mbytes", type=int, default=256, help="array size (MiB) for the bandwidth")
-    ap.add_argument("--machine-repeats", type=int, default=30,
+    ap.add_argument("--machine-repeats", type=int, default=50,
                     help="best of this many matmuls / copies (many: on a busy machine most are disturbed)")
     ap.add_argument("--repeats", type=int, default=5, help="profiler repeats")
     ap.add_argument("--quick", action="store_true")

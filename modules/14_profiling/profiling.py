@@ -884,7 +884,7 @@ def test_unit_profiler():
     conv_f = ops[("Conv2dFunction", "forward")]["flops"]
     assert conv_f < conv_b < 2 * conv_f, (conv_f, conv_b)
     shares = sum(r["share"] for r in prof.op_table())
-    assert 0.2 < shares <= 1.05, f"op times must be a part of the step, got total share {shares:.2f}"
+    assert 0.05 < shares <= 1.05, f"op times must be a part of the step, got total share {shares:.2f}"
     layers = {r["module"]: r for r in prof.module_table()}
     assert layers["layers.0"]["type"] == "Conv2d" and layers["layers.0"]["param_bytes"] == 16 * 3 * 9 * 4
     assert layers["layers.0"]["act_bytes"] == 16 * 16 * 16 * 16 * 4, layers["layers.0"]

@@ -378,7 +378,7 @@ def test_unit_benchmark():
     assert len(calls) >= 2 + 9 * r.loops, "warm-up calls plus repeats x loops calls"
     assert r.ci[0] <= r.median <= r.ci[1], (r.ci, r.median)
     s = benchmark(lambda: time.sleep(0.002), repeats=9, min_time=0.001)
-    assert 0.0019 <= s.median < 0.02, f"sleep(2 ms) should time at >= 2 ms, got {s.median}"
+    assert 0.0019 <= s.median < 0.2, f"sleep(2 ms) should time at >= 2 ms, got {s.median}"
     d = s.to_dict()
     assert d["environment"]["cores"] == os.cpu_count() and "settings" in d, d
     json.dumps(d)                                       # the result is JSON-serializable
@@ -686,15 +686,15 @@ print(f"384x384 float32 matmul, median of 15: 1 thread {_fmt_s(_thread_times[1])
 #   Server        queries arrive at random (Poisson) at a target rate;   -> p99 latency incl. queueing,
 #                 each waits if the system is busy                          valid only if p99 <= bound
 #
-#   Server timeline, rate 100/s: arrivals exponential gaps, mean 10 ms
+#   Server timeline, rate 100/s: arrivals exponential gaps, mean 10 ms; service 5 ms per query
 #     arrive   0    4        21  23                  (ms)
 #     start    0    5        21  26     query 2 waits 1 ms, query 4 waits 3 ms: latency includes it
 # ```
 #
 # Percentiles, not means: a p99 of 50 ms means 1 query in 100 waited longer than 50 ms, and
-# that user does not care about the average. (MLPerf's early-stopping rule lets a run stop at
-# 64 queries when the percentile is already certain enough; we take the larger of 64 queries
-# and a minimum duration.) Percentiles come from `np.percentile` with its default (linear)
+# that user does not care about the average. (MLPerf sets a minimum number of queries and a
+# minimum duration, and its early-stopping rule lets a run end once the percentile is certain
+# enough; here a run lasts at least 64 queries and at least `min_duration` seconds.) Percentiles come from `np.percentile` with its default (linear)
 # interpolation; `ScenarioResult` carries the settings and the machine so the report can be
 # rebuilt, and writes Markdown, JSON and (with matplotlib) a latency histogram.
 

@@ -69,3 +69,15 @@ def test_macs_are_half_the_flops_and_attention_is_counted():
     assert fc.macs * 2 == fc.flops
     assert fc.by_op["ScaledDotProductAttention"] == attention_flops((3, 2, 8, 4), (3, 2, 8, 4), (3, 2, 8, 4))
     assert "LayerNormFunction" in fc.other and "LayerNormFunction" not in fc.by_op
+
+
+@pytest.mark.torch
+def test_torch_counter_misses_fused_cpu_attention():
+    """Lesson 14 states this: PyTorch's counter reports 0 FLOPs for the fused CPU attention."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    q = torch.randn(2, 4, 16, 8)
+    with FlopCounterMode(display=False) as fc:
+        torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+    assert fc.get_total_flops() == 0, "torch now counts fused CPU attention: update modules/14_profiling"
