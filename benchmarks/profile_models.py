@@ -192,7 +192,7 @@ def main(argv=None) -> int:
         batch = (8 if name == "cnn" else 2) if args.quick else None
         model, step, _, label = build(name, batch)
         prof = Profiler(model).run(step, warmup=1, repeats=args.repeats)
-        ov, per_call = prof.overhead()
+        ov, per_call = prof.overhead("cpu" if args.timer == "cpu" else "wall")
         amd = amdahl_experiment(model, step, cls, op, fast, args.repeats, args.rounds, args.inner, args.timer)
         clock = "cpu" if args.timer == "cpu" else "wall"
         top = max(prof.op_table(), key=lambda r: r[clock]["median"])
@@ -203,7 +203,8 @@ def main(argv=None) -> int:
         sections += [f"## {label}", "",
                      f"Step: plain median {fmt_s(float(np.median(prof.plain_times)))} wall, "
                      f"{fmt_s(float(np.median(prof.plain_cpu)))} CPU; instrumented "
-                     f"{fmt_s(prof.step_time()['median'])} over {args.repeats} repeats; profiler overhead "
+                     f"{fmt_s(prof.step_time()['median'])} wall, {fmt_s(prof.step_time('cpu')['median'])} CPU, over "
+                     f"{args.repeats} repeats; profiler overhead ({args.timer} time) "
                      f"{ov * 100:+.1f}% ({per_call * 1e6:.1f} us per recorded call); peak memory of the step "
                      f"{prof.peak_bytes / 2**20:.1f} MiB (tracemalloc).", "", *table(prof, args.top), "",
                      f"Top op ({clock} time): {top['op']}.{top['phase']}, {top_p * 100:.1f}% of the plain step: 2x faster would give "

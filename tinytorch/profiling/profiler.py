@@ -411,15 +411,17 @@ class Profiler:
         timed = [r for r in self.rounds if not r.get("memory")]
         return timed or self.rounds
 
-    def step_time(self) -> dict:
-        return summarize([r["wall"] for r in self._timed_rounds()])
+    def step_time(self, clock="wall") -> dict:
+        return summarize([r[clock] for r in self._timed_rounds()])
 
-    def overhead(self):
-        """(instrumented median / plain median - 1, seconds per recorded event), or None."""
+    def overhead(self, clock="wall"):
+        """(instrumented median / plain median - 1, seconds per recorded event), or None.
+        clock="cpu" compares CPU times: steadier when other programs share the machine."""
         if not self.plain_times:
             return None
         rounds = self._timed_rounds()
-        inst, plain = self.step_time()["median"], statistics.median(self.plain_times)
+        plain = statistics.median(self.plain_times if clock == "wall" else self.plain_cpu)
+        inst = self.step_time(clock)["median"]
         events = statistics.median([r["events"] for r in rounds])
         return inst / plain - 1.0, (inst - plain) / max(events, 1)
 
