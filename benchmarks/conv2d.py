@@ -31,6 +31,7 @@ def main(argv=None) -> int:
                          "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of compare() (>= 9)")
     ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many timings")
+    ap.add_argument("--min-time", type=float, default=0.05, help="seconds per sample (loop calibration)")
     ap.add_argument("--loop-images", type=int, default=1, help="images in the seven-loop subset")
     ap.add_argument("--loop-filters", type=int, default=2, help="filters in the seven-loop subset")
     ap.add_argument("--no-write", action="store_true")
@@ -83,8 +84,8 @@ def main(argv=None) -> int:
 
     rows = [("seven loops (EXTRAPOLATED from a subset)", t_loop_fwd, t_loop_fb - t_loop_fwd, t_loop_fb)]
     settings = [f"seven loops: {loops_res.settings}"]
-    bf = benchmark(tiny_f, name="tinytorch forward", repeats=9, min_time=0.05, timer=timer)
-    bb = benchmark(tiny_b, name="tinytorch backward", repeats=9, min_time=0.05, timer=timer)
+    bf = benchmark(tiny_f, name="tinytorch forward", repeats=9, min_time=args.min_time, timer=timer)
+    bb = benchmark(tiny_b, name="tinytorch backward", repeats=9, min_time=args.min_time, timer=timer)
     settings.append(f"each phase: {bf.settings}")
 
     # 3. PyTorch
@@ -114,16 +115,16 @@ def main(argv=None) -> int:
 
         out_t = torch_fb()
         np.testing.assert_allclose(out_tiny, out_t.detach().numpy(), rtol=1e-3, atol=1e-3)
-        tf = benchmark(torch_f, name="torch forward", repeats=9, min_time=0.05, timer=timer)
-        tfb = benchmark(torch_fb, name="torch forward+backward", repeats=9, min_time=0.05, timer=timer)
+        tf = benchmark(torch_f, name="torch forward", repeats=9, min_time=args.min_time, timer=timer)
+        tfb = benchmark(torch_fb, name="torch forward+backward", repeats=9, min_time=args.min_time, timer=timer)
         res = compare(torch_fb, tiny_fb, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
-                      rounds=args.rounds, inner=args.inner, min_time=0.05)
+                      rounds=args.rounds, inner=args.inner, min_time=args.min_time)
         settings.append(f"forward + backward ratio: {res.settings}")
         tiny_fb_med = float(np.median(res.b))
         rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
         rows.append((f"PyTorch {torch.__version__} CPU", tf.median, tfb.median - tf.median, float(np.median(res.a))))
     else:
-        fb = benchmark(tiny_fb, name="tinytorch forward+backward", repeats=9, min_time=0.05, timer=timer)
+        fb = benchmark(tiny_fb, name="tinytorch forward+backward", repeats=9, min_time=args.min_time, timer=timer)
         tiny_fb_med = fb.median
         rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
 

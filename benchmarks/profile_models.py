@@ -113,10 +113,11 @@ def table(prof, top):
         lines.append(f"| {r['op']} | {r['phase']} | {r['calls']} | {fmt_s(w['median'])} | "
                      f"{fmt_s(w['min'])}-{fmt_s(w['max'])} | {fmt_s(r['cpu']['median'])} | {r['share'] * 100:.1f}% | "
                      f"{r['flops'] / 1e9:.3f} | {r['macs'] / 1e9:.3f} | {r['act_bytes'] / 2**20:.1f} MiB |")
-    lines += ["", "| layer | type | forward | backward | share | GFLOP fwd | params | activations |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += ["", "| layer | type | calls | forward | backward | CPU fwd + bwd | share | GFLOP fwd | params | activations |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in prof.module_table()[:top]:
-        lines.append(f"| {r['module']} | {r['type']} | {fmt_s(r['forward'])} | {fmt_s(r['backward'])} | "
+        lines.append(f"| {r['module']} | {r['type']} | {r['calls']} | {fmt_s(r['forward'])} | {fmt_s(r['backward'])} | "
+                     f"{fmt_s(r['forward_cpu'] + r['backward_cpu'])} | "
                      f"{r['share'] * 100:.1f}% | {r['flops_fwd'] / 1e9:.3f} | {r['param_bytes'] / 1024:.1f} KiB | "
                      f"{r['act_bytes'] / 2**20:.2f} MiB |")
     return lines

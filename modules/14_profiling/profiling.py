@@ -787,10 +787,12 @@ class Profiler:
             inside = [(k, v) for k, v in ops.items()
                       if name == root or k[0] == name or k[0].startswith(name + ".")]
             bwd = sum(v["wall"]["median"] for k, v in inside if k[2] == "backward")
+            bwd_cpu = sum(v["cpu"]["median"] for k, v in inside if k[2] == "backward")
             ff = sum(v["flops"] for k, v in inside if k[2] == "forward")
             fb = sum(v["flops"] for k, v in inside if k[2] == "backward")
             rows.append({"module": name, "type": s["type"], "calls": int(s["calls"]),
                          "forward": s["wall"]["median"], "backward": bwd,
+                         "forward_cpu": s["cpu"]["median"], "backward_cpu": bwd_cpu,
                          "share": (s["wall"]["median"] + bwd) / total if total else 0.0,
                          "flops_fwd": int(ff), "flops_bwd": int(fb), "macs_fwd": int(ff) // 2,
                          "param_bytes": int(s["param_bytes"]), "act_bytes": int(s["act_bytes"])})
@@ -817,11 +819,12 @@ class Profiler:
                          f"{_fmt_bytes(r['act_bytes']):>9} {_fmt_bytes(r['peak']):>9}")
         mods = self.module_table()
         if mods:
-            lines += ["", f"{'layer':<24} {'type':<20} {'fwd ms':>7} {'bwd ms':>7} {'share':>6} "
-                          f"{'GFLOP fwd':>9} {'params':>9} {'act':>9}"]
+            lines += ["", f"{'layer':<24} {'type':<20} {'calls':>5} {'fwd ms':>7} {'bwd ms':>7} {'CPU f+b':>7} "
+                          f"{'share':>6} {'GFLOP fwd':>9} {'params':>9} {'act':>9}"]
             for r in mods[:top]:
-                lines.append(f"{r['module'][:24]:<24} {r['type'][:20]:<20} {r['forward'] * 1e3:>7.2f} "
-                             f"{r['backward'] * 1e3:>7.2f} {r['share'] * 100:>5.1f}% "
+                lines.append(f"{r['module'][:24]:<24} {r['type'][:20]:<20} {r['calls']:>5} {r['forward'] * 1e3:>7.2f} "
+                             f"{r['backward'] * 1e3:>7.2f} {(r['forward_cpu'] + r['backward_cpu']) * 1e3:>7.2f} "
+                             f"{r['share'] * 100:>5.1f}% "
                              f"{r['flops_fwd'] / 1e9:>9.4f} {_fmt_bytes(r['param_bytes']):>9} "
                              f"{_fmt_bytes(r['act_bytes']):>9}")
         return "\n".join(lines)
