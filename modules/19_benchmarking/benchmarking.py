@@ -856,12 +856,12 @@ def server(fn, *, rate, p99_bound, name="model", n_queries=64, seed=0, warmup=2)
 def test_unit_scenarios():
     ss = single_stream(lambda: time.sleep(0.0005), min_queries=64)
     assert len(ss.latencies) == 64 and ss.p50 >= 0.0005 and ss.p50 <= ss.p90 <= ss.p99, ss
-    long = single_stream(lambda: None, min_queries=64, min_duration=0.05)
+    long = single_stream(lambda: time.sleep(0.0001), min_queries=64, min_duration=0.05)
     assert len(long.latencies) > 64 and long.duration >= 0.05, "min_duration keeps it running"
     # an overloaded server: arrivals every ~1 ms, service 2 ms -> the queue grows, p99 >> service
     busy = server(lambda: time.sleep(0.002), rate=1000, p99_bound=0.005, n_queries=40)
     assert busy.p99 > 0.02 and busy.valid is False, f"queueing must show in the latency: {busy}"
-    idle = server(lambda: None, rate=200, p99_bound=0.05, n_queries=20)
+    idle = server(lambda: None, rate=200, p99_bound=0.25, n_queries=20)
     assert idle.valid is True and idle.duration > 0.05, idle
     off = offline(lambda a, b: time.sleep(0.001), 100, 10)
     assert len(off.latencies) == 10 and off.samples == 100, off
