@@ -3,10 +3,9 @@
 The network is the one milestones/04_cnn/cnn.py trains on CIFAR-10 (5 conv3x3-BN-ReLU
 blocks, 3 max-pools, one Linear; 160k parameters), imported from the milestone so the two
 cannot drift. One step = forward, cross-entropy, backward, SGD (Nesterov momentum, weight
-decay) update, at batch 128 on random CIFAR-shaped data. tinytorch and PyTorch run in the
-same process with the same number of threads, interleaved in rounds so that load from
-other processes hits both alike; medians are reported. The tinytorch step is also broken
-down by layer type with a profiler-free timer (process CPU time).
+decay) update, at batch 128 on random CIFAR-shaped data. Timed with module 19's harness:
+compare() runs tinytorch and PyTorch interleaved in the same process with the same number of
+threads. The tinytorch step is then broken down by op with module 14's Profiler.
 
 Run:   python benchmarks/cnn_train.py               (1 thread, writes benchmarks/results/cnn_train.md)
        python benchmarks/cnn_train.py --threads 2
@@ -15,14 +14,9 @@ Run:   python benchmarks/cnn_train.py               (1 thread, writes benchmarks
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
 import sys
 
-
-
-from tito.machine import cpu_model, display_path, set_blas_threads, write_result  # noqa: E402
+from tito.machine import set_blas_threads, write_result  # noqa: E402
 
 
 def _torch_net(torch):
@@ -40,44 +34,48 @@ def _torch_net(torch):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=2, help="steps per framework per round")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds of compare() (>= 9)")
+    ap.add_argument("--inner", type=int, default=1, help="each sample: fastest of this many steps")
+    ap.add_argument("--repeats", type=int, default=3, help="profiler repeats for the op breakdown")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
-
-    import statistics
-    import time
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
-    import tinytorch
+    from _report import fmt_s, header, load1
+    from tinytorch.benchmarking.benchmark import benchmark, compare
     from tinytorch.core.losses import CrossEntropyLoss
     from tinytorch.core.optimizers import SGD
-
+    from tinytorch.profiling.profiler import Profiler
     from tito.manifest import load_manifest
 
+    load0 = load1()
     ms = load_manifest().load_milestone("cnn")    # the milestone's own network and step
     B = args.batch
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)     # (B, 3, 32, 32)
     y = rng.integers(0, 10, B)
-
     model = ms.cifar_cnn(0)
     n_params = sum(p.size for p in model.parameters())
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
     loss_fn = CrossEntropyLoss()
 
     def tiny_step():
-        t0 = time.perf_counter()
-        ms.train_step(model, loss_fn, opt, x, y)
-        return time.perf_counter() - t0
+        return ms.train_step(model, loss_fn, opt, x, y)
 
     torch = None
     try:
         import torch as _torch
         torch = _torch
+    except ImportError:
+        pass
+    if torch is not None:
         torch.set_num_threads(args.threads)
         torch.manual_seed(0)
         tnet = _torch_net(torch)
@@ -86,89 +84,42 @@ def main(argv=None) -> int:
         tloss = torch.nn.CrossEntropyLoss()
 
         def torch_step():
-            t0 = time.perf_counter()
             loss = tloss(tnet(tx), ty)
             topt.zero_grad()
             loss.backward()
             topt.step()
-            return time.perf_counter() - t0
-    except ImportError:
-        pass
 
-    tiny_step()                                   # warm-up (allocations, first-touch)
-    if torch is not None:
-        torch_step()
-    tiny_t, torch_t = [], []
-    load_before = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        for _ in range(args.steps):
-            tiny_t.append(tiny_step())
-        if torch is not None:
-            for _ in range(args.steps):
-                torch_t.append(torch_step())
-    load_after = os.getloadavg()[0]
+        res = compare(torch_step, tiny_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
+                      rounds=args.rounds, inner=args.inner, loops=1)
+        settings = [res.settings]
+        rows = [("tinytorch (NumPy)", float(np.median(res.b))), (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
+    else:
+        r = benchmark(tiny_step, name="tinytorch", repeats=max(9, args.rounds), loops=1, timer=timer)
+        settings, rows, res = [r.settings], [("tinytorch (NumPy)", r.median)], None
 
-    # CPU-time breakdown of one tinytorch step by Function class
-    import tinytorch.core.spatial as sp
-    from tinytorch.core import autograd as ag
-    cpu = {}
-
-    def wrap(cls, meth):
-        orig = getattr(cls, meth)
-
-        def timed(self, *a, **k):
-            t0 = time.process_time()
-            r = orig(self, *a, **k)
-            key = f"{type(self).__name__}.{meth}"
-            cpu[key] = cpu.get(key, 0.0) + time.process_time() - t0
-            return r
-        setattr(cls, meth, timed)
-        return orig
-    classes = [c for c in vars(sp).values() if isinstance(c, type) and issubclass(c, ag.Function)
-               and c is not ag.Function]
-    saved = [(c, m, wrap(c, m)) for c in classes for m in ("forward", "backward")]
-    t_cpu0 = time.process_time()
-    ms.train_step(model, loss_fn, opt, x, y)
-    step_cpu = time.process_time() - t_cpu0
-    for c, m, orig in saved:
-        setattr(c, m, orig)
-
-    med = statistics.median
-    tiny_med = med(tiny_t)
-    lines = [
-        "# Training throughput of the milestone-4 CNN: tinytorch vs PyTorch CPU",
-        "",
-        f"Network: milestones/04_cnn/cnn.py `cifar_cnn()`, {n_params:,} parameters; batch {B}, float32; "
-        "one step = forward + cross-entropy + backward + SGD (Nesterov, weight decay).",
-        "",
-        f"- command: `python benchmarks/cnn_train.py --threads {args.threads}`",
-        f"- machine: {cpu_model()}, {os.cpu_count()} cores, threads used {args.threads}, "
-        f"numpy {np.__version__}, python {platform.python_version()}",
-        f"- tinytorch: {display_path(tinytorch.__file__)}",
-        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- load average (1 min) before/after: {load_before:.1f} / {load_after:.1f} "
-        f"(above ~{os.cpu_count()} the cores are shared with other jobs and wall times inflate)",
-        f"- median over {args.rounds} interleaved rounds of {args.steps} steps each",
-        "",
-        "| framework | step (median) | images/s | vs PyTorch | CIFAR-10 epoch (390 steps) |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    ref = med(torch_t) if torch_t else None
-    rows = [("tinytorch (NumPy)", tiny_med)]
-    if ref:
-        rows.append((f"PyTorch {torch.__version__} CPU", ref))
-    for name, t in rows:
-        ratio = f"{t / ref:.1f}x" if ref else "n/a"
-        lines.append(f"| {name} | {t * 1e3:.0f} ms | {B / t:.0f} | {ratio} | {390 * t / 60:.1f} min |")
-    lines += ["", f"tinytorch CPU time of one step: {step_cpu * 1e3:.0f} ms "
-              f"(wall-clock with the machine to itself would be about this at 1 thread). "
-              f"Where it goes (process CPU time):", "",
-              "| op | CPU ms | share |", "| --- | ---: | ---: |"]
-    for k, v in sorted(cpu.items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {k} | {v * 1e3:.0f} | {v / step_cpu * 100:.0f}% |")
-    rest = step_cpu - sum(cpu.values())
-    lines.append(f"| everything else (Linear, ReLU, loss, optimizer, graph) | {rest * 1e3:.0f} | "
-                 f"{rest / step_cpu * 100:.0f}% |")
+    prof = Profiler(model, memory=False).run(tiny_step, warmup=0, repeats=args.repeats)
+    settings.append(f"op breakdown: tinytorch.profiling.Profiler, median of {args.repeats} instrumented steps")
+    lines = header("Training throughput of the milestone-4 CNN: tinytorch vs PyTorch CPU", "cnn_train.py",
+                   argv or sys.argv[1:], load0, settings)
+    lines += [f"Network: milestones/04_cnn/cnn.py `cifar_cnn()`, {n_params:,} parameters; batch {B}, float32; "
+              "one step = forward + cross-entropy + backward + SGD (Nesterov, weight decay); "
+              f"{args.threads} thread(s).", "",
+              "| framework | step (median) | images/s | CIFAR-10 epoch (390 steps) |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {n} | {fmt_s(t)} | {B / t:.0f} | {390 * t / 60:.1f} min |" for n, t in rows]
+    if res is not None:
+        lines += ["", f"tinytorch / PyTorch: **{res.ratio:.2f}x** (95% CI {res.ci[0]:.2f}-{res.ci[1]:.2f}, "
+                      f"Mann-Whitney p = {res.p_value:.2g})."]
+    step = prof.step_time()["median"]
+    lines += ["", f"Where the tinytorch step goes (instrumented step {fmt_s(step)}; wall and CPU time per op, "
+              "median over the profiler's repeats):", "",
+              "| op | phase | calls | wall | CPU | share |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    rows = prof.op_table()
+    for r in rows[:10]:
+        lines.append(f"| {r['op']} | {r['phase']} | {r['calls']} | {fmt_s(r['wall']['median'])} | "
+                     f"{fmt_s(r['cpu']['median'])} | {r['share'] * 100:.0f}% |")
+    rest = step - sum(r["wall"]["median"] for r in rows)
+    lines.append(f"| everything else (graph, optimizer, Python, other ops) | | | {fmt_s(rest)} | | "
+                 f"{rest / step * 100:.0f}% |")
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:

@@ -8,8 +8,8 @@ Three implementations in one run, same data, same weights:
   2. tinytorch's vectorized Conv2dFunction (im2col + batched matmul), forward and backward
      (gradients of input, weight and bias: both frameworks compute all three).
   3. PyTorch CPU (torch.nn.functional.conv2d + autograd), when torch is installed.
-The vectorized and PyTorch timings are interleaved in rounds so that load from other
-processes hits both alike; the median is reported. Results are checked to agree first.
+Every timing comes from module 19's harness: benchmark() for each phase, compare() for the
+forward+backward ratio (interleaved rounds). Results are checked to agree first.
 
 Run:   python benchmarks/conv2d.py               (1 thread, writes benchmarks/results/conv2d.md)
        python benchmarks/conv2d.py --threads 2
@@ -18,33 +18,34 @@ Run:   python benchmarks/conv2d.py               (1 thread, writes benchmarks/re
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
 import sys
 
-
-from tito.machine import cpu_model, display_path, set_blas_threads, write_result  # noqa: E402
+from tito.machine import set_blas_threads, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads (default 1)")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds for vectorized vs PyTorch")
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of compare() (>= 9)")
+    ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many timings")
+    ap.add_argument("--min-time", type=float, default=0.05, help="seconds per sample (loop calibration)")
     ap.add_argument("--loop-images", type=int, default=1, help="images in the seven-loop subset")
     ap.add_argument("--loop-filters", type=int, default=2, help="filters in the seven-loop subset")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
-
-    import statistics
-    import time
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
-    import tinytorch
+    from _report import fmt_s, header, load1
+    from tinytorch.benchmarking.benchmark import benchmark, compare
     from tinytorch.core.spatial import Conv2dFunction, conv2d_loops
 
+    load0 = load1()
     N, C, H, W, O, K = 128, 3, 32, 32, 32, 5
     rng = np.random.default_rng(0)
     x = rng.standard_normal((N, C, H, W)).astype(np.float32)      # (128, 3, 32, 32)
@@ -57,25 +58,35 @@ def main(argv=None) -> int:
     # 1. seven loops on a subset, extrapolated
     xs, ws = x[:args.loop_images], w[:args.loop_filters]
     sub_macs = args.loop_images * args.loop_filters * Ho * Wo * C * K * K
-    t0 = time.perf_counter()
     ref_sub = conv2d_loops(xs, ws, b[:args.loop_filters])
-    t_loop_sub = time.perf_counter() - t0
-    loop_rate = sub_macs / t_loop_sub
-    t_loop_fwd = macs / loop_rate
-    t_loop_fb = 3 * macs / loop_rate
+    loops_res = benchmark(lambda: conv2d_loops(xs, ws, b[:args.loop_filters]), name="seven loops (subset)",
+                          warmup=0, repeats=9, loops=1, timer=timer)
+    loop_rate = sub_macs / loops_res.median
+    t_loop_fwd, t_loop_fb = macs / loop_rate, 3 * macs / loop_rate
 
     # 2. vectorized tinytorch
-    def tiny_fb():
-        fn = Conv2dFunction()
-        t0 = time.perf_counter()
-        out = fn.forward(x, w, b)
-        t1 = time.perf_counter()
-        fn.backward(g)
-        t2 = time.perf_counter()
-        return out, t1 - t0, t2 - t1
-
-    out_tiny, _, _ = tiny_fb()
+    fn = Conv2dFunction()
+    fn.needs_input_grad = (True, True, True)
+    out_tiny = fn.forward(x, w, b)
     np.testing.assert_allclose(out_tiny[:args.loop_images, :args.loop_filters], ref_sub, rtol=1e-4, atol=1e-4)
+
+    def tiny_f():
+        return fn.forward(x, w, b)
+
+    def tiny_b():
+        return fn.backward(g)             # uses what the last forward saved
+
+    def tiny_fb():
+        f = Conv2dFunction()
+        f.needs_input_grad = (True, True, True)
+        f.forward(x, w, b)
+        return f.backward(g)
+
+    rows = [("seven loops (EXTRAPOLATED from a subset)", t_loop_fwd, t_loop_fb - t_loop_fwd, t_loop_fb)]
+    settings = [f"seven loops: {loops_res.settings}"]
+    bf = benchmark(tiny_f, name="tinytorch forward", repeats=9, min_time=args.min_time, timer=timer)
+    bb = benchmark(tiny_b, name="tinytorch backward", repeats=9, min_time=args.min_time, timer=timer)
+    settings.append(f"each phase: {bf.settings}")
 
     # 3. PyTorch
     torch = None
@@ -85,78 +96,54 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     except ImportError:
         pass
+    res = None
     if torch is not None:
         tx = torch.from_numpy(x).clone().requires_grad_(True)   # input gradient too, like tinytorch
         tw = torch.from_numpy(w).clone().requires_grad_(True)
         tb = torch.from_numpy(b).clone().requires_grad_(True)
         tg = torch.from_numpy(g)
 
+        def torch_f():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(tx, tw, tb)
+
         def torch_fb():
-            tw.grad = None
-            tb.grad = None
-            tx.grad = None
-            t0 = time.perf_counter()
+            tx.grad = tw.grad = tb.grad = None
             out = torch.nn.functional.conv2d(tx, tw, tb)
-            t1 = time.perf_counter()
             out.backward(tg)
-            t2 = time.perf_counter()
-            return out, t1 - t0, t2 - t1
+            return out
 
-        out_t, _, _ = torch_fb()
+        out_t = torch_fb()
         np.testing.assert_allclose(out_tiny, out_t.detach().numpy(), rtol=1e-3, atol=1e-3)
+        tf = benchmark(torch_f, name="torch forward", repeats=9, min_time=args.min_time, timer=timer)
+        tfb = benchmark(torch_fb, name="torch forward+backward", repeats=9, min_time=args.min_time, timer=timer)
+        res = compare(torch_fb, tiny_fb, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
+                      rounds=args.rounds, inner=args.inner, min_time=args.min_time)
+        settings.append(f"forward + backward ratio: {res.settings}")
+        tiny_fb_med = float(np.median(res.b))
+        rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
+        rows.append((f"PyTorch {torch.__version__} CPU", tf.median, tfb.median - tf.median, float(np.median(res.a))))
+    else:
+        fb = benchmark(tiny_fb, name="tinytorch forward+backward", repeats=9, min_time=args.min_time, timer=timer)
+        tiny_fb_med = fb.median
+        rows.append(("tinytorch im2col + matmul", bf.median, bb.median, tiny_fb_med))
 
-    tiny_f, tiny_b, torch_f, torch_b = [], [], [], []
-    load_before = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        _, f, bw = tiny_fb()
-        tiny_f.append(f)
-        tiny_b.append(bw)
-        if torch is not None:
-            _, f, bw = torch_fb()
-            torch_f.append(f)
-            torch_b.append(bw)
-    load_after = os.getloadavg()[0]
-    med = statistics.median
-    tiny_fb_med = med([f + bw for f, bw in zip(tiny_f, tiny_b)])
-    rows = [
-        ("seven loops (EXTRAPOLATED from a subset)", t_loop_fwd, t_loop_fb - t_loop_fwd, t_loop_fb),
-        ("tinytorch im2col + matmul", med(tiny_f), med(tiny_b), tiny_fb_med),
-    ]
-    if torch is not None:
-        torch_fb_med = med([f + bw for f, bw in zip(torch_f, torch_b)])
-        rows.append((f"PyTorch {torch.__version__} CPU", med(torch_f), med(torch_b), torch_fb_med))
-
-    lines = [
-        "# Conv2d forward + backward: seven loops vs im2col vs PyTorch",
-        "",
-        f"Batch (128, 3, 32, 32), 32 filters 5x5, no padding, stride 1: {macs:,} MACs forward "
-        f"(backward: 2x that). float32.",
-        "",
-        f"- command: `python benchmarks/conv2d.py --threads {args.threads}`",
-        f"- machine: {cpu_model()}, {os.cpu_count()} cores, threads used {args.threads}, "
-        f"numpy {np.__version__}, python {platform.python_version()}",
-        f"- tinytorch: {display_path(tinytorch.__file__)}",
-        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- load average (1 min) before/after: {load_before:.1f} / {load_after:.1f} "
-        f"(the machine is shared: numbers above ~{os.cpu_count()} mean contention)",
-        f"- seven loops: {sub_macs:,} MACs ({args.loop_images} image(s) x {args.loop_filters} filters) "
-        f"measured in {t_loop_sub:.2f} s = {loop_rate / 1e6:.2f} M MACs/s; full-batch figures "
-        f"extrapolated by MAC count (backward assumed 2x forward MACs at the same rate)",
-        f"- vectorized and PyTorch: median of {args.rounds} interleaved rounds",
-        "",
-        "| implementation | forward | backward | forward + backward | vs PyTorch |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    ref = rows[-1][3] if torch is not None else None
-
-    def fmt(s):
-        return f"{s:.1f} s" if s >= 1 else f"{s * 1e3:.1f} ms"
-    for name, f, bw, fb in rows:
-        ratio = f"{fb / ref:,.1f}x" if ref else "n/a"
-        lines.append(f"| {name} | {fmt(f)} | {fmt(bw)} | {fmt(fb)} | {ratio} |")
+    lines = header("Conv2d forward + backward: seven loops vs im2col vs PyTorch", "conv2d.py",
+                   argv or sys.argv[1:], load0, settings)
+    lines += [f"Batch (128, 3, 32, 32), 32 filters 5x5, no padding, stride 1: {macs:,} MACs forward "
+              f"(backward: 2x that). float32. {args.threads} thread(s).", "",
+              f"Seven loops: {sub_macs:,} MACs ({args.loop_images} image(s) x {args.loop_filters} filters), median "
+              f"{fmt_s(loops_res.median)} = {loop_rate / 1e6:.2f} M MACs/s; full-batch figures extrapolated by MAC "
+              "count (backward assumed 2x forward MACs at the same rate). PyTorch's backward column is its "
+              "forward+backward median minus its forward median.", "",
+              "| implementation | forward | backward | forward + backward |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {n} | {fmt_s(f)} | {fmt_s(bw)} | {fmt_s(fb)} |" for n, f, bw, fb in rows]
     lines += ["", f"Speed-up of im2col over the loops (forward + backward): {t_loop_fb / tiny_fb_med:,.0f}x.",
-              f"Vectorized forward throughput: {2 * macs / med(tiny_f) / 1e9:.1f} GFLOP/s."]
-    if torch is None:
+              f"Vectorized forward throughput: {2 * macs / bf.median / 1e9:.1f} GFLOP/s."]
+    if res is not None:
+        lines.append(f"tinytorch / PyTorch, forward + backward, interleaved: **{res.ratio:.2f}x** "
+                     f"(95% CI {res.ci[0]:.2f}-{res.ci[1]:.2f}, Mann-Whitney p = {res.p_value:.2g}).")
+    else:
         lines.append("PyTorch is not installed: its row is missing.")
     text = "\n".join(lines) + "\n"
     print(text)

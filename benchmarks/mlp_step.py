@@ -1,47 +1,47 @@
 """Benchmark: one training step of a 784-256-128-10 MLP at batch 128, tinytorch vs PyTorch CPU.
 
-One step = zero_grad, forward, cross-entropy, backward, Adam step. Both frameworks run in
-the same process, on the same data and the same initial weights, with the same number of
-BLAS/intra-op threads, interleaved in rounds so that load from other processes hits both
-alike. The median step time of each is reported, and their ratio.
+One step = zero_grad, forward, cross-entropy, backward, Adam step. Both frameworks run in the
+same process, on the same data and the same initial weights, with the same number of
+BLAS/intra-op threads. Timed with module 19's harness: compare() runs the two interleaved
+(A B, B A, ...) and reports the ratio with its 95% interval and a Mann-Whitney decision;
+without PyTorch, benchmark() times tinytorch alone.
 
 Run:   python benchmarks/mlp_step.py                 (1 thread, writes benchmarks/results/mlp_step.md)
        python benchmarks/mlp_step.py --threads 2
        python benchmarks/mlp_step.py --no-write      (print only)
-PyTorch is optional: without it only tinytorch is timed.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
-import platform
 import sys
 
-
-from tito.machine import cpu_model, set_blas_threads, write_result  # noqa: E402
+from tito.machine import set_blas_threads, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads for both (default 1)")
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
-    ap.add_argument("--steps", type=int, default=20, help="steps per framework per round")
+    ap.add_argument("--rounds", type=int, default=41, help="interleaved rounds of compare() (>= 9)")
+    ap.add_argument("--min-time", type=float, default=0.01, help="seconds per sample (loop calibration)")
+    ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many timings")
     ap.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/mlp_step.md")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
-
-    import time
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
 
-    import tinytorch
-    from tinytorch.core.tensor import Tensor
-    from tinytorch.core.layers import Linear, Sequential
+    from _report import fmt_s, header, load1
+    from tinytorch.benchmarking.benchmark import benchmark, compare
     from tinytorch.core.activations import ReLU
+    from tinytorch.core.layers import Linear, Sequential
     from tinytorch.core.losses import CrossEntropyLoss
     from tinytorch.core.optimizers import Adam
+    from tinytorch.core.tensor import Tensor
 
     try:
         import torch
@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((args.batch, 784)).astype(np.float32)     # (B, 784)
     y_np = rng.integers(0, 10, args.batch).astype(np.int64)               # (B,)
-
     model = Sequential(Linear(784, 256, seed=0), ReLU(), Linear(256, 128, seed=1), ReLU(), Linear(128, 10, seed=2))
     opt = Adam(model.parameters(), lr=1e-3)
     loss_fn = CrossEntropyLoss()
@@ -64,6 +63,8 @@ def main(argv=None) -> int:
         opt.step()
         return float(loss.data)
 
+    load0 = load1()
+    first = []
     if torch is not None:
         torch.set_num_threads(args.threads)
         lins = [layer for layer in model.layers if isinstance(layer, Linear)]
@@ -84,88 +85,36 @@ def main(argv=None) -> int:
             topt.step()
             return float(loss.item())
 
-        # differential sanity check: same weights, same data -> same first losses
-        first = [(tt_step(), torch_step()) for _ in range(3)]
+        first = [(tt_step(), torch_step()) for _ in range(3)]   # same weights, same data: same losses
         for a, b in first:
             if abs(a - b) > 1e-3 * max(1.0, abs(b)):
                 print(f"WARNING: losses differ: tinytorch {a:.6f} vs torch {b:.6f}")
+        res = compare(torch_step, tt_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
+                      rounds=args.rounds, min_time=args.min_time, inner=args.inner)
+        settings = [res.settings]
+        rows = [("tinytorch (NumPy)", float(np.median(res.b))), (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
     else:
-        first = [(tt_step(), None) for _ in range(3)]
+        r = benchmark(tt_step, name="tinytorch", repeats=max(9, args.rounds), min_time=args.min_time, timer=timer)
+        settings = [r.settings]
+        rows = [("tinytorch (NumPy)", r.median)]
 
-    def timed(fn, n):
-        out = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-        return out
-
-    for _ in range(5):                      # warm-up
-        tt_step()
-        if torch is not None:
-            torch_step()
-    tt_times, torch_times = [], []
-    cpu0 = time.process_time()
-    for _ in range(args.rounds):
-        tt_times += timed(tt_step, args.steps)
-        if torch is not None:
-            torch_times += timed(torch_step, args.steps)
-    _ = time.process_time() - cpu0
-
-    tt_med = float(np.median(tt_times)) * 1e3
-    tt_min = float(np.min(tt_times)) * 1e3
-    lines = [
-        f"tinytorch from {tinytorch.__file__ or list(tinytorch.__path__)}",
-        f"batch {args.batch}, 784-256-128-10 MLP, Adam, cross-entropy; {args.threads} thread(s); "
-        f"{args.rounds} interleaved rounds x {args.steps} steps",
-        f"tinytorch: median {tt_med:.2f} ms/step, min {tt_min:.2f} ms/step",
-    ]
-    ratio = None
+    lines = header("One MLP training step: tinytorch vs PyTorch (CPU)", "mlp_step.py", argv or sys.argv[1:],
+                   load0, settings)
+    lines += [f"Batch {args.batch}, 784-256-128-10 MLP, Adam, cross-entropy; {args.threads} thread(s) for both.", "",
+              "| framework | median step | steps/s |", "| --- | ---: | ---: |"]
+    lines += [f"| {n} | {fmt_s(t)} | {1 / t:,.0f} |" for n, t in rows]
     if torch is not None:
-        th_med = float(np.median(torch_times)) * 1e3
-        th_min = float(np.min(torch_times)) * 1e3
-        ratio = tt_med / th_med
-        lines.append(f"pytorch  : median {th_med:.2f} ms/step, min {th_min:.2f} ms/step (torch {torch.__version__})")
-        lines.append(f"ratio tinytorch / pytorch: median {ratio:.2f}x, min {tt_min / th_min:.2f}x (target <= 2x)")
-        lines.append("first three losses (tinytorch, torch): " + ", ".join(f"({a:.5f}, {b:.5f})" for a, b in first))
+        lines += ["", f"Ratio tinytorch / PyTorch: **{res.ratio:.2f}x** (95% CI {res.ci[0]:.2f}-{res.ci[1]:.2f}, "
+                      f"Mann-Whitney p = {res.p_value:.2g}, {'different' if res.different else 'no significant difference'}). "
+                      "Target: <= 2x.",
+                  "", "First three losses (tinytorch, torch), same weights and data: "
+                  + ", ".join(f"({a:.5f}, {b:.5f})" for a, b in first)]
     else:
-        lines.append("pytorch  : not installed, not timed")
-    for line in lines:
-        print(line)
-
+        lines += ["", "PyTorch is not installed: tinytorch alone was timed."]
+    text = "\n".join(lines) + "\n"
+    print(text)
     if not args.no_write:
-        try:
-            load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-        except OSError:
-            load = "n/a"
-        now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        md = [
-            "# One MLP training step: tinytorch vs PyTorch (CPU)",
-            "",
-            f"Written by `python benchmarks/mlp_step.py --threads {args.threads}` on {now}.",
-            "",
-            "| machine | value |",
-            "| --- | --- |",
-            f"| CPU | {cpu_model()} |",
-            f"| cores | {os.cpu_count()} |",
-            f"| load average (1, 5, 15 min) at the end | {load} |",
-            f"| Python | {platform.python_version()} |",
-            f"| NumPy | {np.__version__} |",
-            f"| PyTorch | {torch.__version__ if torch is not None else 'not installed'} |",
-            f"| threads (BLAS and torch) | {args.threads} |",
-            "",
-            "| framework | median ms/step | min ms/step |",
-            "| --- | --- | --- |",
-            f"| tinytorch | {tt_med:.2f} | {tt_min:.2f} |",
-        ]
-        if torch is not None:
-            md += [f"| PyTorch | {th_med:.2f} | {th_min:.2f} |", "",
-                   f"Ratio tinytorch / PyTorch: **{ratio:.2f}x** (median), {tt_min / th_min:.2f}x (min). Target: <= 2x.",
-                   "", "First three losses (tinytorch, torch), same weights and data: "
-                   + ", ".join(f"({a:.5f}, {b:.5f})" for a, b in first)]
-        md += ["", "A load average above the core count means other jobs shared the machine and the",
-               "timings include waiting; the min column is then the least disturbed step.", ""]
-        print(f"wrote {write_result('mlp_step', chr(10).join(md))}")
+        print(f"wrote {write_result('mlp_step', text)}")
     return 0
 
 
