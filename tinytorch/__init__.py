@@ -12,3 +12,17 @@ except ModuleNotFoundError as _missing:
         raise
 else:
     _enable_autograd()
+
+# PyTorch-style top-level names (`tinytorch.tensor`, `tinytorch.no_grad` ...) and
+# sub-packages (`tinytorch.nn`), imported on first use.
+from tinytorch._namespace import install as _install
+
+# public name: (module that defines it, its name there, the lesson that builds it)
+_NAMES = {
+    'Tensor': ('tinytorch.core.tensor', 'Tensor', '01 tensor'),
+    'no_grad': ('tinytorch.core.autograd', 'no_grad', '05 autograd'),
+    'is_grad_enabled': ('tinytorch.core.autograd', 'is_grad_enabled', '05 autograd'),
+    'save': ('tinytorch.core.training', 'save_state_dict', '07 training'),
+    'load': ('tinytorch.core.training', 'load_state_dict', '07 training'),
+}
+_install(__name__, _NAMES, ['benchmarking', 'core', 'data', 'generation', 'models', 'nn', 'olympics', 'optim', 'optimization', 'profiling', 'text', 'utils'], globals())

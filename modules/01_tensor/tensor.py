@@ -39,6 +39,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.tensor
 #| export
+#| namespace tinytorch Tensor
+#| namespace tinytorch.core Tensor
 from __future__ import annotations
 
 import numbers

@@ -46,6 +46,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.activations
 #| export
+#| namespace tinytorch.nn ReLU Sigmoid Tanh GELU Softmax
 import math
 
 import numpy as np

@@ -42,6 +42,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.layers
 #| export
+#| namespace tinytorch.nn Module Linear Dropout Sequential
 import numpy as np
 
 from tinytorch.core.tensor import Tensor

@@ -43,6 +43,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.losses
 #| export
+#| namespace tinytorch.nn MSELoss BinaryCrossEntropyLoss BCELoss CrossEntropyLoss
+#| namespace tinytorch.nn.functional log_softmax
 import numpy as np
 
 from tinytorch.core.tensor import Tensor

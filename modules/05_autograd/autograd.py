@@ -41,6 +41,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.autograd
 #| export
+#| namespace tinytorch no_grad is_grad_enabled
 from __future__ import annotations
 
 import numbers

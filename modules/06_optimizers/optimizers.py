@@ -39,6 +39,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.optimizers
 #| export
+#| namespace tinytorch.optim Optimizer SGD Adam AdamW
+#| namespace tinytorch.optim.lr_scheduler LRScheduler StepLR CosineAnnealingLR OneCycleLR
 import math
 
 import numpy as np

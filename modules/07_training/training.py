@@ -37,6 +37,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.training
 #| export
+#| namespace tinytorch save=save_state_dict load=load_state_dict
+#| namespace tinytorch.nn.utils clip_grad_norm_
 import math
 import os
 import sys

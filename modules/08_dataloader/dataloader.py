@@ -54,6 +54,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp data.loader
 #| export
+#| namespace tinytorch.utils.data Dataset TensorDataset DataLoader default_collate
 from __future__ import annotations
 
 import math

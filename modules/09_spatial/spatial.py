@@ -39,6 +39,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.spatial
 #| export
+#| namespace tinytorch.nn Conv2d MaxPool2d AvgPool2d Flatten BatchNorm2d
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 

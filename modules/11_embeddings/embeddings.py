@@ -40,6 +40,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp text.embeddings
 #| export
+#| namespace tinytorch.nn Embedding
 import math
 
 import numpy as np

@@ -37,6 +37,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.attention
 #| export
+#| namespace tinytorch.nn MultiHeadAttention MultiheadAttention=MultiHeadAttention Attention=MultiHeadAttention
+#| namespace tinytorch.nn.functional scaled_dot_product_attention
 import numpy as np
 
 from tinytorch.core.tensor import Tensor

@@ -39,6 +39,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp models.transformer
 #| export
+#| namespace tinytorch.nn LayerNorm TransformerBlock Transformer=GPT
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
