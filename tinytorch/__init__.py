@@ -25,4 +25,4 @@ _NAMES = {
     'save': ('tinytorch.core.training', 'save_state_dict', '07 training'),
     'load': ('tinytorch.core.training', 'load_state_dict', '07 training'),
 }
-_install(__name__, _NAMES, ['benchmarking', 'core', 'data', 'generation', 'models', 'nn', 'olympics', 'optim', 'optimization', 'profiling', 'text', 'utils'], globals())
+_install(__name__, _NAMES, ['benchmarking', 'core', 'data', 'generation', 'models', 'nn', 'olympics', 'optim', 'optimization', 'profiling', 'text', 'transforms', 'utils'], globals())

@@ -36,6 +36,8 @@ NAMESPACE_DOCS = {
     "tinytorch.optim.lr_scheduler": "Learning-rate schedules (``torch.optim.lr_scheduler``).",
     "tinytorch.utils": "Utilities (``torch.utils``).",
     "tinytorch.utils.data": "Datasets and the DataLoader (``torch.utils.data``).",
+    "tinytorch.transforms": "Batch transforms for images (``torchvision.transforms``).",
+    "tinytorch.nn.utils": "Helpers for training networks (``torch.nn.utils``).",
 }
 
 

@@ -55,6 +55,7 @@
 #| default_exp data.loader
 #| export
 #| namespace tinytorch.utils.data Dataset TensorDataset DataLoader default_collate
+#| namespace tinytorch.transforms Normalize RandomHorizontalFlip RandomCrop Compose
 from __future__ import annotations
 
 import math
