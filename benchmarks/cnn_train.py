@@ -53,12 +53,13 @@ def main(argv=None) -> int:
     import numpy as np
 
     import tinytorch
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.nn import CrossEntropyLoss
+    from tinytorch.optim import SGD
+    from tinytorch.core.training import train_epoch
 
     from tito.manifest import load_manifest
 
-    ms = load_manifest().load_milestone("cnn")    # the milestone's own network and step
+    ms = load_manifest().load_milestone("cnn")    # the milestone's own network
     B = args.batch
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)     # (B, 3, 32, 32)
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
 
     def tiny_step():
         t0 = time.perf_counter()
-        ms.train_step(model, loss_fn, opt, x, y)
+        train_epoch(model, opt, loss_fn, [(x, y)], metric=None)   # module 07's step, one batch
         return time.perf_counter() - t0
 
     torch = None
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
                and c is not ag.Function]
     saved = [(c, m, wrap(c, m)) for c in classes for m in ("forward", "backward")]
     t_cpu0 = time.process_time()
-    ms.train_step(model, loss_fn, opt, x, y)
+    train_epoch(model, opt, loss_fn, [(x, y)], metric=None)
     step_cpu = time.process_time() - t_cpu0
     for c, m, orig in saved:
         setattr(c, m, orig)
