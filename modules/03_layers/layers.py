@@ -45,7 +45,7 @@
 #| namespace tinytorch.nn Module Linear Dropout Sequential
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 
 # %% [markdown]
 # ## 1. Module: finding the parameters by looking at attributes
@@ -343,6 +343,14 @@ test_unit_module()
 # ```
 #
 # The random generator takes a `seed`: the same seed gives the same layer, always.
+# Without one, the layer draws from module 01's `default_rng()`, the generator that
+# `tinytorch.manual_seed(s)` resets (PyTorch's `torch.manual_seed` does the same for its
+# layers), so a script that calls `manual_seed` once is repeatable too.
+#
+# **Integer inputs are refused.** `int64 @ float32` is float64 in NumPy: a batch of raw
+# integer features would silently make every activation and gradient after it float64
+# (twice the memory, half the speed). PyTorch refuses mixed dtypes in a matmul; `Linear`
+# raises a `TypeError` that says to convert with `x.float()` (see the cell after the tests).
 #
 # **Autograd later.** Write the forward with Tensor operations (`@`, `+`), not with
 # `.data`: in module 05 these operations start recording a graph, and gradients reach
@@ -357,7 +365,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: int | None = None):
         """Create W (in, out) and b (out,) from U(-1/sqrt(in), 1/sqrt(in)), float32, requires_grad=True.
 
-        HINT: one generator from np.random.default_rng(seed), then its .uniform(low, high, size),
+        HINT: one generator from default_rng(seed) (module 01: np.random.default_rng(seed), or the
+        manual_seed generator when seed is None), then its .uniform(low, high, size),
         cast with .astype(np.float32). With bias=False the attribute bias must still exist, as None.
         """
         super().__init__()
@@ -367,7 +376,7 @@ class Linear(Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         ### BEGIN SOLUTION
-        gen = np.random.default_rng(seed)
+        gen = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
         w = gen.uniform(-bound, bound, size=(self.in_features, self.out_features)).astype(np.float32)
         self.weight = Tensor(w, requires_grad=True)                      # (in, out)
@@ -385,6 +394,9 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Shape mismatch: {self!r} expects input of shape (..., {self.in_features}), "
                              f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{self!r} expects a float input, got dtype {x.dtype}: integer @ float32 would "
+                            "silently compute in float64. Convert the input with x.float().")
         ### BEGIN SOLUTION
         out = x @ self.weight               # (..., in) @ (in, out) -> (..., out)
         if self.bias is not None:
@@ -436,6 +448,16 @@ def test_unit_linear():
 test_unit_linear()
 
 # %% [markdown]
+# An integer batch (raw pixel values, counts) is refused with a message saying what to do:
+
+# %%
+try:
+    Linear(3, 2, seed=0)(Tensor(np.array([[1, 2, 3]])))  # int64 input
+except TypeError as e:
+    print(f"TypeError: {e}")
+print("after x.float():", Linear(3, 2, seed=0)(Tensor(np.array([[1, 2, 3]])).float()).dtype)
+
+# %% [markdown]
 # ## 3. Dropout: noise that only exists during training
 #
 # During training, Dropout sets each element to zero with probability `p`, so the network
@@ -467,7 +489,7 @@ class Dropout(Module):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
-        self._rng = np.random.default_rng(seed)
+        self._rng = default_rng(seed)
 
     def forward(self, x: Tensor) -> Tensor:
         """Training: ``x * mask`` with mask = keep / (1 - p), keep ~ Bernoulli(1 - p), float32.
