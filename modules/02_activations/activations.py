@@ -548,6 +548,41 @@ def test_module():
 test_module()
 
 # %% [markdown]
+# ## PyTorch's function forms: `tinytorch.nn.functional`
+#
+# PyTorch offers every activation twice: as a class (`nn.ReLU()`, a layer you can put in
+# `Sequential`) and as a function (`F.relu(x)`, for a `forward` you write yourself). The
+# functions here are one line each: they call your classes, so module 05's gradients reach
+# them too. `import tinytorch.nn.functional as F` finds them.
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional relu sigmoid tanh gelu softmax
+def relu(x) -> Tensor:
+    return ReLU()(x)
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid()(x)
+
+
+def tanh(x) -> Tensor:
+    return Tanh()(x)
+
+
+def gelu(x) -> Tensor:
+    return GELU()(x)
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    return Softmax(dim=dim)(x)
+
+
+# %%
+print("relu([-1, 2]) =", relu(Tensor([-1.0, 2.0])).data, "  softmax([0, ln 3]) =",
+      softmax(Tensor([0.0, np.log(3.0)])).data)
+
+# %% [markdown]
 # ## Reflect
 #
 # 1. **Overflow.** You measured the float32 overflow point of `exp` at about 88.72. In

@@ -690,6 +690,20 @@ def test_module():
 test_module()
 
 # %% [markdown]
+# ## The function form of Dropout
+#
+# `F.dropout(x, p, training)` is `Dropout` without a module around it: the caller says
+# whether it is training (PyTorch's default is `training=True`).
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional dropout
+def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
+    layer = Dropout(p, seed=seed)
+    layer.training = bool(training)
+    return layer(x)
+
+# %% [markdown]
 # ## Reflect
 #
 # 1. **Memory.** Your measurement showed activations outgrowing parameters as the batch

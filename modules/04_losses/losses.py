@@ -500,6 +500,27 @@ def test_module():
 test_module()
 
 # %% [markdown]
+# ## The function forms of the losses
+#
+# `F.mse_loss(pred, target)`, `F.binary_cross_entropy(prob, target)` and
+# `F.cross_entropy(logits, labels)` are the loss classes called once; `F.log_softmax` is the
+# function you wrote above.
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional mse_loss binary_cross_entropy cross_entropy
+def mse_loss(predictions, targets) -> Tensor:
+    return MSELoss()(predictions, targets)
+
+
+def binary_cross_entropy(predictions, targets) -> Tensor:
+    return BinaryCrossEntropyLoss()(predictions, targets)
+
+
+def cross_entropy(logits, targets) -> Tensor:
+    return CrossEntropyLoss()(logits, targets)
+
+# %% [markdown]
 # ## Reflect
 #
 # 1. **Stability.** Your table showed the naive cross-entropy turning into `inf` somewhere

@@ -43,7 +43,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 from tinytorch.core.autograd import Function
 from tinytorch.core.layers import Module
 
@@ -452,9 +452,33 @@ class Conv2dFunction(Function):
 #   Conv2d(3 -> 32, k=3):   32 * (3*3*3) + 32          =    896 parameters
 #   Linear(32*32*3 -> 32):  3072 * 32 + 32             = 98,336 parameters   (109x more)
 # ```
+#
+# `padding` is a number of zeros on every side, or PyTorch's words: `"valid"` (no padding)
+# and `"same"` (the output keeps the input's height and width). With stride 1 the output is
+# `H + 2p - K + 1`, so "same" means `p = (K - 1) / 2`: 1 for a 3x3 kernel, 2 for 5x5. An even
+# kernel would need one more zero on one side than on the other, which a single `padding`
+# number cannot say, so "same" asks for an odd square kernel and stride 1 (PyTorch also
+# refuses "same" with a stride).
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d-layer", "locked": false, "schema_version": 3, "solution": true}
 #| export
+def _padding_arg(padding, kernel_size, stride) -> int:
+    """An int, or PyTorch's "valid" (0) / "same" (output size = input size). (Provided helper.)"""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0
+        if padding == "same":
+            KH, KW = kernel_size
+            if stride != 1 or KH != KW or KH % 2 == 0:
+                raise ValueError(f"padding='same' needs stride 1 and an odd square kernel, got "
+                                 f"kernel_size={kernel_size}, stride={stride}: pass an int padding instead")
+            return (KH - 1) // 2
+        raise ValueError(f"padding must be an int, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, 'same' or 'valid', got {padding!r}")
+    return int(padding)
+
+
 class Conv2d(Module):
     """2-D convolution layer, NCHW like PyTorch: Conv2d(in_channels, out_channels, kernel_size)."""
 
@@ -462,10 +486,11 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = int(stride), int(padding)
+        self.stride = int(stride)
+        self.padding = _padding_arg(padding, self.kernel_size, self.stride)
         KH, KW = self.kernel_size
         ### BEGIN SOLUTION
-        rng = np.random.default_rng(seed)
+        rng = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_channels * KH * KW)
         self.weight = Tensor(rng.uniform(-bound, bound, (self.out_channels, self.in_channels, KH, KW))
                              .astype(np.float32), requires_grad=True)
@@ -519,6 +544,16 @@ def test_unit_conv2d_forward():
 
 
 test_unit_conv2d_forward()
+
+# %% [markdown]
+# `padding="same"` at work: the spatial size survives, and the layer chose `padding=1` for 3x3
+# and 2 for 5x5.
+
+# %%
+for k in (3, 5):
+    same = Conv2d(3, 4, k, padding="same", seed=0)
+    print(f"Conv2d(3, 4, {k}, padding='same'): padding={same.padding}, "
+          f"(2, 3, 9, 9) -> {same(Tensor(np.zeros((2, 3, 9, 9), np.float32))).shape}")
 
 
 # %% [markdown]
@@ -995,6 +1030,30 @@ print(f"CIFAR batch (128,3,32,32) * 32 filters 5x5: {_cifar_macs / 1e6:.0f} M MA
       f"backward {_t_b * 1e3:.0f} ms; the loops would need about {_cifar_macs / _macs_per_s:.0f} s")
 print(f"memory price of im2col: cols = {_cols_mb:.1f} MB vs input {_xc.nbytes / 1e6:.1f} MB "
       f"({_cols_mb / (_xc.nbytes / 1e6):.0f}x)")
+
+# %% [markdown]
+# ## The function forms: `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`
+#
+# The layers above own their weights; the functions take them as arguments, like PyTorch's
+# (weight `(O, C, KH, KW)`, the same layout).
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional conv2d max_pool2d avg_pool2d
+def conv2d(x, weight, bias=None, stride: int = 1, padding=0) -> Tensor:
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    padding = _padding_arg(padding, w.shape[2:], int(stride))
+    if bias is None:
+        return Conv2dFunction.apply(x, w, stride=int(stride), padding=padding)
+    return Conv2dFunction.apply(x, w, bias, stride=int(stride), padding=padding)
+
+
+def max_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return MaxPool2d(kernel_size, stride)(x)
+
+
+def avg_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return AvgPool2d(kernel_size, stride)(x)
 
 # %% [markdown]
 # ## Reflect

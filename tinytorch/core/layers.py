@@ -259,3 +259,9 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             lines.append(f"  ({i}): " + repr(layer).replace("\n", "\n  "))
         return "\n".join(lines) + "\n)"
+
+
+def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
+    layer = Dropout(p, seed=seed)
+    layer.training = bool(training)
+    return layer(x)
