@@ -34,6 +34,8 @@
 #                           reshape, transpose, permute         now recording a graph
 #                           sum / mean / max, exp / log
 #                           indexing, memory_footprint()
+#                           PyTorch spellings: dim=,
+#                             argmax, view, squeeze ...
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
@@ -75,6 +77,7 @@ __all__ = ["Tensor", "matmul_loops", "tensor", "zeros", "ones", "randn", "manual
 # | `np.array([...], int64)` / bool   | kept: int64 / bool             |
 # | a `Tensor`                        | the same array (no copy)       |
 # | anything with `dtype=np.float64`  | float64 array                  |
+# | `None`, a string                  | `TypeError` (NumPy: NaN, text) |
 #
 # NumPy arrays are *not* copied when their dtype is already right: `Tensor(arr)` shares
 # memory with `arr`, as `torch.from_numpy` does. Copies cost memory and time; we make them
