@@ -11,6 +11,7 @@ SMALL = {
     "mlp_step.py": ["--rounds", "1", "--steps", "1"],
     "conv2d.py": ["--rounds", "1", "--loop-filters", "1"],
     "cnn_train.py": ["--rounds", "1", "--steps", "1", "--batch", "8"],
+    "loader.py": ["--rounds", "1", "--batches", "2", "--batch", "8", "--images", "64"],
 }
 
 
