@@ -17,17 +17,17 @@ else:
 # sub-packages (`tinytorch.nn`), imported on first use.
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'Tensor': ('tinytorch.core.tensor', 'Tensor', '01 tensor'),
-    'tensor': ('tinytorch.core.tensor', 'tensor', '01 tensor'),
-    'zeros': ('tinytorch.core.tensor', 'zeros', '01 tensor'),
-    'ones': ('tinytorch.core.tensor', 'ones', '01 tensor'),
-    'randn': ('tinytorch.core.tensor', 'randn', '01 tensor'),
-    'manual_seed': ('tinytorch.core.tensor', 'manual_seed', '01 tensor'),
-    'no_grad': ('tinytorch.core.autograd', 'no_grad', '05 autograd'),
-    'is_grad_enabled': ('tinytorch.core.autograd', 'is_grad_enabled', '05 autograd'),
-    'save': ('tinytorch.core.training', 'save_state_dict', '07 training'),
-    'load': ('tinytorch.core.training', 'load_state_dict', '07 training'),
+    'Tensor': ('tinytorch.core.tensor', 'Tensor', '01', 'tensor'),
+    'tensor': ('tinytorch.core.tensor', 'tensor', '01', 'tensor'),
+    'zeros': ('tinytorch.core.tensor', 'zeros', '01', 'tensor'),
+    'ones': ('tinytorch.core.tensor', 'ones', '01', 'tensor'),
+    'randn': ('tinytorch.core.tensor', 'randn', '01', 'tensor'),
+    'manual_seed': ('tinytorch.core.tensor', 'manual_seed', '01', 'tensor'),
+    'no_grad': ('tinytorch.core.autograd', 'no_grad', '05', 'autograd'),
+    'is_grad_enabled': ('tinytorch.core.autograd', 'is_grad_enabled', '05', 'autograd'),
+    'save': ('tinytorch.core.training', 'save_state_dict', '07', 'training'),
+    'load': ('tinytorch.core.training', 'load_state_dict', '07', 'training'),
 }
 _install(__name__, _NAMES, ['benchmarking', 'core', 'data', 'generation', 'models', 'nn', 'olympics', 'optim', 'optimization', 'profiling', 'text', 'transforms', 'utils'], globals())

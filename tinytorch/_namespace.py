@@ -26,8 +26,8 @@ def install(namespace: str, names: dict, children: list, scope: dict) -> None:
                     if e.name != f"{namespace}.{attr}":
                         raise
             raise AttributeError(f"module {namespace!r} has no attribute {attr!r}")
-        module, source, lesson = entry
-        code = lesson.split()[0]
+        module, source, code, slug = entry
+        lesson = f"{code} {slug}"
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
@@ -51,4 +51,4 @@ def install(namespace: str, names: dict, children: list, scope: dict) -> None:
 
     scope["__getattr__"] = __getattr__
     scope["__dir__"] = __dir__
-    scope["__all__"] = [n for n, (module, _, _) in names.items() if _available(module)]
+    scope["__all__"] = [n for n, (module, *_) in names.items() if _available(module)]

@@ -228,13 +228,13 @@ def _namespace_body(namespace: str, entries: list[NamespaceEntry], children: lis
                     manifest: Manifest) -> str:
     by_package = manifest.by_package()
     lines = ["from tinytorch._namespace import install as _install", "",
-             "# public name: (module that defines it, its name there, the lesson that builds it)",
+             "# public name: (module that defines it, its name there, number and slug of its lesson)",
              "_NAMES = {"]
     for e in entries:
         spec = by_package.get(e.module)
         if spec is None:  # a second export file of a lesson (`#| export other.module`)
             spec = next(m for m in manifest.modules if m.lesson_relpath.as_posix() == e.lesson)
-        lines.append(f"    {e.name!r}: ({e.module!r}, {e.source!r}, {spec.code + ' ' + spec.slug!r}),")
+        lines.append(f"    {e.name!r}: ({e.module!r}, {e.source!r}, {spec.code!r}, {spec.slug!r}),")
     lines.append("}")
     lines.append(f"_install(__name__, _NAMES, {sorted(children)!r}, globals())")
     return "\n".join(lines) + "\n"
@@ -291,8 +291,8 @@ def install(namespace: str, names: dict, children: list, scope: dict) -> None:
                     if e.name != f"{namespace}.{attr}":
                         raise
             raise AttributeError(f"module {namespace!r} has no attribute {attr!r}")
-        module, source, lesson = entry
-        code = lesson.split()[0]
+        module, source, code, slug = entry
+        lesson = f"{code} {slug}"
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as e:
@@ -316,7 +316,7 @@ def install(namespace: str, names: dict, children: list, scope: dict) -> None:
 
     scope["__getattr__"] = __getattr__
     scope["__dir__"] = __dir__
-    scope["__all__"] = [n for n, (module, _, _) in names.items() if _available(module)]
+    scope["__all__"] = [n for n, (module, *_) in names.items() if _available(module)]
 '''
 
 

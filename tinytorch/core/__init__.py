@@ -7,8 +7,8 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'Tensor': ('tinytorch.core.tensor', 'Tensor', '01 tensor'),
+    'Tensor': ('tinytorch.core.tensor', 'Tensor', '01', 'tensor'),
 }
 _install(__name__, _NAMES, [], globals())

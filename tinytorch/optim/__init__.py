@@ -7,11 +7,11 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'Optimizer': ('tinytorch.core.optimizers', 'Optimizer', '06 optimizers'),
-    'SGD': ('tinytorch.core.optimizers', 'SGD', '06 optimizers'),
-    'Adam': ('tinytorch.core.optimizers', 'Adam', '06 optimizers'),
-    'AdamW': ('tinytorch.core.optimizers', 'AdamW', '06 optimizers'),
+    'Optimizer': ('tinytorch.core.optimizers', 'Optimizer', '06', 'optimizers'),
+    'SGD': ('tinytorch.core.optimizers', 'SGD', '06', 'optimizers'),
+    'Adam': ('tinytorch.core.optimizers', 'Adam', '06', 'optimizers'),
+    'AdamW': ('tinytorch.core.optimizers', 'AdamW', '06', 'optimizers'),
 }
 _install(__name__, _NAMES, ['lr_scheduler'], globals())

@@ -7,11 +7,11 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'Normalize': ('tinytorch.data.loader', 'Normalize', '08 dataloader'),
-    'RandomHorizontalFlip': ('tinytorch.data.loader', 'RandomHorizontalFlip', '08 dataloader'),
-    'RandomCrop': ('tinytorch.data.loader', 'RandomCrop', '08 dataloader'),
-    'Compose': ('tinytorch.data.loader', 'Compose', '08 dataloader'),
+    'Normalize': ('tinytorch.data.loader', 'Normalize', '08', 'dataloader'),
+    'RandomHorizontalFlip': ('tinytorch.data.loader', 'RandomHorizontalFlip', '08', 'dataloader'),
+    'RandomCrop': ('tinytorch.data.loader', 'RandomCrop', '08', 'dataloader'),
+    'Compose': ('tinytorch.data.loader', 'Compose', '08', 'dataloader'),
 }
 _install(__name__, _NAMES, [], globals())

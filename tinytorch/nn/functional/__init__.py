@@ -7,21 +7,21 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'relu': ('tinytorch.core.activations', 'relu', '02 activations'),
-    'sigmoid': ('tinytorch.core.activations', 'sigmoid', '02 activations'),
-    'tanh': ('tinytorch.core.activations', 'tanh', '02 activations'),
-    'gelu': ('tinytorch.core.activations', 'gelu', '02 activations'),
-    'softmax': ('tinytorch.core.activations', 'softmax', '02 activations'),
-    'dropout': ('tinytorch.core.layers', 'dropout', '03 layers'),
-    'log_softmax': ('tinytorch.core.losses', 'log_softmax', '04 losses'),
-    'mse_loss': ('tinytorch.core.losses', 'mse_loss', '04 losses'),
-    'binary_cross_entropy': ('tinytorch.core.losses', 'binary_cross_entropy', '04 losses'),
-    'cross_entropy': ('tinytorch.core.losses', 'cross_entropy', '04 losses'),
-    'conv2d': ('tinytorch.core.spatial', 'conv2d', '09 spatial'),
-    'max_pool2d': ('tinytorch.core.spatial', 'max_pool2d', '09 spatial'),
-    'avg_pool2d': ('tinytorch.core.spatial', 'avg_pool2d', '09 spatial'),
-    'scaled_dot_product_attention': ('tinytorch.core.attention', 'scaled_dot_product_attention', '12 attention'),
+    'relu': ('tinytorch.core.activations', 'relu', '02', 'activations'),
+    'sigmoid': ('tinytorch.core.activations', 'sigmoid', '02', 'activations'),
+    'tanh': ('tinytorch.core.activations', 'tanh', '02', 'activations'),
+    'gelu': ('tinytorch.core.activations', 'gelu', '02', 'activations'),
+    'softmax': ('tinytorch.core.activations', 'softmax', '02', 'activations'),
+    'dropout': ('tinytorch.core.layers', 'dropout', '03', 'layers'),
+    'log_softmax': ('tinytorch.core.losses', 'log_softmax', '04', 'losses'),
+    'mse_loss': ('tinytorch.core.losses', 'mse_loss', '04', 'losses'),
+    'binary_cross_entropy': ('tinytorch.core.losses', 'binary_cross_entropy', '04', 'losses'),
+    'cross_entropy': ('tinytorch.core.losses', 'cross_entropy', '04', 'losses'),
+    'conv2d': ('tinytorch.core.spatial', 'conv2d', '09', 'spatial'),
+    'max_pool2d': ('tinytorch.core.spatial', 'max_pool2d', '09', 'spatial'),
+    'avg_pool2d': ('tinytorch.core.spatial', 'avg_pool2d', '09', 'spatial'),
+    'scaled_dot_product_attention': ('tinytorch.core.attention', 'scaled_dot_product_attention', '12', 'attention'),
 }
 _install(__name__, _NAMES, [], globals())

@@ -7,8 +7,8 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'clip_grad_norm_': ('tinytorch.core.training', 'clip_grad_norm_', '07 training'),
+    'clip_grad_norm_': ('tinytorch.core.training', 'clip_grad_norm_', '07', 'training'),
 }
 _install(__name__, _NAMES, [], globals())

@@ -7,11 +7,11 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'LRScheduler': ('tinytorch.core.optimizers', 'LRScheduler', '06 optimizers'),
-    'StepLR': ('tinytorch.core.optimizers', 'StepLR', '06 optimizers'),
-    'CosineAnnealingLR': ('tinytorch.core.optimizers', 'CosineAnnealingLR', '06 optimizers'),
-    'OneCycleLR': ('tinytorch.core.optimizers', 'OneCycleLR', '06 optimizers'),
+    'LRScheduler': ('tinytorch.core.optimizers', 'LRScheduler', '06', 'optimizers'),
+    'StepLR': ('tinytorch.core.optimizers', 'StepLR', '06', 'optimizers'),
+    'CosineAnnealingLR': ('tinytorch.core.optimizers', 'CosineAnnealingLR', '06', 'optimizers'),
+    'OneCycleLR': ('tinytorch.core.optimizers', 'OneCycleLR', '06', 'optimizers'),
 }
 _install(__name__, _NAMES, [], globals())

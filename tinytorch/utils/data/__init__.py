@@ -7,11 +7,11 @@ this package yet raises ImportError naming the module to complete.
 """
 from tinytorch._namespace import install as _install
 
-# public name: (module that defines it, its name there, the lesson that builds it)
+# public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
-    'Dataset': ('tinytorch.data.loader', 'Dataset', '08 dataloader'),
-    'TensorDataset': ('tinytorch.data.loader', 'TensorDataset', '08 dataloader'),
-    'DataLoader': ('tinytorch.data.loader', 'DataLoader', '08 dataloader'),
-    'default_collate': ('tinytorch.data.loader', 'default_collate', '08 dataloader'),
+    'Dataset': ('tinytorch.data.loader', 'Dataset', '08', 'dataloader'),
+    'TensorDataset': ('tinytorch.data.loader', 'TensorDataset', '08', 'dataloader'),
+    'DataLoader': ('tinytorch.data.loader', 'DataLoader', '08', 'dataloader'),
+    'default_collate': ('tinytorch.data.loader', 'default_collate', '08', 'dataloader'),
 }
 _install(__name__, _NAMES, [], globals())
