@@ -1105,3 +1105,6 @@ print(f"  at the loop speed, 1000x1000 would take about {t_loops * (1000 / n) **
 #    transposed matrix)?
 # 5. `x + b` with `x (B, out)` and `b (out,)` never materializes `B` copies of `b`. How much
 #    memory does broadcasting save for `B = 128`, `out = 256` in float32?
+# 6. `x.max(1)` gives the values here and `(values, indices)` in PyTorch; `x.size` is a count
+#    here and `x.size()` a shape in PyTorch. Which bugs can each choice cause in code ported
+#    from the other library, and why does a keyword (`dim=`) make the intent unambiguous?
