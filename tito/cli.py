@@ -198,6 +198,12 @@ def init_cmd(directory: Path = typer.Argument(..., help="New directory for your 
     console.print(f"Next: cd {directory} && tito module start {first.code}")
 
 
+def learner_env(ws: Workspace) -> dict[str, str]:
+    """Environment for JupyterLab, its kernels and milestones: the workspace's package first on
+    the path, and the workspace named, so that the course's package hands over to it."""
+    return dict(child_env(ws.root), TINYTORCH_WORKSPACE=str(ws.root))
+
+
 def _module(ws: Workspace, key: str) -> ModuleSpec:
     try:
         return ws.manifest.module(key)
@@ -229,7 +235,7 @@ def module_start(
     if lab and jupyter and sys.stdout.isatty() and not os.environ.get("CI"):
         cmd = [jupyter] + ([] if jupyter.endswith("jupyter-lab") else ["lab"]) + [str(nb)]
         console.print("Opening JupyterLab (Ctrl-C to stop it)...")
-        subprocess.call(cmd, cwd=ws.root, env=child_env(ws.root))
+        subprocess.call(cmd, cwd=ws.root, env=learner_env(ws))
     elif lab and not jupyter:
         console.print("JupyterLab is not installed (pip install 'tinytorch[lab]'); open the notebook in your editor.")
 
@@ -423,7 +429,8 @@ def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str
                  + " completed first (or run the reference with --reference).")
         root, whose = ws.root, "YOUR tinytorch"
     console.print(f"Milestone {ms.number}: {ms.title} on {whose} ({root / 'tinytorch'})", style="bold")
-    return subprocess.call([sys.executable, str(script), *args], cwd=root, env=child_env(root))
+    env = child_env(root) if reference else learner_env(ws)
+    return subprocess.call([sys.executable, str(script), *args], cwd=root, env=env)
 
 
 @milestone_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
