@@ -263,6 +263,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-function-unbroadcast", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_function_and_unbroadcast():
     """apply() records the graph only when needed; unbroadcast sums broadcast axes."""
     g = np.ones((2, 3), dtype=np.float32)
@@ -271,6 +274,8 @@ def test_unit_function_and_unbroadcast():
     np.testing.assert_allclose(unbroadcast(g, (2, 1)), [[3], [3]])
     np.testing.assert_allclose(unbroadcast(g, ()), 6)
     assert unbroadcast(g, (2, 3)) is g
+    g3 = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_allclose(unbroadcast(g3, (3, 1)), g3.sum(axis=(0, 2)).reshape(3, 1))
 
     class Double(Function):
         def forward(self, a):
@@ -280,7 +285,7 @@ def test_unit_function_and_unbroadcast():
             return (2 * grad_out,)
 
     x = Tensor([1.0, 2.0], requires_grad=True)
-    y = Double.apply(x)
+    y = assert_tensor(Double.apply(x), (2,), np.float32, name="Double.apply(x)")
     np.testing.assert_allclose(y.data, [2, 4])
     assert y.requires_grad and isinstance(y._ctx, Double) and y._ctx.inputs[0] is x
     c = Double.apply(Tensor([1.0]))
@@ -1185,8 +1190,12 @@ def test_unit_backward_basics():
     np.testing.assert_allclose(w.grad.data, [1, 2])
     np.testing.assert_allclose(x.grad.data, [3, 4])
     np.testing.assert_allclose(b.grad.data, 2.0)
-    assert isinstance(w.grad, Tensor) and w.grad.dtype == np.float32
+    assert_tensor(w.grad, (2,), np.float32, name="w.grad")
+    assert_tensor(b.grad, (), np.float32, name="b.grad")
     assert loss._ctx is None, "the graph must be freed after backward()"
+    u = Tensor([3.0], requires_grad=True)
+    (u * u + u).sum().backward()  # u is used three times: the contributions add up
+    np.testing.assert_allclose(u.grad.data, [2 * 3 + 1], err_msg="a tensor used twice gets the sum of both gradients")
     (x * w + b).sum().backward()
     np.testing.assert_allclose(w.grad.data, [2, 4], err_msg="gradients must accumulate")
     w.zero_grad()
@@ -1273,6 +1282,11 @@ def test_unit_matmul_and_shape_grads():
     x.zero_grad()
     x[np.array([0, 0, 5])].sum().backward()
     np.testing.assert_allclose(x.grad.data, [2, 0, 0, 0, 0, 1], err_msg="repeated indices add up")
+    p = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    weights = Tensor(np.arange(24, dtype=np.float32).reshape(4, 2, 3))
+    (p.permute(2, 0, 1) * weights).sum().backward()  # the gradient must go back through the inverse permutation
+    np.testing.assert_allclose(p.grad.data, np.transpose(weights.data, (1, 2, 0)))
+    assert_tensor(p.grad, (2, 3, 4), np.float32, name="grad through permute")
     ### BEGIN HIDDEN TESTS
     z = Tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
     (z.permute(2, 0, 1) * Tensor(np.arange(4, dtype=np.float32).reshape(4, 1, 1))).sum().backward()
@@ -1295,12 +1309,19 @@ def test_unit_reduction_grads():
     x.zero_grad()
     x.max(axis=1, keepdims=True).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[0, 1, 0], [0, 0, 1]])
+    ties = Tensor([[2.0, 2.0, 1.0]], requires_grad=True)
+    ties.max(axis=1).sum().backward()
+    np.testing.assert_allclose(ties.grad.data, [[0.5, 0.5, 0]], err_msg="tied maxima share the gradient")
     x.zero_grad()
     (x.sum(axis=0) * Tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[1, 2, 3], [1, 2, 3]])
     x.zero_grad()
     (x.exp().log() + x.sqrt()).sum().backward()
     np.testing.assert_allclose(x.grad.data, 1 + 0.5 / np.sqrt(x.data), rtol=1e-5)
+    assert_tensor(x.grad, (2, 3), np.float32, name="x.grad")
+    x.zero_grad()
+    (x.exp() * Tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [[np.e, 0, 0], [0, 0, np.exp(6.0)]], rtol=1e-5)
     ### BEGIN HIDDEN TESTS
     t = Tensor([2.0, 2.0, 1.0], requires_grad=True)
     t.max().backward()
@@ -1411,6 +1432,21 @@ def test_unit_gradcheck():
     except AssertionError as e:
         msg = str(e)
         assert "argument 0" in msg and "expected" in msg and "got" in msg, msg
+
+    class WrongInSecond(Function):
+        def forward(self, x, y):
+            self.save_for_backward(x, y)
+            return x * y
+
+        def backward(self, grad_out):
+            x, y = self.saved
+            return grad_out * y, grad_out * y  # the second should be grad_out * x
+
+    try:
+        gradcheck(lambda x, y: WrongInSecond.apply(x, y).sum(), Tensor([1.0, 2.0]), Tensor([3.0, 5.0]))
+        raise AssertionError("gradcheck must check every input, not only the first")
+    except AssertionError as e:
+        assert "argument 1" in str(e), str(e)
     ### BEGIN HIDDEN TESTS
     assert gradcheck(lambda x: (x[np.array([0, 0, 2])] * x.max()).sum(), Tensor([1.0, 3.0, 2.0]))
     ### END HIDDEN TESTS
