@@ -32,7 +32,7 @@ class Bug:
 
 
 BUGS = [
-    # ------------------------------------------------------------------ 01 tensor
+    # ------------------------------------------------------------------ tensor
     Bug(1, "tensor-class", "float64", "float64 arrays are kept as float64",
         "arr = data.astype(np.float32) if data.dtype == np.float64 else np.asarray(data)", "arr = np.asarray(data)"),
     Bug(1, "tensor-class", "float64", "Python lists become NumPy's default float64",
@@ -107,7 +107,7 @@ BUGS = [
     Bug(1, "tensor-getitem", "raw-numpy", "indexing returns the raw NumPy array",
         "return _wrap(np.asarray(self.data[index]))", "return self.data[index]"),
 
-    # ------------------------------------------------------------------ 02 activations
+    # ------------------------------------------------------------------ activations
     Bug(2, "relu", "raw-numpy", "ReLU returns the raw NumPy array",
         "return _wrap(np.maximum(data, 0))", "return np.maximum(data, 0)"),
     Bug(2, "relu", "in-place", "ReLU clips the input's array in place",
@@ -144,7 +144,7 @@ BUGS = [
         "return _wrap(e / e.sum(axis=axis, keepdims=True))", "return _wrap(e / e.sum())"),
     Bug(2, "softmax", "raw-numpy", "softmax returns the raw NumPy array",
         "return _wrap(e / e.sum(axis=axis, keepdims=True))", "return e / e.sum(axis=axis, keepdims=True)"),
-    # ------------------------------------------------------------------ 03 layers
+    # ------------------------------------------------------------------ layers
     Bug(3, "module", "state", "parameters of children in lists are not found",
         "            elif isinstance(value, (list, tuple)):\n                for i, item in enumerate(value):\n"
         "                    if isinstance(item, Module):\n                        children.append((f\"{name}.{i}\", item))\n",
@@ -188,7 +188,7 @@ BUGS = [
         "for layer in self.layers:", "for layer in self.layers[:-1]:"),
     Bug(3, "sequential", "state", "every layer gets the original input",
         "            x = layer(x)\n        return x", "            out = layer(x)\n        return out"),
-    # ------------------------------------------------------------------ 04 losses
+    # ------------------------------------------------------------------ losses
     Bug(4, "mse", "formula", "MSE is the sum, not the mean",
         "return _wrap(np.mean(diff * diff, dtype=pred.dtype))     # ()", "return _wrap(np.sum(diff * diff))"),
     Bug(4, "mse", "formula", "MSE forgets the square (mean error)",
@@ -237,7 +237,7 @@ BUGS = [
     Bug(4, "cross-entropy", "raw-numpy", "cross-entropy returns a NumPy scalar",
         "return _wrap(-np.mean(picked, dtype=logits.dtype))                # ()", "return -np.mean(picked)"),
 
-    # ------------------------------------------------------------------ 05 autograd
+    # ------------------------------------------------------------------ autograd
     Bug(5, "function-class", "state", "no_grad() is ignored",
         "if _GRAD_ENABLED and any(ctx.needs_input_grad):", "if any(ctx.needs_input_grad):"),
     Bug(5, "function-class", "state", "a graph is recorded although no input requires grad",
@@ -332,7 +332,7 @@ BUGS = [
         "t = Tensor(np.array(x.data, dtype=np.float64), dtype=np.float64, requires_grad=True)",
         "t = Tensor(np.array(x.data, dtype=np.float32), requires_grad=True)"),
 
-    # ------------------------------------------------------------------ 06 optimizers
+    # ------------------------------------------------------------------ optimizers
     Bug(6, "optimizer-base", "state", "zero_grad clears only the first parameter",
         "for p in self.params:", "for p in self.params[:1]:"),
     Bug(6, "optimizer-base", "api", "zero_grad fills zeros instead of None",
@@ -378,7 +378,7 @@ BUGS = [
     Bug(6, "schedulers", "formula", "OneCycleLR never anneals below max_lr / div_factor",
         "return self._cos(self.max_lr, self.min_lr, pct)", "return self._cos(self.max_lr, self.initial_lr, pct)"),
 
-    # ------------------------------------------------------------------ 07 training
+    # ------------------------------------------------------------------ training
     Bug(7, "clip-grad-norm", "formula", "the norm is not square-rooted",
         "total = math.sqrt(sum(float(np.vdot(g.ravel().astype(np.float64), g.ravel())) for g in grads))",
         "total = sum(float(np.vdot(g.ravel().astype(np.float64), g.ravel())) for g in grads)"),
@@ -417,7 +417,7 @@ BUGS = [
     Bug(7, "train-epoch", "state", "evaluate leaves the model in eval mode",
         "    finally:\n        model.train()", "    finally:\n        pass"),
 
-    # ------------------------------------------------------------------ 08 dataloader
+    # ------------------------------------------------------------------ dataloader
     Bug(8, "tensor-dataset", "state", "the arrays are copied",
         "self.arrays = tuple(a.data if isinstance(a, Tensor) else np.asarray(a) for a in arrays)",
         "self.arrays = tuple(np.array(a.data if isinstance(a, Tensor) else a) for a in arrays)"),
@@ -468,7 +468,7 @@ BUGS = [
     Bug(8, "random-crop", "float64", "the crop is returned as float",
         "return out[:, 0] if gray else out", "out = out.astype(np.float32)\n        return out[:, 0] if gray else out"),
 
-    # ------------------------------------------------------------------ 09 spatial
+    # ------------------------------------------------------------------ spatial
     Bug(9, "conv2d-loops", "bias", "the bias is forgotten",
         "                    if bias is not None:\n                        acc += bias[o]\n", ""),
     Bug(9, "conv2d-loops", "api", "the padding is ignored",
@@ -540,7 +540,7 @@ BUGS = [
         "            mean, var = self.running_mean.data, self.running_var.data",
         "            data = x.data\n            mean, var = data.mean(axis=(0, 2, 3)), data.var(axis=(0, 2, 3))"),
 
-    # ------------------------------------------------------------------ 10 tokenization
+    # ------------------------------------------------------------------ tokenization
     Bug(10, "char-tokenizer", "api", "unknown characters become <unk> despite byte fallback",
         "elif self.byte_fallback:", "elif False:"),
     Bug(10, "char-tokenizer", "off-by-one", "byte tokens forget the offset of the byte block",
@@ -572,7 +572,7 @@ BUGS = [
     Bug(10, "bpe-encode-word", "off-by-one", "the merged id is off by one",
         "ids = merge_pair(ids, best, first_id + rank)", "ids = merge_pair(ids, best, first_id + rank + 1)"),
 
-    # ------------------------------------------------------------------ 11 embeddings
+    # ------------------------------------------------------------------ embeddings
     Bug(11, "embedding-function", "accumulate", "repeated ids overwrite each other's gradient",
         "np.add.at(grad_w, indices, grad_out)             # repeated ids accumulate", "grad_w[indices] = grad_out"),
     Bug(11, "embedding-function", "state", "the padding row still learns",
@@ -604,7 +604,7 @@ BUGS = [
     Bug(11, "sinusoidal-table", "off-by-one", "an odd dim loses its last column",
         "half = math.ceil(dim / 2)", "half = dim // 2"),
 
-    # ------------------------------------------------------------------ 12 attention
+    # ------------------------------------------------------------------ attention
     Bug(12, "causal-mask", "swapped", "the mask lets every position see the future, not the past",
         "return np.tril(np.ones((T, T), dtype=bool))", "return np.triu(np.ones((T, T), dtype=bool))"),
     Bug(12, "causal-mask", "off-by-one", "a position cannot see itself",
@@ -651,7 +651,7 @@ BUGS = [
         "y = scaled_dot_product_attention(q, k, v, mask=mask)     # (B, H, T, D)",
         "y = scaled_dot_product_attention(q, k, v)"),
 
-    # ------------------------------------------------------------------ 13 transformers
+    # ------------------------------------------------------------------ transformers
     Bug(13, "layernorm-function", "axis", "the mean is taken over the batch, not the features",
         "mu = x.mean(axis=-1, keepdims=True)                 # (..., 1)", "mu = x.mean(axis=0, keepdims=True)"),
     Bug(13, "layernorm-function", "formula", "divides by the variance, not the standard deviation",

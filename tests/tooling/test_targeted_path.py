@@ -73,3 +73,16 @@ def test_start_must_name_a_module_with_a_lesson(tmp_path, manifest):
         out = tito("init", str(tmp_path / "ws"), "--start", missing.code, cwd=tmp_path)
         assert out.returncode == 1 and "has no lesson yet" in out.stderr
     assert not (tmp_path / "ws").exists()
+
+
+def test_repair_keeps_provided_modules_provided(started_at_12, manifest, tmp_path):
+    import shutil
+
+    ws = tmp_path / "ws"
+    shutil.copytree(started_at_12, ws)
+    (ws / "progress.json").write_text("{ damaged")
+    out = tito("progress", "repair", cwd=ws)
+    assert out.returncode == 0, out.stderr
+    done = json.loads((ws / "progress.json").read_text())["completed"]
+    assert all(done[m.code].get("provided") for m in manifest.modules[:11]), done
+    assert not done.get("12", {}).get("provided"), "module 12 (if completed) is the learner's code"
