@@ -14,8 +14,9 @@ Layout of a workspace made by ``tito init DIR``::
       .tinytorch/backups/        the learner's notebooks saved before a reset
 
 Python started anywhere inside a workspace imports only this package: the course's package
-hands over to it (see WORKSPACE_GUARD in tito/export.py). Every test runs the learner's code: their notebook, and their exported package (staged in
-a temporary directory first, so that nothing reaches ``tinytorch/`` unless it passes).
+hands over to it (see WORKSPACE_GUARD in tito/export.py). Every test runs the learner's code:
+their notebook, and their exported package (staged in a temporary directory first, so that
+nothing reaches ``tinytorch/`` unless it passes).
 """
 from __future__ import annotations
 
