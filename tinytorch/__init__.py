@@ -10,9 +10,13 @@ def _only_the_learners_code(package, hand_over, written_in):
 
     here = os.path.realpath(os.path.dirname(package["__file__"]))
     if hand_over:
-        start = os.path.abspath(os.environ.get("TINYTORCH_WORKSPACE") or os.getcwd())
+        named = os.environ.get("TINYTORCH_WORKSPACE")
+        start = os.path.abspath(named or os.getcwd())
         while not os.path.isfile(os.path.join(start, ".tinytorch", "workspace.json")):
             if os.path.dirname(start) == start:
+                if named:
+                    raise ImportError(f"TINYTORCH_WORKSPACE={named} is not in a TinyTorch workspace (no "
+                                      ".tinytorch/workspace.json there or above): unset it or fix the path.")
                 return  # not in a workspace: this is the package to use
             start = os.path.dirname(start)
         mine = os.path.join(start, "tinytorch")

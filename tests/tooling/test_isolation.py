@@ -108,6 +108,12 @@ def test_workspace_named_by_the_environment(editable, ws, tmp_path):
     assert_only_the_learners_code(probe(editable, tmp_path, clean_env(TINYTORCH_WORKSPACE=str(ws))), ws)
 
 
+def test_a_wrong_workspace_setting_is_an_error(editable, tmp_path):
+    r = subprocess.run([sys.executable, "-c", "import tinytorch"], cwd=tmp_path,
+                       env=clean_env(TINYTORCH_WORKSPACE=str(tmp_path)), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "TINYTORCH_WORKSPACE" in r.stderr and "not in a TinyTorch workspace" in r.stderr
+
+
 def test_nothing_completed_nothing_importable(editable, tmp_path, manifest):
     ws = tmp_path / "empty"
     (ws / ".tinytorch").mkdir(parents=True)
