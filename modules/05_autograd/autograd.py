@@ -1237,7 +1237,8 @@ def test_unit_arithmetic_grads():
     (a * b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(b.data, (2, 3)))
     np.testing.assert_allclose(b.grad.data, [5, 7, 9])
-    assert b.grad.shape == (3,), "the broadcast operand's gradient has its own shape"
+    assert_tensor(a.grad, (2, 3), np.float32, name="a.grad")
+    assert_tensor(b.grad, (3,), np.float32, name="b.grad (the broadcast operand's gradient has its own shape)")
     a.zero_grad(), b.zero_grad()
     (a / b - b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(1 / b.data, (2, 3)))
@@ -1267,6 +1268,8 @@ def test_unit_matmul_and_shape_grads():
     A = Tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)  # (M, K)
     B = Tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)  # (K, N)
     (A @ B).sum().backward()
+    assert_tensor(A.grad, (2, 3), np.float32, name="A.grad")
+    assert_tensor(B.grad, (3, 4), np.float32, name="B.grad")
     np.testing.assert_allclose(A.grad.data, np.ones((2, 4)) @ B.data.T, rtol=1e-5)
     np.testing.assert_allclose(B.grad.data, A.data.T @ np.ones((2, 4)), rtol=1e-5)
     X = Tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)  # (B, M, K)
