@@ -266,6 +266,45 @@ def test_unit_tensor_creation():
 test_unit_tensor_creation()
 
 # %% [markdown]
+# ### How the tests check your results
+#
+# The most common bug in this course is an operation that returns a raw NumPy array instead
+# of a `Tensor`. It looks right when printed, and `np.testing.assert_allclose(out.data, ...)`
+# even accepts it (an ndarray has a `.data` attribute too: a buffer of its bytes), but the
+# next module cannot call Tensor methods on it and gradients cannot flow through it. The
+# second most common is a silent float64. So every graded test first checks what came back:
+#
+# ```
+#   assert_tensor(x + b, (2, 3))        a Tensor, of shape (2, 3), of dtype float32
+#   assert_tensor(labels, (4,), np.int64)
+# ```
+#
+# `assert_tensor` is given (read it; it goes into `tinytorch.testing`, like `torch.testing`,
+# and later modules' tests import it from there). It recognises a Tensor by its class name,
+# so that this notebook's `Tensor` and the one in your package both count.
+
+# %% nbgrader={"grade": false, "grade_id": "testing-helpers", "locked": true, "schema_version": 3, "solution": false}
+#| export testing
+import numpy as np
+
+
+def assert_tensor(out, shape, dtype=np.float32, name: str = "the result"):
+    """Fail with a message a learner can act on unless ``out`` is a Tensor of ``shape`` and
+    ``dtype`` (``dtype=None``: any). Returns ``out``, so a test can go on using it."""
+    if not any(c.__name__ == "Tensor" for c in type(out).__mro__) or not isinstance(
+            getattr(out, "data", None), np.ndarray):
+        raise AssertionError(f"{name} must be a Tensor, got {type(out).__module__}.{type(out).__name__}: "
+                             "wrap NumPy results as Tensor(...) (or _wrap(...)) so that later modules, "
+                             "and gradients, can use them")
+    if tuple(out.shape) != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if dtype is not None and out.dtype != np.dtype(dtype):
+        raise AssertionError(f"{name}: expected dtype {np.dtype(dtype)}, got {out.dtype}"
+                             + (" (a float64 leak: NumPy's default)" if out.dtype == np.float64 else ""))
+    return out
+
+
+# %% [markdown]
 # ## 2. Element-wise arithmetic and broadcasting
 #
 # `a + b` adds numbers position by position. When the shapes differ, NumPy *broadcasts*:
@@ -390,17 +429,21 @@ Tensor.__ne__ = _compare(np.not_equal)
 def test_unit_arithmetic():
     """Element-wise operations broadcast and stay float32."""
     x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
+    x_before = x.data.copy()
     b = Tensor([10, 20, 30])  # (3,)
-    np.testing.assert_allclose((x + b).data, [[11, 22, 33], [14, 25, 36]])
-    np.testing.assert_allclose((x - 1).data, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_allclose(assert_tensor(x + b, (2, 3), name="x + b").data, [[11, 22, 33], [14, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(x - 1, (2, 3), name="x - 1").data, [[0, 1, 2], [3, 4, 5]])
     np.testing.assert_allclose((2 - x).data, [[1, 0, -1], [-2, -3, -4]])
-    np.testing.assert_allclose((x * x).data, [[1, 4, 9], [16, 25, 36]])
-    np.testing.assert_allclose((x / 2).data, [[0.5, 1, 1.5], [2, 2.5, 3]])
+    np.testing.assert_allclose(assert_tensor(x * x, (2, 3), name="x * x").data, [[1, 4, 9], [16, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(x / 2, (2, 3), name="x / 2").data, [[0.5, 1, 1.5], [2, 2.5, 3]])
     np.testing.assert_allclose((1 / Tensor([2, 4])).data, [0.5, 0.25])
-    np.testing.assert_allclose((x ** 2).data, (x * x).data)
-    np.testing.assert_allclose((-x).data, -x.data)
-    for out in (x + b, x * 0.5, x / 3, x ** 2, x + np.ones(3)):
-        assert out.dtype == np.float32, f"expected float32, got {out.dtype}"
+    np.testing.assert_allclose(assert_tensor(x ** 2, (2, 3), name="x ** 2").data, [[1, 4, 9], [16, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(-x, (2, 3), name="-x").data, -x_before)
+    np.testing.assert_allclose((x ** Tensor([1, 0, 2])).data, [[1, 1, 9], [4, 1, 36]])
+    for out in (x + b, x * 0.5, x / 3, x ** 2, x + np.ones(3), x * np.ones(3), x - np.ones(3),
+                x / np.full(3, 2.0), x ** np.full(3, 2.0)):
+        assert_tensor(out, (2, 3), np.float32, name="an operation with a float64 array")
+    np.testing.assert_array_equal(x.data, x_before, err_msg="an operation modified its input in place")
     assert (x > 3).dtype == np.bool_ and (x > 3).data.sum() == 3
     ### BEGIN HIDDEN TESTS
     np.testing.assert_allclose((np.ones(3) + b).data, [11, 21, 31])
@@ -511,12 +554,14 @@ def test_unit_matmul():
     """Both matmuls agree with the worked example and with each other; errors name shapes."""
     A = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
     B = Tensor([[7, 8], [9, 10], [11, 12]])  # (3, 2)
-    np.testing.assert_allclose((A @ B).data, [[58, 64], [139, 154]])
-    np.testing.assert_allclose(matmul_loops(A, B).data, [[58, 64], [139, 154]])
-    assert (A @ B).dtype == np.float32
+    np.testing.assert_allclose(assert_tensor(A @ B, (2, 2), name="A @ B").data, [[58, 64], [139, 154]])
+    np.testing.assert_allclose(assert_tensor(matmul_loops(A, B), (2, 2), name="matmul_loops(A, B)").data,
+                               [[58, 64], [139, 154]])
+    np.testing.assert_allclose(assert_tensor(A.matmul(B), (2, 2), name="A.matmul(B)").data, [[58, 64], [139, 154]])
     rng = np.random.default_rng(0)
     x = Tensor(rng.standard_normal((4, 5, 3)).astype(np.float32))  # (B, M, K)
-    assert (x @ B).shape == (4, 5, 2), f"batched matmul: expected (4, 5, 2), got {(x @ B).shape}"
+    assert_tensor(x @ B, (4, 5, 2), name="batched matmul (4, 5, 3) @ (3, 2)")
+    np.testing.assert_allclose((x @ B).data, x.data @ B.data, rtol=1e-5)
     try:
         Tensor(np.zeros((3, 4))) @ Tensor(np.zeros((5, 2)))
         raise AssertionError("(3, 4) @ (5, 2) must raise")
@@ -603,13 +648,19 @@ Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 def test_unit_shape_ops():
     """reshape / transpose / permute / T move numbers as NumPy does."""
     x = Tensor(np.arange(6))
-    assert x.reshape(2, -1).shape == (2, 3) and x.reshape((3, 2)).shape == (3, 2)
+    int64 = np.arange(6).dtype
+    assert_tensor(x.reshape(2, -1), (2, 3), int64, name="reshape(2, -1)")
+    assert_tensor(x.reshape((3, 2)), (3, 2), int64, name="reshape((3, 2))")
     m = x.reshape(2, 3)
-    np.testing.assert_array_equal(m.transpose().data, [[0, 3], [1, 4], [2, 5]])
+    np.testing.assert_array_equal(assert_tensor(m.transpose(), (3, 2), int64, name="transpose()").data,
+                                  [[0, 3], [1, 4], [2, 5]])
     np.testing.assert_array_equal(m.T.data, m.transpose().data)
-    y = Tensor(np.zeros((2, 3, 4)))
-    assert y.permute(2, 0, 1).shape == (4, 2, 3)
-    assert y.transpose().shape == (2, 4, 3) and y.transpose(0, 2).shape == (4, 3, 2)
+    y = Tensor(np.arange(24).reshape(2, 3, 4))
+    np.testing.assert_array_equal(assert_tensor(y.permute(2, 0, 1), (4, 2, 3), int64, name="permute").data,
+                                  np.transpose(y.data, (2, 0, 1)))
+    np.testing.assert_array_equal(assert_tensor(y.transpose(), (2, 4, 3), int64, name="transpose()").data,
+                                  np.swapaxes(y.data, 1, 2))
+    assert_tensor(y.transpose(0, 2), (4, 3, 2), int64, name="transpose(0, 2)")
     try:
         x.reshape(4, 2)
         raise AssertionError("6 elements cannot become (4, 2)")
@@ -718,15 +769,20 @@ Tensor.sqrt = _sqrt
 def test_unit_reductions():
     """Reductions honour axis and keepdims; element-wise math matches NumPy."""
     x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
-    assert x.sum().item() == 21 and x.sum().shape == ()
-    np.testing.assert_allclose(x.sum(axis=0).data, [5, 7, 9])
-    np.testing.assert_allclose(x.mean(axis=1).data, [2, 5])
-    m = x.max(axis=1, keepdims=True)
-    assert m.shape == (2, 1), f"keepdims must keep a size-1 axis: expected (2, 1), got {m.shape}"
+    assert assert_tensor(x.sum(), (), name="x.sum()").item() == 21
+    np.testing.assert_allclose(assert_tensor(x.sum(axis=0), (3,), name="sum(axis=0)").data, [5, 7, 9])
+    np.testing.assert_allclose(assert_tensor(x.sum(axis=1, keepdims=True), (2, 1), name="sum(axis=1, keepdims=True)").data,
+                               [[6], [15]])
+    np.testing.assert_allclose(assert_tensor(x.mean(axis=1), (2,), name="mean(axis=1)").data, [2, 5])
+    np.testing.assert_allclose(assert_tensor(x.mean(axis=0, keepdims=True), (1, 3), name="mean(axis=0, keepdims=True)").data,
+                               [[2.5, 3.5, 4.5]])
+    m = assert_tensor(x.max(axis=1, keepdims=True), (2, 1), name="max(axis=1, keepdims=True)")
     np.testing.assert_allclose(m.data, [[3], [6]])
-    np.testing.assert_allclose(x.exp().log().data, x.data, rtol=1e-6)
-    np.testing.assert_allclose(Tensor([4, 9]).sqrt().data, [2, 3])
-    assert x.mean().dtype == np.float32
+    np.testing.assert_allclose(assert_tensor(x.max(axis=0), (3,), name="max(axis=0)").data, [4, 5, 6])
+    np.testing.assert_allclose(assert_tensor(x.exp(), (2, 3), name="exp()").data, np.exp(x.data), rtol=1e-6)
+    np.testing.assert_allclose(assert_tensor(x.log(), (2, 3), name="log()").data, np.log(x.data), rtol=1e-6)
+    np.testing.assert_allclose(assert_tensor(Tensor([4, 9]).sqrt(), (2,), name="sqrt()").data, [2, 3])
+    assert_tensor(x.mean(), (), np.float32, name="x.mean()")
     acc = (Tensor(np.array([1, 2, 3])) == Tensor(np.array([1, 0, 3]))).mean()
     assert acc.dtype == np.float32, f"mean of a bool tensor must be float32, got {acc.dtype}"
     ### BEGIN HIDDEN TESTS
@@ -774,7 +830,8 @@ Tensor.__getitem__ = _getitem
 def test_unit_getitem():
     """Indexing returns Tensors with NumPy semantics."""
     x = Tensor(np.arange(12).reshape(3, 4))
-    assert x[0].shape == (4,) and x[:, 1].data.tolist() == [1, 5, 9]
+    assert_tensor(x[0], (4,), x.dtype, name="x[0]")
+    assert assert_tensor(x[:, 1], (3,), x.dtype, name="x[:, 1]").data.tolist() == [1, 5, 9]
     labels = Tensor(np.array([2, 0, 3]))
     assert x[np.arange(3), labels].data.tolist() == [2, 4, 11]
     assert x[x > 9].data.tolist() == [10, 11]

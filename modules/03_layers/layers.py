@@ -253,8 +253,12 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_module():
-    """Module discovers parameters (once, in order), children in lists, buffers; state_dict round trip."""
+    """Module discovers parameters (once, in order), children in lists, buffers; state_dict round trip;
+    loading keeps each tensor's dtype and refuses shapes that would only broadcast."""
     class Tiny(Module):
         def __init__(self, w_value):
             super().__init__()
@@ -285,7 +289,16 @@ def test_unit_module():
     m2.blocks[1].w.data[...] = -5.0
     m2.load_state_dict(m.state_dict())
     np.testing.assert_array_equal(m2.blocks[1].w.data, np.full((2, 3), 3.0))
+    m2.load_state_dict({k: v.astype(np.float64) for k, v in m.state_dict().items()})
+    assert m2.b.dtype == np.float32, f"a float64 state must load as the tensor's float32, got {m2.b.dtype}"
     bad = m.state_dict()
+    bad["b"] = np.zeros(1, dtype=np.float32)                # would broadcast into (3,): must not
+    try:
+        m2.load_state_dict(bad)
+    except ValueError as e:
+        assert "(3,)" in str(e) and "(1,)" in str(e), f"name both shapes: {e}"
+    else:
+        raise AssertionError("a (1,) array for a (3,) tensor must raise ValueError, not broadcast")
     bad["b"] = np.zeros(4, dtype=np.float32)
     try:
         m2.load_state_dict(bad)
@@ -426,13 +439,13 @@ def test_unit_linear():
     small = Linear(3, 2, seed=0)
     small.weight.data[...] = [[0.1, -0.2], [0.3, 0.1], [0.5, 0.0]]
     small.bias.data[...] = [0.5, 0.5]
-    y = small(Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
-    assert isinstance(y, Tensor), f"Linear must return a Tensor, got {type(y).__name__}"
+    y = assert_tensor(small(Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])), (2, 2), np.float32, name="Linear(3, 2)(x)")
     np.testing.assert_allclose(y.data, [[2.7, 0.5], [5.4, 0.2]], rtol=1e-6)
-    assert y.dtype == np.float32
-    assert small(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape == (4, 5, 2), "leading dims must work"
+    assert_tensor(small(Tensor(np.ones((4, 5, 3), dtype=np.float32))), (4, 5, 2), name="Linear on (4, 5, 3)")
     nb = Linear(3, 2, bias=False, seed=0)
     assert nb.bias is None and len(nb.parameters()) == 1
+    y_nb = assert_tensor(nb(Tensor([[1.0, 2.0, 3.0]])), (1, 2), np.float32, name="Linear(bias=False)(x)")
+    np.testing.assert_allclose(y_nb.data, [[1.0, 2.0, 3.0]] @ nb.weight.data, rtol=1e-6)
     try:
         small(Tensor(np.ones((2, 4), dtype=np.float32)))
     except ValueError as e:
@@ -517,8 +530,7 @@ def test_unit_dropout():
     """Dropout: fraction dropped, scaling, expected value, eval identity, seeding, float32."""
     x = Tensor(np.ones((100, 1000), dtype=np.float32))
     d = Dropout(0.3, seed=0)
-    y = d(x)
-    assert isinstance(y, Tensor) and y.dtype == np.float32, f"expected a float32 Tensor, got {y!r}"
+    y = assert_tensor(d(x), (100, 1000), np.float32, name="Dropout(0.3)(x)")
     dropped = float((y.data == 0).mean())
     assert abs(dropped - 0.3) < 0.01, f"expected about 30% zeros, got {dropped:.1%}"
     survivors = y.data[y.data != 0]
@@ -608,8 +620,7 @@ def test_unit_sequential():
     assert names == ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"], f"got {names}"
     x = Tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
     net.eval()
-    y = net(x)
-    assert isinstance(y, Tensor) and y.shape == (5, 3), f"expected a (5, 3) Tensor, got {y!r}"
+    y = assert_tensor(net(x), (5, 3), np.float32, name="Sequential(...)(x)")
     h = np.maximum(x.data @ net[0].weight.data + net[0].bias.data, 0)
     np.testing.assert_allclose(y.data, h @ net[3].weight.data + net[3].bias.data, rtol=1e-5, atol=1e-6)
     assert not net[2].training, "eval() must reach the Dropout inside Sequential"

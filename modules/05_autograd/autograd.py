@@ -264,6 +264,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-function-unbroadcast", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_function_and_unbroadcast():
     """apply() records the graph only when needed; unbroadcast sums broadcast axes."""
     g = np.ones((2, 3), dtype=np.float32)
@@ -272,6 +275,8 @@ def test_unit_function_and_unbroadcast():
     np.testing.assert_allclose(unbroadcast(g, (2, 1)), [[3], [3]])
     np.testing.assert_allclose(unbroadcast(g, ()), 6)
     assert unbroadcast(g, (2, 3)) is g
+    g3 = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_allclose(unbroadcast(g3, (3, 1)), g3.sum(axis=(0, 2)).reshape(3, 1))
 
     class Double(Function):
         def forward(self, a):
@@ -281,7 +286,7 @@ def test_unit_function_and_unbroadcast():
             return (2 * grad_out,)
 
     x = Tensor([1.0, 2.0], requires_grad=True)
-    y = Double.apply(x)
+    y = assert_tensor(Double.apply(x), (2,), np.float32, name="Double.apply(x)")
     np.testing.assert_allclose(y.data, [2, 4])
     assert y.requires_grad and isinstance(y._ctx, Double) and y._ctx.inputs[0] is x
     c = Double.apply(Tensor([1.0]))
@@ -1300,8 +1305,12 @@ def test_unit_backward_basics():
     np.testing.assert_allclose(w.grad.data, [1, 2])
     np.testing.assert_allclose(x.grad.data, [3, 4])
     np.testing.assert_allclose(b.grad.data, 2.0)
-    assert isinstance(w.grad, Tensor) and w.grad.dtype == np.float32
+    assert_tensor(w.grad, (2,), np.float32, name="w.grad")
+    assert_tensor(b.grad, (), np.float32, name="b.grad")
     assert loss._ctx is None, "the graph must be freed after backward()"
+    u = Tensor([3.0], requires_grad=True)
+    (u * u + u).sum().backward()  # u is used three times: the contributions add up
+    np.testing.assert_allclose(u.grad.data, [2 * 3 + 1], err_msg="a tensor used twice gets the sum of both gradients")
     (x * w + b).sum().backward()
     np.testing.assert_allclose(w.grad.data, [2, 4], err_msg="gradients must accumulate")
     w.zero_grad()
@@ -1343,7 +1352,8 @@ def test_unit_arithmetic_grads():
     (a * b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(b.data, (2, 3)))
     np.testing.assert_allclose(b.grad.data, [5, 7, 9])
-    assert b.grad.shape == (3,), "the broadcast operand's gradient has its own shape"
+    assert_tensor(a.grad, (2, 3), np.float32, name="a.grad")
+    assert_tensor(b.grad, (3,), np.float32, name="b.grad (the broadcast operand's gradient has its own shape)")
     a.zero_grad(), b.zero_grad()
     (a / b - b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(1 / b.data, (2, 3)))
@@ -1373,6 +1383,8 @@ def test_unit_matmul_and_shape_grads():
     A = Tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)  # (M, K)
     B = Tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)  # (K, N)
     (A @ B).sum().backward()
+    assert_tensor(A.grad, (2, 3), np.float32, name="A.grad")
+    assert_tensor(B.grad, (3, 4), np.float32, name="B.grad")
     np.testing.assert_allclose(A.grad.data, np.ones((2, 4)) @ B.data.T, rtol=1e-5)
     np.testing.assert_allclose(B.grad.data, A.data.T @ np.ones((2, 4)), rtol=1e-5)
     X = Tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)  # (B, M, K)
@@ -1388,6 +1400,11 @@ def test_unit_matmul_and_shape_grads():
     x.zero_grad()
     x[np.array([0, 0, 5])].sum().backward()
     np.testing.assert_allclose(x.grad.data, [2, 0, 0, 0, 0, 1], err_msg="repeated indices add up")
+    p = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    weights = Tensor(np.arange(24, dtype=np.float32).reshape(4, 2, 3))
+    (p.permute(2, 0, 1) * weights).sum().backward()  # the gradient must go back through the inverse permutation
+    np.testing.assert_allclose(p.grad.data, np.transpose(weights.data, (1, 2, 0)))
+    assert_tensor(p.grad, (2, 3, 4), np.float32, name="grad through permute")
     ### BEGIN HIDDEN TESTS
     z = Tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
     (z.permute(2, 0, 1) * Tensor(np.arange(4, dtype=np.float32).reshape(4, 1, 1))).sum().backward()
@@ -1410,12 +1427,19 @@ def test_unit_reduction_grads():
     x.zero_grad()
     x.max(axis=1, keepdims=True).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[0, 1, 0], [0, 0, 1]])
+    ties = Tensor([[2.0, 2.0, 1.0]], requires_grad=True)
+    ties.max(axis=1).sum().backward()
+    np.testing.assert_allclose(ties.grad.data, [[0.5, 0.5, 0]], err_msg="tied maxima share the gradient")
     x.zero_grad()
     (x.sum(axis=0) * Tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[1, 2, 3], [1, 2, 3]])
     x.zero_grad()
     (x.exp().log() + x.sqrt()).sum().backward()
     np.testing.assert_allclose(x.grad.data, 1 + 0.5 / np.sqrt(x.data), rtol=1e-5)
+    assert_tensor(x.grad, (2, 3), np.float32, name="x.grad")
+    x.zero_grad()
+    (x.exp() * Tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [[np.e, 0, 0], [0, 0, np.exp(6.0)]], rtol=1e-5)
     ### BEGIN HIDDEN TESTS
     t = Tensor([2.0, 2.0, 1.0], requires_grad=True)
     t.max().backward()
@@ -1571,6 +1595,21 @@ def test_unit_gradcheck():
     except AssertionError as e:
         msg = str(e)
         assert "argument 0" in msg and "expected" in msg and "got" in msg, msg
+
+    class WrongInSecond(Function):
+        def forward(self, x, y):
+            self.save_for_backward(x, y)
+            return x * y
+
+        def backward(self, grad_out):
+            x, y = self.saved
+            return grad_out * y, grad_out * y  # the second should be grad_out * x
+
+    try:
+        gradcheck(lambda x, y: WrongInSecond.apply(x, y).sum(), Tensor([1.0, 2.0]), Tensor([3.0, 5.0]))
+        raise AssertionError("gradcheck must check every input, not only the first")
+    except AssertionError as e:
+        assert "argument 1" in str(e), str(e)
     ### BEGIN HIDDEN TESTS
     assert gradcheck(lambda x: (x[np.array([0, 0, 2])] * x.max()).sum(), Tensor([1.0, 3.0, 2.0]))
     ### END HIDDEN TESTS

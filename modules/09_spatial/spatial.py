@@ -195,6 +195,9 @@ def test_unit_conv2d_loops():
     # stride 2 halves the size
     strided = conv2d_loops(np.ones((1, 1, 5, 5), np.float32), np.ones((1, 1, 3, 3), np.float32), stride=2)
     assert strided.shape == (1, 1, 2, 2), f"stride=2: expected (1, 1, 2, 2), got {strided.shape}"
+    ramp = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
+    np.testing.assert_allclose(conv2d_loops(ramp, np.ones((1, 1, 3, 3), np.float32), stride=2)[0, 0],
+                               [[54, 72], [144, 162]], err_msg="stride=2: windows start at rows and columns 0 and 2")
     ### BEGIN HIDDEN TESTS
     r = np.random.default_rng(1)
     a = r.standard_normal((1, 2, 3, 3)).astype(np.float32)
@@ -512,6 +515,9 @@ class Conv2d(Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv2d-forward", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_conv2d_forward():
     """The vectorized Conv2d agrees with the seven-loop oracle; shapes, dtype, parameters."""
     r = np.random.default_rng(0)
@@ -519,10 +525,8 @@ def test_unit_conv2d_forward():
                                 ((2, 1, 6, 6), 2, 5, 1, 2)]:
         x = r.standard_normal(shape).astype(np.float32)
         layer = Conv2d(shape[1], O, k, stride=s, padding=p, seed=1)
-        out = layer(Tensor(x))
         ref = conv2d_loops(x, layer.weight.data, layer.bias.data, stride=s, padding=p)
-        assert out.shape == ref.shape, f"expected {ref.shape}, got {out.shape}"
-        assert out.data.dtype == np.float32, f"expected float32, got {out.data.dtype}"
+        out = assert_tensor(layer(Tensor(x)), ref.shape, np.float32, name=f"Conv2d({shape[1]}, {O}, {k})(x)")
         np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-5)
     layer = Conv2d(3, 32, 3)
     n_params = sum(p.size for p in layer.parameters())
@@ -741,9 +745,8 @@ from tinytorch.core.autograd import gradcheck
 def test_unit_pooling():
     """Max/avg pooling reproduce the diagram; their gradients match finite differences."""
     x = np.array([[1, 3, 2, 0], [6, 2, 4, 2], [8, 1, 0, 9], [4, 5, 3, 6]], np.float32).reshape(1, 1, 4, 4)
-    mx = MaxPool2d(2)(Tensor(x))
-    av = AvgPool2d(2)(Tensor(x))
-    assert mx.shape == (1, 1, 2, 2), f"expected (1, 1, 2, 2), got {mx.shape}"
+    mx = assert_tensor(MaxPool2d(2)(Tensor(x)), (1, 1, 2, 2), np.float32, name="MaxPool2d(2)(x)")
+    av = assert_tensor(AvgPool2d(2)(Tensor(x)), (1, 1, 2, 2), np.float32, name="AvgPool2d(2)(x)")
     np.testing.assert_array_equal(mx.data[0, 0], [[6, 4], [8, 9]])
     np.testing.assert_allclose(av.data[0, 0], [[3.0, 2.0], [4.5, 4.5]])
     assert mx.data.dtype == np.float32 and av.data.dtype == np.float32
@@ -793,8 +796,7 @@ class Flatten(Module):
 def test_unit_flatten():
     """Flatten keeps the batch axis and passes gradients back in the original shape."""
     x = Tensor(np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2), requires_grad=True)
-    y = Flatten()(x)
-    assert y.shape == (2, 12), f"expected (2, 12), got {y.shape}"
+    y = assert_tensor(Flatten()(x), (2, 12), np.float32, name="Flatten()(x)")
     np.testing.assert_array_equal(y.data[1], np.arange(12, 24))
     (y * 2).sum().backward()
     assert x.grad is not None and x.grad.shape == (2, 3, 2, 2), "gradient must come back as (2, 3, 2, 2)"
@@ -913,8 +915,7 @@ def test_unit_batchnorm():
     x = (r.standard_normal((8, 3, 4, 4)) * np.array([1, 5, 0.1]).reshape(1, 3, 1, 1)
          + np.array([2, -1, 0]).reshape(1, 3, 1, 1)).astype(np.float32)
     bn = BatchNorm2d(3)
-    y = bn(Tensor(x))
-    assert y.shape == x.shape and y.data.dtype == np.float32
+    y = assert_tensor(bn(Tensor(x)), x.shape, np.float32, name="BatchNorm2d(3)(x)")
     np.testing.assert_allclose(y.data.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(y.data.std(axis=(0, 2, 3)), 1, atol=1e-3)
     np.testing.assert_allclose(bn.running_mean.data, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
