@@ -1048,21 +1048,27 @@ def randn(*shape, requires_grad: bool = False) -> Tensor:
 def test_unit_pytorch_habits():
     """argmax, unsqueeze, squeeze and clamp; both spellings of the reductions."""
     x = Tensor([[1, 9, 3], [4, 5, 6]])  # (2, 3)
-    am = x.argmax(dim=1)
-    assert isinstance(am, Tensor) and am.dtype == np.int64 and am.tolist() == [1, 2], f"argmax(dim=1): {am}"
-    assert x.argmax().item() == 1 and x.argmax(axis=0).tolist() == [1, 0, 1]
-    assert x.argmax(dim=1, keepdim=True).shape == (2, 1)
-    assert x.unsqueeze(0).shape == (1, 2, 3) and x.unsqueeze(-1).shape == (2, 3, 1)
-    assert x.unsqueeze(1).shape == (2, 1, 3)
-    assert isinstance(x.unsqueeze(0), Tensor)
-    assert x.unsqueeze(0).squeeze().shape == (2, 3) and x.unsqueeze(1).squeeze(1).shape == (2, 3)
-    assert x.squeeze(0).shape == (2, 3), "squeeze of an axis that is not 1 changes nothing (PyTorch)"
-    c = x.clamp(2, 5)
-    assert isinstance(c, Tensor) and c.dtype == np.float32 and c.tolist() == [[2, 5, 3], [4, 5, 5]]
+    am = assert_tensor(x.argmax(dim=1), (2,), np.int64, name="argmax(dim=1)")
+    assert am.tolist() == [1, 2], f"argmax(dim=1): {am}"
+    assert assert_tensor(x.argmax(), (), np.int64, name="argmax()").item() == 1
+    assert assert_tensor(x.argmax(axis=0), (3,), np.int64, name="argmax(axis=0)").tolist() == [1, 0, 1]
+    assert_tensor(x.argmax(dim=1, keepdim=True), (2, 1), np.int64, name="argmax(dim=1, keepdim=True)")
+    assert_tensor(x.unsqueeze(0), (1, 2, 3), name="unsqueeze(0)")
+    assert_tensor(x.unsqueeze(-1), (2, 3, 1), name="unsqueeze(-1)")
+    assert_tensor(x.unsqueeze(1), (2, 1, 3), name="unsqueeze(1)")
+    assert_tensor(x.unsqueeze(0).squeeze(), (2, 3), name="unsqueeze(0).squeeze()")
+    assert_tensor(x.unsqueeze(1).squeeze(1), (2, 3), name="unsqueeze(1).squeeze(1)")
+    assert_tensor(x.squeeze(0), (2, 3), name="squeeze(0) of an axis that is not 1 (changes nothing, as in PyTorch)")
+    assert_tensor(x.unsqueeze(0).unsqueeze(-1).squeeze(-1), (1, 2, 3), name="squeeze(-1) drops only that axis")
+    c = assert_tensor(x.clamp(2, 5), (2, 3), name="clamp(2, 5)")
+    assert c.tolist() == [[2, 5, 3], [4, 5, 5]]
     assert x.clamp(min=4).tolist() == [[4, 9, 4], [4, 5, 6]]
     assert x.tolist() == [[1, 9, 3], [4, 5, 6]], "clamp must not change its input"
-    np.testing.assert_array_equal(x.sum(dim=0, keepdim=True).data, [[5, 14, 9]])
+    s = assert_tensor(x.sum(dim=0, keepdim=True), (1, 3), name="sum(dim=0, keepdim=True)")
+    np.testing.assert_array_equal(s.data, [[5, 14, 9]])
     values, idx = x.max(dim=1)
+    assert_tensor(values, (2,), name="max(dim=1) values")
+    assert_tensor(idx, (2,), np.int64, name="max(dim=1) indices")
     assert values.tolist() == [9, 6] and idx.tolist() == [1, 2]
     assert x.size == 6 and x.size() == (2, 3) and x.size(1) == 3
     ### BEGIN HIDDEN TESTS

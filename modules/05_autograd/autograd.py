@@ -1455,21 +1455,30 @@ def test_unit_habit_grads_and_second_backward():
     """abs / clamp / float / clone and the PyTorch spellings are differentiable; a second
     backward() through a freed graph raises; retain_graph=True keeps it."""
     x = Tensor([-0.5, 0.3, 2.0], requires_grad=True)
-    y = x.clamp(0, 1)
-    assert isinstance(y, Tensor) and y.requires_grad and y.dtype == np.float32
+    y = assert_tensor(x.clamp(0, 1), (3,), np.float32, name="x.clamp(0, 1)")
+    assert y.requires_grad, "clamp must record the graph"
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [0, 1, 0])
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (clamp)").data, [0, 1, 0])
+    edge = Tensor([0.0, 1.0], requires_grad=True)
+    edge.clamp(0, 1).sum().backward()
+    np.testing.assert_allclose(edge.grad.data, [1, 1], err_msg="at a bound itself the gradient passes (as in PyTorch)")
     x.zero_grad()
-    (x.abs() * Tensor([1.0, 2.0, 3.0])).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [-1, 2, 3])
+    a = assert_tensor(x.abs(), (3,), np.float32, name="x.abs()")
+    np.testing.assert_allclose(a.data, [0.5, 0.3, 2.0])
+    (a * Tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (abs)").data, [-1, 2, 3])
     x.zero_grad()
-    (x.clone() * 2 + x.float()).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3, 3, 3])
+    c = assert_tensor(x.clone(), (3,), np.float32, name="x.clone()")
+    assert not np.shares_memory(c.data, x.data), "clone() must copy the data"
+    (c * 2 + x.float()).sum().backward()
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (clone, float)").data, [3, 3, 3])
     m = Tensor([[1.0, 5.0], [4.0, 2.0]], requires_grad=True)  # (2, 2)
     values, idx = m.max(dim=1)
+    assert_tensor(values, (2,), np.float32, name="max(dim=1) values")
+    assert_tensor(idx, (2,), np.int64, name="max(dim=1) indices")
     assert idx.tolist() == [1, 0] and not idx.requires_grad
     (values.sum() + m.unsqueeze(0).squeeze(0).view(4).sum(dim=0)).backward()
-    np.testing.assert_allclose(m.grad.data, [[1, 2], [2, 1]])
+    np.testing.assert_allclose(assert_tensor(m.grad, (2, 2), np.float32, name="m.grad").data, [[1, 2], [2, 1]])
     loss = (m * m).sum()
     loss.backward()
     try:
