@@ -32,6 +32,15 @@ for name in ("tinytorch.core.tensor", "tinytorch.core.layers", "tinytorch.text.t
         out[name] = "ImportError: " + str(e)
 from tinytorch.core.tensor import Tensor
 out["written_by"] = getattr(Tensor, "written_by", "the course")
+import tinytorch.nn
+from tinytorch.core import Tensor as CoreTensor
+out["nn"] = tinytorch.nn.__file__
+out["same Tensor"] = tinytorch.Tensor is Tensor and CoreTensor is Tensor and tinytorch.tensor([1.0]).__class__ is Tensor
+try:
+    from tinytorch.nn import Linear
+    out["nn.Linear"] = importlib.import_module(Linear.__module__).__file__
+except ImportError as e:
+    out["nn.Linear"] = "ImportError: " + str(e)
 print("PROBE " + json.dumps(out))
 """
 
@@ -76,6 +85,10 @@ def assert_only_the_learners_code(got: dict, ws: Path) -> None:
     assert layers.startswith("ImportError") and "tito module complete 03" in layers, layers
     assert tokenization.startswith("ImportError") and "tito module complete 10" in tokenization, tokenization
     assert str(ws) in tokenization  # names the package it looked in
+    # the PyTorch-shaped namespaces are the workspace's, filled by the modules completed so far
+    assert got["nn"] == str(ws / "tinytorch" / "nn" / "__init__.py"), got
+    assert got["same Tensor"] is True, got
+    assert got["nn.Linear"].startswith("ImportError") and "tito module complete 03" in got["nn.Linear"], got
 
 
 def installed_reference(python) -> bool:
@@ -97,6 +110,9 @@ def test_the_course_package_outside_a_workspace(editable, tmp_path, repo_root):
     assert got["tinytorch"] == str(repo_root / "tinytorch" / "__init__.py")
     assert got["tinytorch.text.tokenization"] == str(repo_root / "tinytorch" / "text" / "tokenization.py")
     assert got["written_by"] == "the course"
+    assert got["nn"] == str(repo_root / "tinytorch" / "nn" / "__init__.py"), got
+    assert got["same Tensor"] is True, got
+    assert got["nn.Linear"] == str(repo_root / "tinytorch" / "core" / "layers.py"), got
 
 
 @pytest.mark.parametrize("where", [".", "modules/01_tensor", "modules/01_tensor/deeper", "tinytorch"])
@@ -170,8 +186,12 @@ def test_plain_install_inside_the_workspace(installed_wheel, ws, tmp_path):
 def test_course_and_workspace_inits_differ_only_in_the_hand_over(manifest):
     """The rest of the course's __init__.py runs against the workspace's folders after the
     hand-over, so it must be the workspace's __init__.py, word for word."""
-    course = package_init_files([], manifest, course=True)[Path("tinytorch", "__init__.py")]
-    workspace = package_init_files([], manifest)[Path("tinytorch", "__init__.py")]
+    top = Path("tinytorch", "__init__.py")
+    course_files, workspace_files = package_init_files([], manifest, course=True), package_init_files([], manifest)
+    # the namespaces (tinytorch.nn ...) and their helper are the same files in both packages
+    assert sorted(course_files) == sorted(workspace_files)
+    assert [p for p in course_files if p != top and course_files[p] != workspace_files[p]] == []
+    course, workspace = course_files[top], workspace_files[top]
     diff = [(a, b) for a, b in zip(course.splitlines(), workspace.splitlines()) if a != b]
     assert len(course.splitlines()) == len(workspace.splitlines()) and len(diff) == 1, diff
     assert "_only_the_learners_code(globals(), True," in diff[0][0]
