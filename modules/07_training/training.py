@@ -222,6 +222,11 @@ test_unit_clip_grad_norm()
 # means a key may be any string, even `"file"`, which `np.savez(file, **d)` cannot take).
 # Write to a temporary file and `os.replace` it onto the target at the end: a crash in the
 # middle of saving then never destroys the previous checkpoint.
+#
+# These two functions are also PyTorch's `torch.save(model.state_dict(), path)` and
+# `model.load_state_dict(torch.load(path))`: once this module is completed they are
+# importable as `tinytorch.save` and `tinytorch.load` (the `#| namespace` line of the first
+# code cell publishes them under those names).
 
 # %% nbgrader={"grade": false, "grade_id": "state-dict-io", "locked": false, "schema_version": 3, "solution": true}
 #| export

@@ -289,7 +289,10 @@ test_unit_default_collate()
 # %% [markdown]
 # ## 3. The DataLoader
 #
-# The loader turns a dataset into an iterable of batches. One epoch, N = 10 samples,
+# The loader turns a dataset into an iterable of batches. It is PyTorch's
+# `torch.utils.data.DataLoader`, and once this module is completed it is importable from
+# the same place, `tinytorch.utils.data` (with `Dataset` and `TensorDataset`; the
+# transforms of section 4 from `tinytorch.transforms`, torchvision's name). One epoch, N = 10 samples,
 # `batch_size=4`:
 #
 # ```
