@@ -1,4 +1,5 @@
-# Two commands for a fresh machine with Python 3.10+:
+# Commands for a fresh machine with Python 3.10+:
+#   make setup  set up .venv (tinytorch editable, with tito); then `source .venv/bin/activate`
 #   make demo   set up .venv on first use, then run the milestone tour on the bundled data
 #   make test   set up .venv on first use, then run the whole test suite
 PYTHON ?= python3
@@ -6,13 +7,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check clean
+.PHONY: setup demo test check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[tito,test]"
 	touch $(STAMP)
+
+setup: $(STAMP)
+	@echo "Ready. Put tito on your PATH in this terminal with: source $(VENV)/bin/activate"
 
 demo: $(STAMP)
 	$(BIN)/tito milestone tour --reference

@@ -50,13 +50,14 @@ def main(argv=None) -> int:
 
     from _report import fmt_s, header, load1
     from tinytorch.benchmarking.benchmark import benchmark, compare
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import SGD
+    from tinytorch.core.training import train_epoch
+    from tinytorch.nn import CrossEntropyLoss
+    from tinytorch.optim import SGD
     from tinytorch.profiling.profiler import Profiler
     from tito.manifest import load_manifest
 
     load0 = load1()
-    ms = load_manifest().load_milestone("cnn")    # the milestone's own network and step
+    ms = load_manifest().load_milestone("cnn")    # the milestone's own network
     B = args.batch
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)     # (B, 3, 32, 32)
@@ -67,7 +68,7 @@ def main(argv=None) -> int:
     loss_fn = CrossEntropyLoss()
 
     def tiny_step():
-        return ms.train_step(model, loss_fn, opt, x, y)
+        train_epoch(model, opt, loss_fn, [(x, y)], metric=None)   # module 07's step, one batch
 
     torch = None
     try:

@@ -7,6 +7,10 @@ use the ``data_dir`` fixture and skip, saying why, when it is absent.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import venv
 from pathlib import Path
 
 import pytest
@@ -36,3 +40,38 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"TINYTORCH_DATA={value} is not a directory")
     return path
+
+
+def _run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return r
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory):
+    """A plain (non-editable) install: the wheel built offline from a copy of the repository,
+    installed into a fresh virtual environment. Returns (its python, its site-packages)."""
+    pytest.importorskip("build", reason="building the wheel needs the `build` package (test extra)")
+    import numpy as np
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for pkg in ("tinytorch", "tito"):
+        shutil.copytree(REPO / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    dist = tmp / "dist"
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--skip-dependency-check",
+          "--outdir", str(dist), str(src)])
+    (wheel,) = dist.glob("tinytorch-*.whl")
+    env_dir = tmp / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    py = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # NumPy comes from the running interpreter's environment (offline); tinytorch only from the wheel
+    site = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    (site / "numpy_from_test_env.pth").write_text(str(Path(np.__file__).resolve().parents[1]) + "\n")
+    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "--quiet",
+          str(wheel)])
+    return py, site, wheel

@@ -27,6 +27,7 @@ from .check import check_course
 from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
+from .progress import describe as describe_progress
 from .progress import repair as repair_progress
 from .release import ReleaseError, release_kit
 from .runner import child_env
@@ -219,16 +220,35 @@ def grade_cmd(
 # ----------------------------------------------------------------------------- learner side
 
 @app.command("init")
-def init_cmd(directory: Path = typer.Argument(..., help="New directory for your workspace.")):
+def init_cmd(
+    directory: Path = typer.Argument(..., help="New directory for your workspace."),
+    start: Optional[str] = typer.Option(None, "--start", help="Begin at this module (e.g. 12): the modules before "
+                                        "it are provided as the reference solution, marked as such."),
+):
     """Create a learner workspace: student notebooks, an empty tinytorch/ package, a progress file."""
     manifest = _manifest()
+    first = manifest.existing_lessons()[0] if manifest.existing_lessons() else None
+    if start is not None:
+        try:
+            first = manifest.module(start)
+        except ManifestError as e:
+            fail(str(e), 2)
     try:
-        ws = init_workspace(directory, manifest)
+        ws = init_workspace(directory, manifest, first if start is not None else None)
     except (WorkspaceError, ReleaseError) as e:
         fail(str(e))
-    first = manifest.existing_lessons()[0]
     console.print(f"Workspace ready at {ws.root} with {len(manifest.existing_lessons())} module notebooks.")
+    provided = ws.progress().provided_numbers()
+    if provided:
+        console.print(f"Provided (the reference solution, in tinytorch/): modules {provided[0]:02d}-{provided[-1]:02d}. "
+                      "Complete any of them yourself to replace it with your code.")
     console.print(f"Next: cd {directory} && tito module start {first.code}")
+
+
+def learner_env(ws: Workspace) -> dict[str, str]:
+    """Environment for JupyterLab, its kernels and milestones: the workspace's package first on
+    the path, and the workspace named, so that the course's package hands over to it."""
+    return dict(child_env(ws.root), TINYTORCH_WORKSPACE=str(ws.root))
 
 
 def _module(ws: Workspace, key: str) -> ModuleSpec:
@@ -262,7 +282,7 @@ def module_start(
     if lab and jupyter and sys.stdout.isatty() and not os.environ.get("CI"):
         from .lab import lab_command
 
-        cmd, env = lab_command(jupyter, nb, ws.root, child_env(ws.root))
+        cmd, env = lab_command(jupyter, nb, ws.root, learner_env(ws))
         if "--allow-root" in cmd:
             console.print("Running as root (a container?): starting JupyterLab with --allow-root.")
         console.print("Opening JupyterLab without nbgrader's instructor extensions (Ctrl-C to stop it)...")
@@ -352,9 +372,9 @@ def module_reset(number: str = typer.Argument(..., help="Module number or slug."
 
 
 def connection_map(ws: Workspace, states: dict[int, str], per_line: int = 4) -> str:
-    """The course as tiers of modules in order, marked [x] done, [>] ready, [ ] locked,
-    [-] not released: plain text, a few modules per line so it fits a narrow terminal."""
-    mark = {"done": "[x]", "ready": "[>]", "locked": "[ ]", "not released": "[-]"}
+    """The course as tiers of modules in order, marked [x] done, [p] provided, [>] ready,
+    [ ] locked, [-] not released: plain text, a few modules per line so it fits a narrow terminal."""
+    mark = {"done": "[x]", "provided": "[p]", "ready": "[>]", "locked": "[ ]", "not released": "[-]"}
     tiers: dict[str, list[ModuleSpec]] = {}
     for m in ws.manifest.modules:
         tiers.setdefault(m.tier, []).append(m)
@@ -401,8 +421,12 @@ def status_cmd():
         table.add_row(m.code, m.title, m.tier, state, f"{score:g}/{m.points}" if isinstance(score, (int, float)) else f"-/{m.points}")
     console.print(table)
     total = sum(m.points for m in ws.manifest.modules)
-    console.print(f"Completed {len(done.completed)} of {len(ws.manifest.modules)} modules, {earned:g} of {total} points.")
-    console.print("Connection map ([x] done, [>] ready, [ ] locked, [-] not released yet):")
+    console.print(f"Completed {len(done.learners_numbers())} of {len(ws.manifest.modules)} modules, {earned:g} of {total} points.")
+    if done.provided_numbers():
+        console.print("Provided by the reference solution (not your code, no points): modules "
+                      + ", ".join(f"{n:02d}" for n in done.provided_numbers()) + ".")
+    console.print(f"Code in your tinytorch/: {describe_progress(done)}.")
+    console.print("Connection map ([x] done, [p] provided, [>] ready, [ ] locked, [-] not released yet):")
     console.print(connection_map(ws, dict((m.number, s) for m, s in statuses)))
     _print_next(ws)
 
@@ -464,8 +488,13 @@ def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str
             fail(f"Milestone {ms.number} needs modules " + ", ".join(f"{m.code} {m.slug}" for m in missing)
                  + " completed first (or run the reference with --reference).")
         root, whose = ws.root, "YOUR tinytorch"
+        provided = [r for r in ms.requires if done.is_provided(r)]
+        if provided:
+            whose += (" (modules " + ", ".join(f"{r:02d}" for r in provided) + " in it are provided: the reference "
+                      "solution; " + ", ".join(f"{r:02d}" for r in ms.requires if r not in provided) + " are yours)")
     console.print(f"Milestone {ms.number}: {ms.title} on {whose} ({root / 'tinytorch'})", style="bold")
-    return subprocess.call([sys.executable, str(script), *args], cwd=root, env=child_env(root))
+    env = child_env(root) if reference else learner_env(ws)
+    return subprocess.call([sys.executable, str(script), *args], cwd=root, env=env)
 
 
 @milestone_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -26,10 +26,22 @@ class Progress:
     completed: dict[str, dict] = field(default_factory=dict)  # "01" -> {"completed_at", "score", "max_score"}
 
     def is_done(self, number: int) -> bool:
+        """Completed by the learner, or provided by the reference solution (``tito init --start``)."""
         return f"{number:02d}" in self.completed
+
+    def is_provided(self, number: int) -> bool:
+        """In the package as the reference solution, standing in for a module the learner skipped."""
+        return bool(self.completed.get(f"{number:02d}", {}).get("provided"))
 
     def done_numbers(self) -> list[int]:
         return sorted(int(k) for k in self.completed)
+
+    def provided_numbers(self) -> list[int]:
+        return [n for n in self.done_numbers() if self.is_provided(n)]
+
+    def learners_numbers(self) -> list[int]:
+        """Modules whose code in the package is the learner's own."""
+        return [n for n in self.done_numbers() if not self.is_provided(n)]
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, "completed": dict(sorted(self.completed.items()))}, indent=2) + "\n"
@@ -79,6 +91,26 @@ def record(path: Path, manifest: Manifest, number: int, score: float, max_score:
     return progress
 
 
+def provide(path: Path, manifest: Manifest, numbers: list[int]) -> Progress:
+    """Record modules as provided: their reference solution is in the package (not scored)."""
+    progress = load(path, manifest)
+    for n in numbers:
+        progress.completed[f"{n:02d}"] = {"completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                          "score": None, "max_score": None, "provided": True}
+    save(path, progress)
+    return progress
+
+
+def describe(progress: Progress) -> str:
+    """Whose code the package holds, in one line: "yours: 12, 13; provided (reference solution): 01-11"."""
+    def codes(numbers):
+        return ", ".join(f"{n:02d}" for n in numbers) or "none yet"
+    text = f"yours: {codes(progress.learners_numbers())}"
+    if progress.provided_numbers():
+        text += f"; provided (the reference solution): {codes(progress.provided_numbers())}"
+    return text
+
+
 def repair(path: Path, manifest: Manifest, package_root: Path) -> tuple[Path | None, Progress]:
     """Back up a damaged progress file and rebuild it from the workspace package."""
     backup = None
@@ -89,8 +121,11 @@ def repair(path: Path, manifest: Manifest, package_root: Path) -> tuple[Path | N
 
     progress = Progress()
     for m in manifest.modules:
-        if (package_root / module_path(m.package)).is_file():
+        mine, course = package_root / module_path(m.package), manifest.root / module_path(m.package)
+        if mine.is_file():
             progress.completed[m.code] = {"completed_at": None, "score": None, "max_score": None,
                                           "rebuilt": True}
+            if course.is_file() and mine.read_bytes() == course.read_bytes():
+                progress.completed[m.code]["provided"] = True  # the reference solution, word for word
     save(path, progress)
     return backup, progress

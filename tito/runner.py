@@ -82,6 +82,9 @@ def child_env(pythonpath: Path | None) -> dict[str, str]:
     """Environment for a child: ``pythonpath`` first, so its ``tinytorch`` shadows any other."""
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    # Whose package a child imports is decided by ``pythonpath`` and its working directory
+    # only: a workspace named in the caller's environment would hand the course's package over.
+    env.pop("TINYTORCH_WORKSPACE", None)
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     env.setdefault("PYTHONHASHSEED", "0")

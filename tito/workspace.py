@@ -6,13 +6,17 @@ Layout of a workspace made by ``tito init DIR``::
       README.md                  what to do next
       progress.json              completed modules (written atomically)
       modules/NN_slug/slug.ipynb the student notebooks (solutions are stubs)
-      tinytorch/                 the learner's package: fills as modules are completed
+      tinytorch/                 the learner's package: fills as modules are completed (with
+                                 `tito init DIR --start NN`, modules before NN are the reference
+                                 solution, recorded as provided in progress.json)
       .tinytorch/workspace.json  which course this workspace belongs to
       .tinytorch/pristine/       untouched student notebooks, for `tito module reset`
       .tinytorch/backups/        the learner's notebooks saved before a reset
 
-Every test runs the learner's code: their notebook, and their exported package (staged in
-a temporary directory first, so that nothing reaches ``tinytorch/`` unless it passes).
+Python started anywhere inside a workspace imports only this package: the course's package
+hands over to it (see WORKSPACE_GUARD in tito/export.py). Every test runs the learner's code:
+their notebook, and their exported package (staged in a temporary directory first, so that
+nothing reaches ``tinytorch/`` unless it passes).
 """
 from __future__ import annotations
 
@@ -72,13 +76,32 @@ class Workspace:
 
 # --------------------------------------------------------------------------- init / find
 
-def init_workspace(dest: Path, manifest: Manifest) -> Workspace:
+def provided_modules(manifest: Manifest, start: ModuleSpec | None) -> list[ModuleSpec]:
+    """The modules before ``start``: a learner who starts there gets their reference solution."""
+    if start is None:
+        return []
+    lessons = manifest.existing_lessons()
+    if start not in lessons:
+        raise WorkspaceError(f"Module {start.code} {start.slug} has no lesson yet: it cannot be a starting point.")
+    before = [m for m in manifest.modules if m.number < start.number]
+    missing = [m for m in before if m not in lessons]
+    if missing:
+        raise WorkspaceError(f"Cannot start at {start.code}: modules " + ", ".join(m.code for m in missing)
+                             + " before it have no lesson to provide.")
+    return before
+
+
+def init_workspace(dest: Path, manifest: Manifest, start: ModuleSpec | None = None) -> Workspace:
+    """A new workspace. With ``start``, the modules before it are provided: their reference
+    solution is exported into the workspace's package and recorded as provided, so the learner
+    begins at ``start`` and everything still imports from inside the workspace."""
     dest = Path(dest).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise WorkspaceError(f"{dest} exists and is not empty: choose a new directory for the workspace.")
     lessons = manifest.existing_lessons()
     if not lessons:
         raise WorkspaceError(f"The course at {manifest.root} has no lessons yet.")
+    provided = provided_modules(manifest, start)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Build next to the destination and move it into place at the end: a failed init leaves nothing.
     build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.init-", dir=dest.parent))
@@ -89,7 +112,15 @@ def init_workspace(dest: Path, manifest: Manifest) -> Workspace:
             pristine = build / META_DIR / "pristine" / notebook_relpath(m)
             pristine.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, pristine)
-        write_files(package_init_files([], manifest), build)
+        package: dict[Path, str] = {}
+        for m in provided:  # the reference solution, exported like a learner's completed module
+            try:
+                package.update(export_cells(read_cells(manifest.lesson_path(m)), m.lesson_relpath.as_posix(),
+                                            m.export_target))
+            except (LessonError, ExportError) as e:
+                raise WorkspaceError(f"Cannot provide module {m.code}: {e}") from None
+        write_files(package, build)
+        write_files(package_init_files(list(package), manifest), build)
         data_src = manifest.root / DATA_FILES
         if data_src.is_dir():  # bundled datasets are data, not learner code
             shutil.copytree(data_src, build / DATA_FILES)
@@ -98,7 +129,8 @@ def init_workspace(dest: Path, manifest: Manifest) -> Workspace:
             {"format": 1, "course": str(manifest.root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
             indent=2) + "\n")
         progress_mod.save(build / PROGRESS, progress_mod.Progress())
-        first = lessons[0]
+        progress_mod.provide(build / PROGRESS, manifest, [m.number for m in provided])
+        first = start or lessons[0]
         atomic_write(build / "README.md", (
             "# My TinyTorch workspace\n\n"
             "Your notebooks are in `modules/`; the package you build fills `tinytorch/` as you\n"
@@ -107,6 +139,9 @@ def init_workspace(dest: Path, manifest: Manifest) -> Workspace:
             f"    tito module test {first.code}      run its tests on your code\n"
             f"    tito module complete {first.code}  test, then export your code into tinytorch/\n"
             "    tito status                see progress and what is next\n"
+            + (f"\nModules {provided[0].code}-{provided[-1].code} are provided: their reference solution is in\n"
+               "`tinytorch/` so that you can start here. Complete one yourself at any time to replace it.\n"
+               if provided else "")
         ))
         if dest.exists():
             dest.rmdir()
@@ -389,11 +424,13 @@ def reset_module(ws: Workspace, m: ModuleSpec) -> Path | None:
 
 
 def module_status(ws: Workspace) -> list[tuple[ModuleSpec, str]]:
-    """(module, "done" | "ready" | "locked" | "not in this course yet") for every module."""
+    """(module, "done" | "provided" | "ready" | "locked" | "not released") for every module."""
     done = ws.progress()
     out = []
     for m in ws.manifest.modules:
-        if done.is_done(m.number):
+        if done.is_provided(m.number):
+            state = "provided"
+        elif done.is_done(m.number):
             state = "done"
         elif not ws.notebook(m).is_file() and not ws.pristine(m).is_file():
             state = "not released"

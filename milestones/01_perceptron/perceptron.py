@@ -30,10 +30,8 @@ import numpy as np
 from tito.machine import cpu_model
 
 import tinytorch
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.activations import Sigmoid
-from tinytorch.core.layers import Linear
-from tinytorch.core.losses import BCELoss
+from tinytorch.core import Tensor
+from tinytorch.nn import BCELoss, Linear, Sigmoid
 
 
 def tinytorch_location() -> str:

@@ -21,11 +21,9 @@ import time
 import numpy as np
 
 import tinytorch
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.activations import Sigmoid, Tanh
-from tinytorch.core.losses import BinaryCrossEntropyLoss
-from tinytorch.core.optimizers import Adam
+from tinytorch import Tensor
+from tinytorch.nn import BinaryCrossEntropyLoss, Linear, Sequential, Sigmoid, Tanh
+from tinytorch.optim import Adam
 from tinytorch.core.training import accuracy, evaluate, train_epoch
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)   # (4, 2)

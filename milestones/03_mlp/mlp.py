@@ -16,9 +16,9 @@ Run:   python milestones/03_mlp/mlp.py                  (both datasets, full run
 
 Rebuilding a saved model elsewhere (weights are a plain .npz, no pickle):
 
-    from tinytorch.core.training import load_state_dict
+    import tinytorch
     model = build_model()                       # the function below: same architecture
-    model.load_state_dict(load_state_dict("mlp.npz"))
+    model.load_state_dict(tinytorch.load("mlp.npz"))
     logits = model(Tensor(prepare(images)))     # images: (N, 28, 28) uint8 -> (N, 10)
 
 Needs modules 01-07, and module 08 for the dataset loaders.
@@ -40,12 +40,11 @@ set_blas_threads(1, override=False)
 import numpy as np  # noqa: E402  (after the thread setting, which numpy reads at import)
 
 import tinytorch  # noqa: E402
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.activations import ReLU
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import Adam, CosineAnnealingLR
-from tinytorch.core.training import Trainer, batches, evaluate, load_state_dict, save_state_dict
+from tinytorch import Tensor
+from tinytorch.nn import CrossEntropyLoss, Linear, ReLU, Sequential
+from tinytorch.optim import Adam
+from tinytorch.optim.lr_scheduler import CosineAnnealingLR
+from tinytorch.core.training import Trainer, batches, evaluate
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 DOWNLOAD = False   # --download: let load_mnist fetch the official files (needs internet)
@@ -135,7 +134,7 @@ def main(argv=None) -> int:
         if data is None:
             return 1
         model = build_model()
-        model.load_state_dict(load_state_dict(args.load))
+        model.load_state_dict(tinytorch.load(args.load))
         res = evaluate(model, CrossEntropyLoss(), batches(data[1][0], data[1][1], 1000))
         print(f"{args.load}: test accuracy {res['accuracy']:.2%}, test loss {res['loss']:.4f}")
         return 0
@@ -172,9 +171,9 @@ def main(argv=None) -> int:
         print(f"{r['dataset']:<11} {r['train_n']:>7,} {r['test_n']:>7,} {r['epochs']:>6} {r['train_acc']:>9.2%} "
               f"{r['test_acc']:>9.2%} {r['seconds']:>9.1f}  {target}")
     if args.save and trained is not None:
-        path = save_state_dict(trained.state_dict(), args.save)
+        path = tinytorch.save(trained.state_dict(), args.save)
         print(f"\nweights of the last model ({results[-1]['dataset']}) saved to {path}; "
-              "rebuild with build_model() + model.load_state_dict(load_state_dict(path))")
+              "rebuild with build_model() + model.load_state_dict(tinytorch.load(path))")
     return 0 if ok else 1
 
 

@@ -38,43 +38,22 @@ if _THREADS:
 import numpy as np
 
 import tinytorch
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import SGD, Adam, OneCycleLR
-from tinytorch.core.spatial import Conv2d, BatchNorm2d, MaxPool2d, Flatten
-from tinytorch.data.datasets import load_tinydigits, load_cifar10
-
-try:
-    from tinytorch.data.datasets import DatasetError
-except ImportError:                       # an older datasets module: any missing file is an OSError
-    DatasetError = OSError
+from tinytorch.nn import BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from tinytorch.optim import SGD, Adam
+from tinytorch.optim.lr_scheduler import OneCycleLR
+from tinytorch.utils.data import DataLoader, TensorDataset
+from tinytorch.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+from tinytorch.core.training import evaluate, train_epoch
+from tinytorch.data.datasets import DatasetError, load_cifar10, load_tinydigits
 
 
 def n_params(model):
     return sum(p.size for p in model.parameters())
 
 
-def evaluate(model, x, y, batch=500):
-    """Accuracy of model on (x, y) in eval mode, without building a graph."""
-    model.eval()
-    correct = 0
-    with no_grad():
-        for i in range(0, len(x), batch):
-            logits = model(Tensor(x[i:i + batch]))              # (B, 10)
-            correct += int((logits.data.argmax(axis=1) == y[i:i + batch]).sum())
-    model.train()
-    return correct / len(x)
-
-
-def train_step(model, loss_fn, opt, xb, yb):
-    loss = loss_fn(model(Tensor(xb)), Tensor(yb))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return float(loss.data)
+def test_accuracy(model, loader):
+    """Module 07's evaluate (eval mode, no graph) on a test loader: the accuracy."""
+    return evaluate(model, CrossEntropyLoss(), loader)["accuracy"]
 
 
 # ----------------------------------------------------------------------------- part 1
@@ -102,19 +81,17 @@ def part1_digits(epochs, seed=0):
     cnn = Sequential(Conv2d(1, 16, 3, padding=1, bias=False, seed=seed), BatchNorm2d(16), ReLU(), MaxPool2d(2),
                      Conv2d(16, 32, 3, padding=1, bias=False, seed=seed + 1), BatchNorm2d(32), ReLU(), MaxPool2d(2),
                      Flatten(), Linear(32 * s2 * s2, 10, seed=seed + 2))
+    test = DataLoader(TensorDataset(xte, yte), batch_size=500)
     rows = []
     for name, model in [("MLP", mlp), ("CNN", cnn)]:
-        rng = np.random.default_rng(seed)
+        train = DataLoader(TensorDataset(xtr, ytr), batch_size=64, shuffle=True, seed=seed)
         opt = Adam(model.parameters(), lr=2e-3)
         loss_fn = CrossEntropyLoss()
         t0 = time.perf_counter()
         for ep in range(epochs):
-            perm = rng.permutation(len(xtr))
-            for i in range(0, len(xtr), 64):
-                idx = perm[i:i + 64]
-                train_step(model, loss_fn, opt, xtr[idx], ytr[idx])
+            train_epoch(model, opt, loss_fn, train, metric=None)
         secs = time.perf_counter() - t0
-        acc = evaluate(model, xte, yte)
+        acc = test_accuracy(model, test)
         rows.append((name, n_params(model), epochs, acc, secs))
         print(f"  {name}: test accuracy {acc * 100:.2f}% after {epochs} epochs ({secs:.1f} s)", flush=True)
     return rows
@@ -131,13 +108,11 @@ def cifar_cnn(seed=0):
                       Flatten(), Linear(128 * 4 * 4, 10, seed=seed + 5))                 # (B, 10)
 
 
-def augment(xb, rng):
-    """Random horizontal flip per image and one random 32x32 crop of the 4-padded batch."""
-    flip = rng.random(len(xb)) < 0.5
-    xb = np.where(flip[:, None, None, None], xb[:, :, :, ::-1], xb)   # (B, 3, 32, 32)
-    xp = np.pad(xb, ((0, 0), (0, 0), (4, 4), (4, 4)))                 # (B, 3, 40, 40)
-    dx, dy = rng.integers(0, 9, 2)
-    return np.ascontiguousarray(xp[:, :, dy:dy + 32, dx:dx + 32])
+def train_transform(mean, std, seed=0):
+    """Module 08's batch transforms, torchvision's CIFAR recipe: a random 32x32 crop of each
+    4-padded image, a random horizontal flip per image, then per-channel normalization."""
+    return Compose([RandomCrop(32, padding=4, seed=seed), RandomHorizontalFlip(0.5, seed=seed + 1),
+                    Normalize(mean, std)])
 
 
 def part2_cifar(root, epochs, n_train=None, n_test=None, batch=128, save=None, seed=0, log=None, max_lr=0.1):
@@ -150,17 +125,19 @@ def part2_cifar(root, epochs, n_train=None, n_test=None, batch=128, save=None, s
         xtr, ytr = xtr[:n_train], ytr[:n_train]
     if n_test:
         xte, yte = xte[:n_test], yte[:n_test]
-    mean = (xtr.mean(axis=(0, 2, 3), keepdims=True) / 255).astype(np.float32)
-    std = (xtr.std(axis=(0, 2, 3), keepdims=True) / 255).astype(np.float32)
-    prep = lambda a: ((a.astype(np.float32) / 255 - mean) / std).astype(np.float32)
-    xtr, xte = prep(xtr), prep(xte)                                    # (N, 3, 32, 32) float32
+    # per-channel statistics in [0, 1] units, one channel at a time (a float64 copy of the whole
+    # set would need 1.2 GB)
+    mean = np.array([xtr[:, c].mean(dtype=np.float64) for c in range(3)]) / 255          # (3,)
+    std = np.array([xtr[:, c].astype(np.float32).std(dtype=np.float64) for c in range(3)]) / 255  # (3,)
+    train = DataLoader(TensorDataset(xtr, ytr), batch_size=batch, shuffle=True, drop_last=True, seed=seed,
+                       transform=train_transform(mean, std, seed))   # uint8 in, float32 (B, 3, 32, 32) out
+    test = DataLoader(TensorDataset(xte, yte), batch_size=500, transform=Normalize(mean, std))
     log(f"CIFAR-10: {len(xtr)} train / {len(xte)} test images, batch {batch}, {epochs} epochs, "
         f"SGD Nesterov + one-cycle to lr {max_lr}")
 
-    rng = np.random.default_rng(seed)
     model = cifar_cnn(seed)
     log(f"model: {n_params(model):,} parameters")
-    steps_per_epoch = len(xtr) // batch
+    steps_per_epoch = len(train)
     opt = SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
     sched = OneCycleLR(opt, max_lr=max_lr, total_steps=epochs * steps_per_epoch)
     loss_fn = CrossEntropyLoss()
@@ -168,22 +145,22 @@ def part2_cifar(root, epochs, n_train=None, n_test=None, batch=128, save=None, s
     t_start = time.perf_counter()
     for ep in range(epochs):
         t0 = time.perf_counter()
-        perm = rng.permutation(len(xtr))
         losses = []
-        for i in range(steps_per_epoch):
-            idx = perm[i * batch:(i + 1) * batch]
-            losses.append(train_step(model, loss_fn, opt, augment(xtr[idx], rng), ytr[idx]))
-            sched.step()
+
+        def progress(i, loss):
+            losses.append(loss)
             if (i + 1) % 50 == 0:
                 el = time.perf_counter() - t0
                 log(f"  epoch {ep + 1} step {i + 1}/{steps_per_epoch} loss {np.mean(losses[-50:]):.3f} "
                     f"{(i + 1) * batch / el:.0f} img/s")
+
+        stats = train_epoch(model, opt, loss_fn, train, metric=None, scheduler=sched, on_batch=progress)
         t_train = time.perf_counter() - t0
-        acc = evaluate(model, xte, yte)
-        history.append((ep + 1, float(np.mean(losses)), acc, t_train, time.perf_counter() - t_start))
-        log(f"epoch {ep + 1}: train loss {np.mean(losses):.3f}  test acc {acc * 100:.2f}%  "
+        acc = test_accuracy(model, test)
+        history.append((ep + 1, stats["loss"], acc, t_train, time.perf_counter() - t_start))
+        log(f"epoch {ep + 1}: train loss {stats['loss']:.3f}  test acc {acc * 100:.2f}%  "
             f"epoch {t_train:.0f} s ({steps_per_epoch * batch / t_train:.0f} img/s)  "
-            f"total {time.perf_counter() - t_start:.0f} s")
+            f"total {time.perf_counter() - t_start:.0f} s  load average {os.getloadavg()[0]:.1f}")
     if save:
         np.savez(save, **{k: np.asarray(v) for k, v in model.state_dict().items()})
         log(f"saved state_dict to {save}")

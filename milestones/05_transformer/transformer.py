@@ -38,32 +38,25 @@ set_blas_threads(1, override=False)
 import numpy as np  # noqa: E402
 
 import tinytorch
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import AdamW
-from tinytorch.models.transformer import GPT
+from tinytorch.nn import CrossEntropyLoss
+from tinytorch.nn import Transformer as GPT          # module 13's GPT (see docs/framework.md)
+from tinytorch.nn.utils import clip_grad_norm_
+from tinytorch.optim import AdamW
+from tinytorch.text.tokenization import CharTokenizer
+from tinytorch.core.training import evaluate
 
 
 # --------------------------------------------------------------------------------------------
 # shared training machinery
 # --------------------------------------------------------------------------------------------
-class CharVocab:
-    """Character-level tokenizer over a fixed alphabet; unknown characters map to '?'."""
+def char_tokenizer(chars) -> CharTokenizer:
+    """Module 10's CharTokenizer over a fixed alphabet: ids 0-3 are its special tokens, then one
+    id per character; no byte fallback (an unknown character becomes <unk>)."""
+    return CharTokenizer(chars, byte_fallback=False)
 
-    def __init__(self, chars):
-        self.chars = sorted(set(chars))
-        self.stoi = {c: i for i, c in enumerate(self.chars)}
-        self.unk = self.stoi.get("?", 0)
 
-    def __len__(self):
-        return len(self.chars)
-
-    def encode(self, s: str) -> np.ndarray:
-        return np.array([self.stoi.get(c, self.unk) for c in s], dtype=np.int64)
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+def encode(tok: CharTokenizer, text: str) -> np.ndarray:
+    return np.array(tok.encode(text), dtype=np.int64)
 
 
 def lr_at(it: int, max_lr: float, min_lr: float, warmup: int, decay_iters: int) -> float:
@@ -84,26 +77,18 @@ def make_optimizers(model, lr, weight_decay, betas):
             AdamW(no_decay, lr=lr, betas=betas, weight_decay=0.0)]
 
 
-def clip_grad_norm(params, max_norm: float) -> float:
-    """Scale all gradients so their global L2 norm is at most max_norm; returns the norm."""
-    grads = [p.grad.data for p in params if p.grad is not None]
-    norm = float(np.sqrt(sum(float((g.astype(np.float32) ** 2).sum()) for g in grads)))
-    if norm > max_norm:
-        scale = np.float32(max_norm / (norm + 1e-6))
-        for g in grads:
-            g *= scale
-    return norm
+IGNORE = -1   # a target id the loss skips (PyTorch's ignore_index)
 
 
-def lm_loss(model, loss_fn, x: np.ndarray, y: np.ndarray, keep=None) -> Tensor:
-    """Mean next-token cross-entropy; ``keep`` (B, T) bool restricts it to some targets."""
-    logits = model(x)                                           # (B, T, V)
+def lm_loss(logits, targets):
+    """Mean next-token cross-entropy of logits (B, T, V) against targets (B, T), skipping the
+    targets equal to IGNORE (TinyTalks trains on the answer characters only)."""
     B, T, V = logits.shape
-    flat, targets = logits.reshape(B * T, V), y.reshape(B * T)  # (B*T, V), (B*T,)
-    if keep is not None:
-        rows = np.flatnonzero(keep.reshape(B * T))              # (n,)
-        flat, targets = flat[rows], targets[rows]               # (n, V), (n,)
-    return loss_fn(flat, targets)                               # scalar
+    flat, t = logits.reshape(B * T, V), np.asarray(targets.data).reshape(B * T)   # (B*T, V), (B*T,)
+    rows = np.flatnonzero(t != IGNORE)                                             # (n,)
+    if len(rows) < len(t):
+        flat, t = flat[rows], t[rows]                                              # (n, V), (n,)
+    return CrossEntropyLoss()(flat, t)                                             # scalar
 
 
 def train(model, get_batch, iters, lr, min_lr, warmup, weight_decay=0.1, betas=(0.9, 0.99),
@@ -111,7 +96,6 @@ def train(model, get_batch, iters, lr, min_lr, warmup, weight_decay=0.1, betas=(
     """AdamW training loop with nanoGPT's schedule; returns (history, seconds of training)."""
     opts = make_optimizers(model, lr, weight_decay, betas)
     params = model.parameters()
-    loss_fn = CrossEntropyLoss()
     history, train_time = [], 0.0
     for it in range(iters + 1):
         if eval_fn is not None and (it % eval_every == 0 or it == iters):
@@ -125,12 +109,13 @@ def train(model, get_batch, iters, lr, min_lr, warmup, weight_decay=0.1, betas=(
         cur = lr_at(it, lr, min_lr, warmup, iters)
         for o in opts:
             o.lr = cur
-        loss = lm_loss(model, loss_fn, *get_batch())
+        x, y = get_batch()
+        loss = lm_loss(model(x), y)
         for o in opts:
             o.zero_grad()
         loss.backward()
         if grad_clip:
-            clip_grad_norm(params, grad_clip)
+            clip_grad_norm_(params, grad_clip)      # module 07
         for o in opts:
             o.step()
         train_time += time.perf_counter() - t0
@@ -141,13 +126,10 @@ def train(model, get_batch, iters, lr, min_lr, warmup, weight_decay=0.1, betas=(
 
 
 def estimate_loss(model, get_batch_split, splits, n_batches):
-    out = {}
-    loss_fn = CrossEntropyLoss()
-    with no_grad():
-        for split in splits:
-            vals = [lm_loss(model, loss_fn, *get_batch_split(split, i)).item() for i in range(n_batches)]
-            out[split] = float(np.mean(vals))
-    return out
+    """Mean loss over n_batches fixed batches per split, with module 07's evaluate."""
+    return {split: evaluate(model, lm_loss, [get_batch_split(split, i) for i in range(n_batches)],
+                            metric=None)["loss"]
+            for split in splits}
 
 
 def n_params(model) -> int:
@@ -176,9 +158,9 @@ def answer_questions(model, vocab, questions, max_new=28):
     by_len = {}
     for i, p in enumerate(prompts):
         by_len.setdefault(len(p), []).append(i)
-    nl = vocab.stoi["\n"]
+    nl = vocab.char_to_id["\n"]
     for _, ids in sorted(by_len.items()):
-        idx = np.stack([vocab.encode(prompts[i]) for i in ids])            # (n, L)
+        idx = np.stack([encode(vocab, prompts[i]) for i in ids])            # (n, L)
         out = idx
         for _ in range(max_new):                                            # stop once all rows end
             out = model.generate(out, 1, temperature=0)                     # (n, L + step)
@@ -186,7 +168,7 @@ def answer_questions(model, vocab, questions, max_new=28):
                 break
         for row, i in zip(out[:, idx.shape[1]:], ids):
             stop = np.where(row == nl)[0]
-            answers[i] = vocab.decode(row[: stop[0]] if len(stop) else row)
+            answers[i] = vocab.decode(row[: stop[0]] if len(stop) else row, skip_special_tokens=True)
     return answers
 
 
@@ -194,7 +176,7 @@ def run_tinytalks(args):
     print("\n=== (a) TinyTalks: answering held-out questions ===")
     train_pairs, val_pairs, test_pairs = load_pairs()
     print(f"pairs: train {len(train_pairs)}, val {len(val_pairs)}, test {len(test_pairs)}")
-    vocab = CharVocab([chr(c) for c in range(32, 127)] + ["\n"])  # fixed printable alphabet
+    vocab = char_tokenizer([chr(c) for c in range(32, 127)] + ["\n"])  # fixed printable alphabet
     rng = np.random.default_rng(args.seed)
 
     def stream(pairs, order):
@@ -205,7 +187,7 @@ def run_tinytalks(args):
         for st, i in zip(starts, order):
             a0 = 1 + st + len(f"Q: {pairs[i][0]}\nA: ")
             is_answer[a0: a0 + len(pairs[i][1]) + 1] = True      # the answer and its newline
-        return vocab.encode("\n" + "".join(texts)), starts, is_answer
+        return encode(vocab, "\n" + "".join(texts)), starts, is_answer
 
     # training stream: several shuffled copies so windows can start at any example
     parts, starts, answer = [], [], []
@@ -227,8 +209,10 @@ def run_tinytalks(args):
 
     def batch_from(d, st, isa, r):
         ix = st[r.integers(0, len(st), B)][:, None] + ar                  # (B, T)
-        keep = isa[ix + 1] if args.tt_answer_loss else None               # (B, T) or None
-        return d[ix], d[ix + 1], keep
+        y = d[ix + 1]                                                     # (B, T)
+        if args.tt_answer_loss:
+            y = np.where(isa[ix + 1], y, IGNORE)                          # loss on answers only
+        return d[ix], y
 
     def get_batch():
         return batch_from(data, starts, answer, rng)
@@ -291,8 +275,8 @@ def run_shakespeare(args):
         print("SKIPPED: set TINYTORCH_DATA to the directory holding text/tinyshakespeare.txt")
         return None
     text = path.read_text(encoding="utf-8")
-    vocab = CharVocab(text)
-    data = vocab.encode(text)
+    vocab = char_tokenizer(text)
+    data = encode(vocab, text)
     n = int(0.9 * len(data))
     train_data, val_data = data[:n], data[n:]
     print(f"corpus: {len(text):,} characters, vocab {len(vocab)}, train {len(train_data):,}, "
@@ -325,10 +309,10 @@ def run_shakespeare(args):
     print(f"training time {secs:.0f} s ({1000 * secs / max(1, args.iters):.0f} ms/iter), "
           f"evaluation excluded")
     t0 = time.perf_counter()
-    out = model.generate(vocab.encode("\n")[None, :], args.sample_len, temperature=0.8, top_k=200,
+    out = model.generate(encode(vocab, "\n")[None, :], args.sample_len, temperature=0.8, top_k=200,
                          seed=args.seed)
     gen_secs = time.perf_counter() - t0
-    sample = vocab.decode(out[0, 1:])
+    sample = vocab.decode(out[0, 1:], skip_special_tokens=True)
     print(f"\nsample ({args.sample_len} characters, temperature 0.8, top-k 200, seed {args.seed}, "
           f"{gen_secs:.1f} s):\n" + "-" * 60 + f"\n{sample}\n" + "-" * 60)
     return {"val_loss": final["val"], "val_loss_precise": precise, "train_loss": final["train"],

@@ -34,18 +34,22 @@
 #                           reshape, transpose, permute         now recording a graph
 #                           sum / mean / max, exp / log
 #                           indexing, memory_footprint()
+#                           PyTorch spellings: dim=,
+#                             argmax, view, squeeze ...
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.tensor
 #| export
+#| namespace tinytorch Tensor tensor zeros ones randn manual_seed
+#| namespace tinytorch.core Tensor
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
 
-__all__ = ["Tensor", "matmul_loops"]
+__all__ = ["Tensor", "matmul_loops", "tensor", "zeros", "ones", "randn", "manual_seed", "default_rng"]
 
 # %% [markdown]
 # ## 1. What a tensor stores
@@ -73,6 +77,7 @@ __all__ = ["Tensor", "matmul_loops"]
 # | `np.array([...], int64)` / bool   | kept: int64 / bool             |
 # | a `Tensor`                        | the same array (no copy)       |
 # | anything with `dtype=np.float64`  | float64 array                  |
+# | `None`, a string                  | `TypeError` (NumPy: NaN, text) |
 #
 # NumPy arrays are *not* copied when their dtype is already right: `Tensor(arr)` shares
 # memory with `arr`, as `torch.from_numpy` does. Copies cost memory and time; we make them
@@ -107,6 +112,7 @@ class Tensor:
             - Anything else (Python numbers, lists): ``np.asarray(data, dtype=np.float32)``.
             - Then set ``requires_grad`` (a bool), ``grad = None`` and ``_ctx = None``.
         """
+        _check_data(data)
         ### BEGIN SOLUTION
         if isinstance(data, Tensor):
             data = data.data
@@ -133,7 +139,8 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return self.data.size
+        # NumPy's element count, callable as PyTorch's size() / size(dim) (section 7)
+        return _Size(self.data.shape)
 
     @property
     def dtype(self):
@@ -185,13 +192,37 @@ class Tensor:
         ### END SOLUTION
 
     # -- dormant autograd: module 05 replaces these -----------------------------------------
-    def backward(self, gradient=None) -> None:
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Compute gradients. Does nothing until module 05 calls ``enable_autograd()``."""
         return None
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
         self.grad = None
+
+
+class _Size(int):
+    """An element count (NumPy's ``a.size``) that is also PyTorch's ``size()`` when called:
+    ``t.size == 6`` and ``t.size() == (2, 3)``, ``t.size(0) == 2``."""
+
+    def __new__(cls, shape: tuple):
+        count = 1
+        for n in shape:
+            count *= int(n)
+        obj = super().__new__(cls, count)
+        obj.shape = tuple(shape)
+        return obj
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
+def _check_data(data) -> None:
+    """Refuse what NumPy would silently turn into a NaN or an object array."""
+    if data is None:
+        raise TypeError("Tensor(None): expected numbers, a (nested) list of numbers or an array, got None")
+    if isinstance(data, (str, bytes, dict, set)):
+        raise TypeError(f"Tensor() expects numbers or an array, got a {type(data).__name__}")
 
 
 def _wrap(data: np.ndarray) -> Tensor:
@@ -233,6 +264,45 @@ def test_unit_tensor_creation():
 
 
 test_unit_tensor_creation()
+
+# %% [markdown]
+# ### How the tests check your results
+#
+# The most common bug in this course is an operation that returns a raw NumPy array instead
+# of a `Tensor`. It looks right when printed, and `np.testing.assert_allclose(out.data, ...)`
+# even accepts it (an ndarray has a `.data` attribute too: a buffer of its bytes), but the
+# next module cannot call Tensor methods on it and gradients cannot flow through it. The
+# second most common is a silent float64. So every graded test first checks what came back:
+#
+# ```
+#   assert_tensor(x + b, (2, 3))        a Tensor, of shape (2, 3), of dtype float32
+#   assert_tensor(labels, (4,), np.int64)
+# ```
+#
+# `assert_tensor` is given (read it; it goes into `tinytorch.testing`, like `torch.testing`,
+# and later modules' tests import it from there). It recognises a Tensor by its class name,
+# so that this notebook's `Tensor` and the one in your package both count.
+
+# %% nbgrader={"grade": false, "grade_id": "testing-helpers", "locked": true, "schema_version": 3, "solution": false}
+#| export testing
+import numpy as np
+
+
+def assert_tensor(out, shape, dtype=np.float32, name: str = "the result"):
+    """Fail with a message a learner can act on unless ``out`` is a Tensor of ``shape`` and
+    ``dtype`` (``dtype=None``: any). Returns ``out``, so a test can go on using it."""
+    if not any(c.__name__ == "Tensor" for c in type(out).__mro__) or not isinstance(
+            getattr(out, "data", None), np.ndarray):
+        raise AssertionError(f"{name} must be a Tensor, got {type(out).__module__}.{type(out).__name__}: "
+                             "wrap NumPy results as Tensor(...) (or _wrap(...)) so that later modules, "
+                             "and gradients, can use them")
+    if tuple(out.shape) != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if dtype is not None and out.dtype != np.dtype(dtype):
+        raise AssertionError(f"{name}: expected dtype {np.dtype(dtype)}, got {out.dtype}"
+                             + (" (a float64 leak: NumPy's default)" if out.dtype == np.float64 else ""))
+    return out
+
 
 # %% [markdown]
 # ## 2. Element-wise arithmetic and broadcasting
@@ -355,21 +425,25 @@ Tensor.__eq__ = _compare(np.equal)
 Tensor.__ne__ = _compare(np.not_equal)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-tensor-arithmetic", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-arithmetic", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_arithmetic():
     """Element-wise operations broadcast and stay float32."""
     x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
+    x_before = x.data.copy()
     b = Tensor([10, 20, 30])  # (3,)
-    np.testing.assert_allclose((x + b).data, [[11, 22, 33], [14, 25, 36]])
-    np.testing.assert_allclose((x - 1).data, [[0, 1, 2], [3, 4, 5]])
+    np.testing.assert_allclose(assert_tensor(x + b, (2, 3), name="x + b").data, [[11, 22, 33], [14, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(x - 1, (2, 3), name="x - 1").data, [[0, 1, 2], [3, 4, 5]])
     np.testing.assert_allclose((2 - x).data, [[1, 0, -1], [-2, -3, -4]])
-    np.testing.assert_allclose((x * x).data, [[1, 4, 9], [16, 25, 36]])
-    np.testing.assert_allclose((x / 2).data, [[0.5, 1, 1.5], [2, 2.5, 3]])
+    np.testing.assert_allclose(assert_tensor(x * x, (2, 3), name="x * x").data, [[1, 4, 9], [16, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(x / 2, (2, 3), name="x / 2").data, [[0.5, 1, 1.5], [2, 2.5, 3]])
     np.testing.assert_allclose((1 / Tensor([2, 4])).data, [0.5, 0.25])
-    np.testing.assert_allclose((x ** 2).data, (x * x).data)
-    np.testing.assert_allclose((-x).data, -x.data)
-    for out in (x + b, x * 0.5, x / 3, x ** 2, x + np.ones(3)):
-        assert out.dtype == np.float32, f"expected float32, got {out.dtype}"
+    np.testing.assert_allclose(assert_tensor(x ** 2, (2, 3), name="x ** 2").data, [[1, 4, 9], [16, 25, 36]])
+    np.testing.assert_allclose(assert_tensor(-x, (2, 3), name="-x").data, -x_before)
+    np.testing.assert_allclose((x ** Tensor([1, 0, 2])).data, [[1, 1, 9], [4, 1, 36]])
+    for out in (x + b, x * 0.5, x / 3, x ** 2, x + np.ones(3), x * np.ones(3), x - np.ones(3),
+                x / np.full(3, 2.0), x ** np.full(3, 2.0)):
+        assert_tensor(out, (2, 3), np.float32, name="an operation with a float64 array")
+    np.testing.assert_array_equal(x.data, x_before, err_msg="an operation modified its input in place")
     assert (x > 3).dtype == np.bool_ and (x > 3).data.sum() == 3
     ### BEGIN HIDDEN TESTS
     np.testing.assert_allclose((np.ones(3) + b).data, [11, 21, 31])
@@ -480,12 +554,14 @@ def test_unit_matmul():
     """Both matmuls agree with the worked example and with each other; errors name shapes."""
     A = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
     B = Tensor([[7, 8], [9, 10], [11, 12]])  # (3, 2)
-    np.testing.assert_allclose((A @ B).data, [[58, 64], [139, 154]])
-    np.testing.assert_allclose(matmul_loops(A, B).data, [[58, 64], [139, 154]])
-    assert (A @ B).dtype == np.float32
+    np.testing.assert_allclose(assert_tensor(A @ B, (2, 2), name="A @ B").data, [[58, 64], [139, 154]])
+    np.testing.assert_allclose(assert_tensor(matmul_loops(A, B), (2, 2), name="matmul_loops(A, B)").data,
+                               [[58, 64], [139, 154]])
+    np.testing.assert_allclose(assert_tensor(A.matmul(B), (2, 2), name="A.matmul(B)").data, [[58, 64], [139, 154]])
     rng = np.random.default_rng(0)
     x = Tensor(rng.standard_normal((4, 5, 3)).astype(np.float32))  # (B, M, K)
-    assert (x @ B).shape == (4, 5, 2), f"batched matmul: expected (4, 5, 2), got {(x @ B).shape}"
+    assert_tensor(x @ B, (4, 5, 2), name="batched matmul (4, 5, 3) @ (3, 2)")
+    np.testing.assert_allclose((x @ B).data, x.data @ B.data, rtol=1e-5)
     try:
         Tensor(np.zeros((3, 4))) @ Tensor(np.zeros((5, 2)))
         raise AssertionError("(3, 4) @ (5, 2) must raise")
@@ -572,13 +648,19 @@ Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 def test_unit_shape_ops():
     """reshape / transpose / permute / T move numbers as NumPy does."""
     x = Tensor(np.arange(6))
-    assert x.reshape(2, -1).shape == (2, 3) and x.reshape((3, 2)).shape == (3, 2)
+    int64 = np.arange(6).dtype
+    assert_tensor(x.reshape(2, -1), (2, 3), int64, name="reshape(2, -1)")
+    assert_tensor(x.reshape((3, 2)), (3, 2), int64, name="reshape((3, 2))")
     m = x.reshape(2, 3)
-    np.testing.assert_array_equal(m.transpose().data, [[0, 3], [1, 4], [2, 5]])
+    np.testing.assert_array_equal(assert_tensor(m.transpose(), (3, 2), int64, name="transpose()").data,
+                                  [[0, 3], [1, 4], [2, 5]])
     np.testing.assert_array_equal(m.T.data, m.transpose().data)
-    y = Tensor(np.zeros((2, 3, 4)))
-    assert y.permute(2, 0, 1).shape == (4, 2, 3)
-    assert y.transpose().shape == (2, 4, 3) and y.transpose(0, 2).shape == (4, 3, 2)
+    y = Tensor(np.arange(24).reshape(2, 3, 4))
+    np.testing.assert_array_equal(assert_tensor(y.permute(2, 0, 1), (4, 2, 3), int64, name="permute").data,
+                                  np.transpose(y.data, (2, 0, 1)))
+    np.testing.assert_array_equal(assert_tensor(y.transpose(), (2, 4, 3), int64, name="transpose()").data,
+                                  np.swapaxes(y.data, 1, 2))
+    assert_tensor(y.transpose(0, 2), (4, 3, 2), int64, name="transpose(0, 2)")
     try:
         x.reshape(4, 2)
         raise AssertionError("6 elements cannot become (4, 2)")
@@ -614,23 +696,41 @@ test_unit_shape_ops()
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-reductions", "locked": false, "schema_version": 3, "solution": true}
 #| export
-def _sum(self, axis=None, keepdims: bool = False) -> Tensor:
+def _reduce_args(axis, keepdims, dim, keepdim, who: str):
+    """NumPy's ``axis=``/``keepdims=`` or PyTorch's ``dim=``/``keepdim=`` -> (axis, keepdims) (provided)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{who}(): give axis= (NumPy) or dim= (PyTorch), not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis, bool(keepdims)
+
+
+def _sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     """Sum over ``axis`` (None: all elements; an int or a tuple of ints)."""
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "sum")
     ### BEGIN SOLUTION
     return _wrap(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)))
     ### END SOLUTION
 
 
-def _mean(self, axis=None, keepdims: bool = False) -> Tensor:
+def _mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     """Mean over ``axis``; integer and bool tensors give float32 (not NumPy's float64)."""
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "mean")
     ### BEGIN SOLUTION
     dtype = None if np.issubdtype(self.dtype, np.floating) else np.float32
     return _wrap(np.asarray(self.data.mean(axis=axis, keepdims=keepdims, dtype=dtype)))
     ### END SOLUTION
 
 
-def _max(self, axis=None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``."""
+def _max(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    """Maximum over ``axis``. PyTorch's spelling ``max(dim=1)`` returns (values, indices) (section 7)."""
+    if dim is not None:
+        return _values_indices(self, "max", dim, keepdim)
+    axis, keepdims = _reduce_args(axis, keepdims, None, keepdim, "max")
     ### BEGIN SOLUTION
     return _wrap(np.asarray(self.data.max(axis=axis, keepdims=keepdims)))
     ### END SOLUTION
@@ -669,15 +769,20 @@ Tensor.sqrt = _sqrt
 def test_unit_reductions():
     """Reductions honour axis and keepdims; element-wise math matches NumPy."""
     x = Tensor([[1, 2, 3], [4, 5, 6]])  # (2, 3)
-    assert x.sum().item() == 21 and x.sum().shape == ()
-    np.testing.assert_allclose(x.sum(axis=0).data, [5, 7, 9])
-    np.testing.assert_allclose(x.mean(axis=1).data, [2, 5])
-    m = x.max(axis=1, keepdims=True)
-    assert m.shape == (2, 1), f"keepdims must keep a size-1 axis: expected (2, 1), got {m.shape}"
+    assert assert_tensor(x.sum(), (), name="x.sum()").item() == 21
+    np.testing.assert_allclose(assert_tensor(x.sum(axis=0), (3,), name="sum(axis=0)").data, [5, 7, 9])
+    np.testing.assert_allclose(assert_tensor(x.sum(axis=1, keepdims=True), (2, 1), name="sum(axis=1, keepdims=True)").data,
+                               [[6], [15]])
+    np.testing.assert_allclose(assert_tensor(x.mean(axis=1), (2,), name="mean(axis=1)").data, [2, 5])
+    np.testing.assert_allclose(assert_tensor(x.mean(axis=0, keepdims=True), (1, 3), name="mean(axis=0, keepdims=True)").data,
+                               [[2.5, 3.5, 4.5]])
+    m = assert_tensor(x.max(axis=1, keepdims=True), (2, 1), name="max(axis=1, keepdims=True)")
     np.testing.assert_allclose(m.data, [[3], [6]])
-    np.testing.assert_allclose(x.exp().log().data, x.data, rtol=1e-6)
-    np.testing.assert_allclose(Tensor([4, 9]).sqrt().data, [2, 3])
-    assert x.mean().dtype == np.float32
+    np.testing.assert_allclose(assert_tensor(x.max(axis=0), (3,), name="max(axis=0)").data, [4, 5, 6])
+    np.testing.assert_allclose(assert_tensor(x.exp(), (2, 3), name="exp()").data, np.exp(x.data), rtol=1e-6)
+    np.testing.assert_allclose(assert_tensor(x.log(), (2, 3), name="log()").data, np.log(x.data), rtol=1e-6)
+    np.testing.assert_allclose(assert_tensor(Tensor([4, 9]).sqrt(), (2,), name="sqrt()").data, [2, 3])
+    assert_tensor(x.mean(), (), np.float32, name="x.mean()")
     acc = (Tensor(np.array([1, 2, 3])) == Tensor(np.array([1, 0, 3]))).mean()
     assert acc.dtype == np.float32, f"mean of a bool tensor must be float32, got {acc.dtype}"
     ### BEGIN HIDDEN TESTS
@@ -725,7 +830,8 @@ Tensor.__getitem__ = _getitem
 def test_unit_getitem():
     """Indexing returns Tensors with NumPy semantics."""
     x = Tensor(np.arange(12).reshape(3, 4))
-    assert x[0].shape == (4,) and x[:, 1].data.tolist() == [1, 5, 9]
+    assert_tensor(x[0], (4,), x.dtype, name="x[0]")
+    assert assert_tensor(x[:, 1], (3,), x.dtype, name="x[:, 1]").data.tolist() == [1, 5, 9]
     labels = Tensor(np.array([2, 0, 3]))
     assert x[np.arange(3), labels].data.tolist() == [2, 4, 11]
     assert x[x > 9].data.tolist() == [10, 11]
@@ -738,7 +844,245 @@ def test_unit_getitem():
 test_unit_getitem()
 
 # %% [markdown]
-# ## 7. Everything together
+# ## 7. PyTorch habits: the same Tensor, spelled the PyTorch way
+#
+# Most readers of this course will also write PyTorch, and PyTorch spells a few things
+# differently from NumPy. The Tensor accepts both spellings wherever they do not collide:
+#
+# ```
+#   NumPy habit                      PyTorch habit                   here
+#   x.sum(axis=0, keepdims=True)     x.sum(dim=0, keepdim=True)      both
+#   x.max(axis=1)  -> values         x.max(dim=1) -> (values, idx)   both (the keyword decides)
+#   x.argmax(axis=1)                 x.argmax(dim=1)                 both
+#   x.reshape(2, 3)                  x.view(2, 3)                    both (view never copies)
+#   x[:, None], np.squeeze(x)        x.unsqueeze(1), x.squeeze(1)    both
+#   x.size -> 6  (element count)     x.size() -> (2, 3), x.size(0)   both: see below
+#   x.astype(np.float32)             x.float(), x.long()             PyTorch's
+#   np.clip(x, 0, 1), np.abs(x)      x.clamp(0, 1), x.abs()          PyTorch's
+#   x.copy(), x.tolist()             x.clone(), x.tolist()           PyTorch's
+# ```
+#
+# Where the habits collide we had to choose, and the choice is a rule you can remember:
+#
+# - **`max` with a position argument.** `x.max(1)` is NumPy's (the maximum values);
+#   `x.max(dim=1)` is PyTorch's: a pair `(values, indices)` you can unpack, as
+#   `values, idx = x.max(dim=1)`. Every line of this course written before this section uses
+#   NumPy's `axis=`, so the positional form keeps NumPy's meaning; the keyword `dim=` is the
+#   unambiguous PyTorch spelling. (Beware: a `(2, 3)` result also unpacks into two rows, so
+#   `v, i = x.max(1)` would not fail; write `dim=`.)
+# - **`size`.** NumPy's `a.size` is the number of elements (an int attribute); PyTorch's
+#   `t.size()` is the shape (a method), and `t.numel()` the count. They never appear in the
+#   same syntactic form, so `size` here is an int that you can also call:
+#   `t.size == 6` and `t.size() == (2, 3)` and `t.size(0) == 2` all hold. Code written
+#   for either library reads the answer it expects.
+# - **`squeeze(dim)` of an axis that is not 1** is an error in NumPy and does nothing in
+#   PyTorch. We follow PyTorch: these are PyTorch's names, so they keep PyTorch's meaning.
+# - **`Tensor([1, 2])` is float32**, where `torch.tensor([1, 2])` is int64. Section 1's rule
+#   (Python numbers become float32, integer *arrays* keep their dtype) holds for
+#   `tinytorch.tensor(...)` too: one rule, not two.
+#
+# Your part: `argmax`, `unsqueeze` and `squeeze` (write the last two with `self.reshape`:
+# module 05 makes `reshape` differentiable, so they will be too, for free) and `clamp`.
+#
+# ```
+#   x (2, 3) = [[1, 9, 3],      x.argmax(dim=1)                -> [1, 2]      int64, (2,)
+#               [4, 5, 6]]      x.argmax()                     -> 1           index in x.flatten()
+#                               x.unsqueeze(0).shape           -> (1, 2, 3)
+#                               x.unsqueeze(-1).shape          -> (2, 3, 1)
+#                               x.unsqueeze(0).squeeze().shape -> (2, 3)
+#                               x.clamp(2, 5)                  -> [[2, 5, 3], [4, 5, 5]]
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "tensor-pytorch-habits", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _argmax(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    """Index of the maximum along ``axis`` (None: index into the flattened tensor), int64.
+
+    HINT: ``np.argmax`` takes ``axis`` and ``keepdims``; wrap its result with ``_wrap``.
+    """
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "argmax")
+    ### BEGIN SOLUTION
+    return _wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False))
+    ### END SOLUTION
+
+
+def _unsqueeze(self, dim: int) -> Tensor:
+    """A new axis of size 1 at position ``dim`` (negative counts from the end of the result).
+
+    HINT: insert 1 into ``list(self.shape)`` at ``dim % (self.ndim + 1)``, then ``self.reshape``.
+    """
+    if not -(self.ndim + 1) <= dim <= self.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a {self.ndim}-D tensor")
+    ### BEGIN SOLUTION
+    shape = list(self.shape)
+    shape.insert(dim % (self.ndim + 1), 1)
+    return self.reshape(tuple(shape))
+    ### END SOLUTION
+
+
+def _squeeze(self, dim=None) -> Tensor:
+    """Drop axes of size 1: all of them, or only ``dim`` (a no-op if that axis is not 1).
+
+    HINT: keep the sizes you do not drop, then ``self.reshape``.
+    """
+    if dim is not None and not -self.ndim <= dim < max(self.ndim, 1):
+        raise IndexError(f"squeeze: dim {dim} is out of range for a {self.ndim}-D tensor")
+    ### BEGIN SOLUTION
+    if dim is None:
+        shape = tuple(n for n in self.shape if n != 1)
+    else:
+        d = dim % self.ndim if self.ndim else 0
+        shape = tuple(n for i, n in enumerate(self.shape) if i != d or n != 1)
+    return self.reshape(shape)
+    ### END SOLUTION
+
+
+def _clamp(self, min=None, max=None) -> Tensor:
+    """Every element limited to ``[min, max]`` (either bound may be None). HINT: ``np.clip``."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both")
+    ### BEGIN SOLUTION
+    return _wrap(np.clip(self.data, min, max))
+    ### END SOLUTION
+
+
+# The rest is provided: each is one NumPy call or built on what you wrote.
+def _values_indices(t: Tensor, which: str, dim: int, keepdim):
+    """PyTorch's ``max(dim=)`` / ``min(dim=)``: the pair (values, indices), values differentiable."""
+    keepdim = bool(keepdim)
+    values = getattr(t, which)(axis=dim, keepdims=keepdim)
+    indices = (t if which == "max" else -t).argmax(axis=dim, keepdims=keepdim)
+    return ValuesIndices(values, indices)
+
+
+class ValuesIndices(tuple):
+    """``(values, indices)`` that also has ``.values`` and ``.indices``, like PyTorch's result."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _min(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+    """Minimum over ``axis``: ``-max(-x)``, so module 05's Max makes it differentiable too."""
+    if dim is not None:
+        return _values_indices(self, "min", dim, keepdim)
+    return -((-self).max(axis=axis, keepdims=keepdims if keepdim is None else keepdim))
+
+
+def _view(self, *shape) -> Tensor:
+    """``reshape`` that never copies, like PyTorch's view: an error if the memory layout forbids it."""
+    shape = _shape_arg(shape)
+    try:
+        np.reshape(self.data, shape, copy=False)
+    except ValueError:
+        raise ValueError(f"view: a tensor of shape {self.shape} cannot be viewed as {tuple(shape)} without "
+                         "a copy (it is not contiguous, e.g. after a transpose); use reshape") from None
+    return self.reshape(shape)
+
+
+def _flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim..end_dim`` into one (all of them by default)."""
+    if self.ndim == 0:
+        return self.reshape(1)
+    s, e = start_dim % self.ndim, end_dim % self.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+
+Tensor.argmax = _argmax
+Tensor.argmin = lambda self, axis=None, keepdims=False, *, dim=None, keepdim=None: (-self).argmax(
+    axis, keepdims, dim=dim, keepdim=keepdim)
+Tensor.unsqueeze = _unsqueeze
+Tensor.squeeze = _squeeze
+Tensor.clamp = _clamp
+Tensor.min = _min
+Tensor.view = _view
+Tensor.flatten = _flatten
+Tensor.abs = lambda self: _wrap(np.abs(self.data))
+Tensor.float = lambda self: self if self.dtype == np.float32 else _wrap(self.data.astype(np.float32))
+Tensor.long = lambda self: _wrap(self.data.astype(np.int64))
+Tensor.clone = lambda self: _wrap(self.data.copy())
+Tensor.tolist = lambda self: self.data.tolist()
+Tensor.numel = lambda self: int(self.data.size)
+Tensor.dim = lambda self: self.data.ndim
+
+
+# Top-level factories, as `tinytorch.tensor(...)`, `tinytorch.zeros(...)` (provided).
+_GENERATOR = [np.random.default_rng()]
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator that ``randn`` and the layers made without ``seed=`` draw from."""
+    _GENERATOR[0] = np.random.default_rng(int(seed))
+
+
+def default_rng(seed=None) -> np.random.Generator:
+    """``np.random.default_rng(seed)``; without a seed, the generator ``manual_seed`` set."""
+    return _GENERATOR[0] if seed is None else np.random.default_rng(seed)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``Tensor(data, ...)``: the same dtype rules (section 1)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def randn(*shape, requires_grad: bool = False) -> Tensor:
+    """Standard-normal float32 numbers from the ``manual_seed`` generator."""
+    data = default_rng().standard_normal(_shape_arg(shape), dtype=np.float32)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-tensor-pytorch-habits", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_pytorch_habits():
+    """argmax, unsqueeze, squeeze and clamp; both spellings of the reductions."""
+    x = Tensor([[1, 9, 3], [4, 5, 6]])  # (2, 3)
+    am = assert_tensor(x.argmax(dim=1), (2,), np.int64, name="argmax(dim=1)")
+    assert am.tolist() == [1, 2], f"argmax(dim=1): {am}"
+    assert assert_tensor(x.argmax(), (), np.int64, name="argmax()").item() == 1
+    assert assert_tensor(x.argmax(axis=0), (3,), np.int64, name="argmax(axis=0)").tolist() == [1, 0, 1]
+    assert_tensor(x.argmax(dim=1, keepdim=True), (2, 1), np.int64, name="argmax(dim=1, keepdim=True)")
+    assert_tensor(x.unsqueeze(0), (1, 2, 3), name="unsqueeze(0)")
+    assert_tensor(x.unsqueeze(-1), (2, 3, 1), name="unsqueeze(-1)")
+    assert_tensor(x.unsqueeze(1), (2, 1, 3), name="unsqueeze(1)")
+    assert_tensor(x.unsqueeze(0).squeeze(), (2, 3), name="unsqueeze(0).squeeze()")
+    assert_tensor(x.unsqueeze(1).squeeze(1), (2, 3), name="unsqueeze(1).squeeze(1)")
+    assert_tensor(x.squeeze(0), (2, 3), name="squeeze(0) of an axis that is not 1 (changes nothing, as in PyTorch)")
+    assert_tensor(x.unsqueeze(0).unsqueeze(-1).squeeze(-1), (1, 2, 3), name="squeeze(-1) drops only that axis")
+    c = assert_tensor(x.clamp(2, 5), (2, 3), name="clamp(2, 5)")
+    assert c.tolist() == [[2, 5, 3], [4, 5, 5]]
+    assert x.clamp(min=4).tolist() == [[4, 9, 4], [4, 5, 6]]
+    assert x.tolist() == [[1, 9, 3], [4, 5, 6]], "clamp must not change its input"
+    s = assert_tensor(x.sum(dim=0, keepdim=True), (1, 3), name="sum(dim=0, keepdim=True)")
+    np.testing.assert_array_equal(s.data, [[5, 14, 9]])
+    values, idx = x.max(dim=1)
+    assert_tensor(values, (2,), name="max(dim=1) values")
+    assert_tensor(idx, (2,), np.int64, name="max(dim=1) indices")
+    assert values.tolist() == [9, 6] and idx.tolist() == [1, 2]
+    assert x.size == 6 and x.size() == (2, 3) and x.size(1) == 3
+    ### BEGIN HIDDEN TESTS
+    assert Tensor(np.zeros((1, 3, 1))).squeeze().shape == (3,)
+    assert Tensor(np.zeros((1, 3, 1))).squeeze(-1).shape == (1, 3)
+    assert x.clamp(max=2).tolist() == [[1, 2, 2], [2, 2, 2]]
+    assert x.min(dim=0).indices.tolist() == [0, 1, 0]
+    ### END HIDDEN TESTS
+
+
+test_unit_pytorch_habits()
+
+# %% [markdown]
+# ## 8. Everything together
 #
 # A single linear layer's forward pass uses most of what you built: `y = x @ W + b`, then a
 # reduction. If this works, module 03's `Linear` is a few lines away.
@@ -824,3 +1168,6 @@ print(f"  at the loop speed, 1000x1000 would take about {t_loops * (1000 / n) **
 #    transposed matrix)?
 # 5. `x + b` with `x (B, out)` and `b (out,)` never materializes `B` copies of `b`. How much
 #    memory does broadcasting save for `B = 128`, `out = 256` in float32?
+# 6. `x.max(1)` gives the values here and `(values, indices)` in PyTorch; `x.size` is a count
+#    here and `x.size()` a shape in PyTorch. Which bugs can each choice cause in code ported
+#    from the other library, and why does a keyword (`dim=`) make the intent unambiguous?

@@ -46,6 +46,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.activations
 #| export
+#| namespace tinytorch.nn ReLU Sigmoid Tanh GELU Softmax
 import math
 
 import numpy as np
@@ -145,13 +146,13 @@ class ReLU:
         return "ReLU()"
 
 # %% nbgrader={"grade": true, "grade_id": "test-relu", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_relu():
     """ReLU zeroes negatives, keeps positives, keeps shape and float32, returns a Tensor."""
     x = Tensor([[-2.0, -0.5, 0.0], [1.5, 3.0, -1e-8]])
-    out = ReLU()(x)
-    assert isinstance(out, Tensor), f"ReLU must return a Tensor, got {type(out).__name__}"
-    assert out.shape == (2, 3), f"expected shape (2, 3), got {out.shape}"
-    assert out.dtype == np.float32, f"expected float32, got {out.dtype}"
+    out = assert_tensor(ReLU()(x), (2, 3), np.float32, name="ReLU()(x)")
     np.testing.assert_array_equal(out.data, [[0, 0, 0], [1.5, 3.0, 0]])
     np.testing.assert_array_equal(x.data[0], [-2.0, -0.5, 0.0], err_msg="ReLU must not modify its input")
     assert ReLU().parameters() == []
@@ -220,9 +221,7 @@ class Sigmoid:
 def test_unit_sigmoid():
     """Sigmoid: known values, symmetry, range, float32, and no overflow warning at +-1e4."""
     s = Sigmoid()
-    out = s(Tensor([-2.0, 0.0, 2.0]))
-    assert isinstance(out, Tensor), f"Sigmoid must return a Tensor, got {type(out).__name__}"
-    assert out.dtype == np.float32, f"expected float32, got {out.dtype}"
+    out = assert_tensor(s(Tensor([-2.0, 0.0, 2.0])), (3,), np.float32, name="Sigmoid()(x)")
     np.testing.assert_allclose(out.data, [0.11920292, 0.5, 0.88079708], rtol=1e-6)
     x = np.linspace(-30, 30, 61).astype(np.float32)
     y = s(Tensor(x)).data
@@ -314,11 +313,9 @@ class GELU:
 # %% nbgrader={"grade": true, "grade_id": "test-tanh-gelu", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_tanh_gelu():
     """Tanh and GELU: known values, float32, saturation at +-1e4."""
-    t = Tanh()(Tensor([-1.0, 0.0, 1.0]))
-    assert isinstance(t, Tensor) and t.dtype == np.float32, f"Tanh must return a float32 Tensor, got {t!r}"
+    t = assert_tensor(Tanh()(Tensor([-1.0, 0.0, 1.0])), (3,), np.float32, name="Tanh()(x)")
     np.testing.assert_allclose(t.data, [-0.7615942, 0.0, 0.7615942], rtol=1e-6)
-    g = GELU()(Tensor([-3.0, -1.0, 0.0, 1.0, 3.0]))
-    assert isinstance(g, Tensor) and g.dtype == np.float32, f"GELU must return a float32 Tensor, got {g!r}"
+    g = assert_tensor(GELU()(Tensor([-3.0, -1.0, 0.0, 1.0, 3.0])), (5,), np.float32, name="GELU()(x)")
     np.testing.assert_allclose(g.data, [-0.00363752, -0.15880801, 0.0, 0.84119199, 2.99636248], atol=1e-6)
     with np.errstate(over="raise", invalid="raise"):
         far = GELU()(Tensor([-1e4, 1e4])).data
@@ -415,8 +412,7 @@ class Softmax:
 def test_unit_softmax():
     """Softmax: worked example, rows sum to 1, stable for +-1e4, shift invariance, dim argument."""
     sm = Softmax()
-    out = sm(Tensor([[2.0, 1.0, 0.1]]))
-    assert isinstance(out, Tensor) and out.dtype == np.float32, f"Softmax must return a float32 Tensor, got {out!r}"
+    out = assert_tensor(sm(Tensor([[2.0, 1.0, 0.1]])), (1, 3), np.float32, name="Softmax()(x)")
     np.testing.assert_allclose(out.data, [[0.65900114, 0.24243297, 0.09856589]], rtol=1e-5)
     big = sm(Tensor([[1000.0, 1001.0, 1002.0], [-1e4, 0.0, 1e4], [-1e4, -1e4, -1e4]])).data
     assert np.all(np.isfinite(big)), f"Softmax must stay finite for large logits, got {big}"
@@ -425,7 +421,7 @@ def test_unit_softmax():
     np.testing.assert_allclose(big[2], [1 / 3] * 3, rtol=1e-6)
     x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
     np.testing.assert_allclose(sm(Tensor(x)).data, sm(Tensor(x + 50)).data, atol=1e-6)
-    cols = Softmax(dim=0)(Tensor(x)).data
+    cols = assert_tensor(Softmax(dim=0)(Tensor(x)), (4, 5), np.float32, name="Softmax(dim=0)(x)").data
     np.testing.assert_allclose(cols.sum(axis=0), np.ones(5), rtol=1e-6)
     try:
         Softmax(dim=2)(Tensor(x))
@@ -545,6 +541,41 @@ def test_module():
 
 
 test_module()
+
+# %% [markdown]
+# ## PyTorch's function forms: `tinytorch.nn.functional`
+#
+# PyTorch offers every activation twice: as a class (`nn.ReLU()`, a layer you can put in
+# `Sequential`) and as a function (`F.relu(x)`, for a `forward` you write yourself). The
+# functions here are one line each: they call your classes, so module 05's gradients reach
+# them too. `import tinytorch.nn.functional as F` finds them.
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional relu sigmoid tanh gelu softmax
+def relu(x) -> Tensor:
+    return ReLU()(x)
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid()(x)
+
+
+def tanh(x) -> Tensor:
+    return Tanh()(x)
+
+
+def gelu(x) -> Tensor:
+    return GELU()(x)
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    return Softmax(dim=dim)(x)
+
+
+# %%
+print("relu([-1, 2]) =", relu(Tensor([-1.0, 2.0])).data, "  softmax([0, ln 3]) =",
+      softmax(Tensor([0.0, np.log(3.0)])).data)
 
 # %% [markdown]
 # ## Reflect

@@ -42,9 +42,10 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.layers
 #| export
+#| namespace tinytorch.nn Module Linear Dropout Sequential
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 
 # %% [markdown]
 # ## 1. Module: finding the parameters by looking at attributes
@@ -252,8 +253,12 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_module():
-    """Module discovers parameters (once, in order), children in lists, buffers; state_dict round trip."""
+    """Module discovers parameters (once, in order), children in lists, buffers; state_dict round trip;
+    loading keeps each tensor's dtype and refuses shapes that would only broadcast."""
     class Tiny(Module):
         def __init__(self, w_value):
             super().__init__()
@@ -284,7 +289,16 @@ def test_unit_module():
     m2.blocks[1].w.data[...] = -5.0
     m2.load_state_dict(m.state_dict())
     np.testing.assert_array_equal(m2.blocks[1].w.data, np.full((2, 3), 3.0))
+    m2.load_state_dict({k: v.astype(np.float64) for k, v in m.state_dict().items()})
+    assert m2.b.dtype == np.float32, f"a float64 state must load as the tensor's float32, got {m2.b.dtype}"
     bad = m.state_dict()
+    bad["b"] = np.zeros(1, dtype=np.float32)                # would broadcast into (3,): must not
+    try:
+        m2.load_state_dict(bad)
+    except ValueError as e:
+        assert "(3,)" in str(e) and "(1,)" in str(e), f"name both shapes: {e}"
+    else:
+        raise AssertionError("a (1,) array for a (3,) tensor must raise ValueError, not broadcast")
     bad["b"] = np.zeros(4, dtype=np.float32)
     try:
         m2.load_state_dict(bad)
@@ -342,6 +356,14 @@ test_unit_module()
 # ```
 #
 # The random generator takes a `seed`: the same seed gives the same layer, always.
+# Without one, the layer draws from module 01's `default_rng()`, the generator that
+# `tinytorch.manual_seed(s)` resets (PyTorch's `torch.manual_seed` does the same for its
+# layers), so a script that calls `manual_seed` once is repeatable too.
+#
+# **Integer inputs are refused.** `int64 @ float32` is float64 in NumPy: a batch of raw
+# integer features would silently make every activation and gradient after it float64
+# (twice the memory, half the speed). PyTorch refuses mixed dtypes in a matmul; `Linear`
+# raises a `TypeError` that says to convert with `x.float()` (see the cell after the tests).
 #
 # **Autograd later.** Write the forward with Tensor operations (`@`, `+`), not with
 # `.data`: in module 05 these operations start recording a graph, and gradients reach
@@ -356,7 +378,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: int | None = None):
         """Create W (in, out) and b (out,) from U(-1/sqrt(in), 1/sqrt(in)), float32, requires_grad=True.
 
-        HINT: one generator from np.random.default_rng(seed), then its .uniform(low, high, size),
+        HINT: one generator from default_rng(seed) (module 01: np.random.default_rng(seed), or the
+        manual_seed generator when seed is None), then its .uniform(low, high, size),
         cast with .astype(np.float32). With bias=False the attribute bias must still exist, as None.
         """
         super().__init__()
@@ -366,7 +389,7 @@ class Linear(Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         ### BEGIN SOLUTION
-        gen = np.random.default_rng(seed)
+        gen = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
         w = gen.uniform(-bound, bound, size=(self.in_features, self.out_features)).astype(np.float32)
         self.weight = Tensor(w, requires_grad=True)                      # (in, out)
@@ -384,6 +407,9 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Shape mismatch: {self!r} expects input of shape (..., {self.in_features}), "
                              f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{self!r} expects a float input, got dtype {x.dtype}: integer @ float32 would "
+                            "silently compute in float64. Convert the input with x.float().")
         ### BEGIN SOLUTION
         out = x @ self.weight               # (..., in) @ (in, out) -> (..., out)
         if self.bias is not None:
@@ -413,13 +439,13 @@ def test_unit_linear():
     small = Linear(3, 2, seed=0)
     small.weight.data[...] = [[0.1, -0.2], [0.3, 0.1], [0.5, 0.0]]
     small.bias.data[...] = [0.5, 0.5]
-    y = small(Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
-    assert isinstance(y, Tensor), f"Linear must return a Tensor, got {type(y).__name__}"
+    y = assert_tensor(small(Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])), (2, 2), np.float32, name="Linear(3, 2)(x)")
     np.testing.assert_allclose(y.data, [[2.7, 0.5], [5.4, 0.2]], rtol=1e-6)
-    assert y.dtype == np.float32
-    assert small(Tensor(np.ones((4, 5, 3), dtype=np.float32))).shape == (4, 5, 2), "leading dims must work"
+    assert_tensor(small(Tensor(np.ones((4, 5, 3), dtype=np.float32))), (4, 5, 2), name="Linear on (4, 5, 3)")
     nb = Linear(3, 2, bias=False, seed=0)
     assert nb.bias is None and len(nb.parameters()) == 1
+    y_nb = assert_tensor(nb(Tensor([[1.0, 2.0, 3.0]])), (1, 2), np.float32, name="Linear(bias=False)(x)")
+    np.testing.assert_allclose(y_nb.data, [[1.0, 2.0, 3.0]] @ nb.weight.data, rtol=1e-6)
     try:
         small(Tensor(np.ones((2, 4), dtype=np.float32)))
     except ValueError as e:
@@ -433,6 +459,16 @@ def test_unit_linear():
 
 
 test_unit_linear()
+
+# %% [markdown]
+# An integer batch (raw pixel values, counts) is refused with a message saying what to do:
+
+# %%
+try:
+    Linear(3, 2, seed=0)(Tensor(np.array([[1, 2, 3]])))  # int64 input
+except TypeError as e:
+    print(f"TypeError: {e}")
+print("after x.float():", Linear(3, 2, seed=0)(Tensor(np.array([[1, 2, 3]])).float()).dtype)
 
 # %% [markdown]
 # ## 3. Dropout: noise that only exists during training
@@ -466,7 +502,7 @@ class Dropout(Module):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
-        self._rng = np.random.default_rng(seed)
+        self._rng = default_rng(seed)
 
     def forward(self, x: Tensor) -> Tensor:
         """Training: ``x * mask`` with mask = keep / (1 - p), keep ~ Bernoulli(1 - p), float32.
@@ -494,8 +530,7 @@ def test_unit_dropout():
     """Dropout: fraction dropped, scaling, expected value, eval identity, seeding, float32."""
     x = Tensor(np.ones((100, 1000), dtype=np.float32))
     d = Dropout(0.3, seed=0)
-    y = d(x)
-    assert isinstance(y, Tensor) and y.dtype == np.float32, f"expected a float32 Tensor, got {y!r}"
+    y = assert_tensor(d(x), (100, 1000), np.float32, name="Dropout(0.3)(x)")
     dropped = float((y.data == 0).mean())
     assert abs(dropped - 0.3) < 0.01, f"expected about 30% zeros, got {dropped:.1%}"
     survivors = y.data[y.data != 0]
@@ -585,8 +620,7 @@ def test_unit_sequential():
     assert names == ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias"], f"got {names}"
     x = Tensor(np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32))
     net.eval()
-    y = net(x)
-    assert isinstance(y, Tensor) and y.shape == (5, 3), f"expected a (5, 3) Tensor, got {y!r}"
+    y = assert_tensor(net(x), (5, 3), np.float32, name="Sequential(...)(x)")
     h = np.maximum(x.data @ net[0].weight.data + net[0].bias.data, 0)
     np.testing.assert_allclose(y.data, h @ net[3].weight.data + net[3].bias.data, rtol=1e-5, atol=1e-6)
     assert not net[2].training, "eval() must reach the Dropout inside Sequential"
@@ -665,6 +699,20 @@ def test_module():
 
 
 test_module()
+
+# %% [markdown]
+# ## The function form of Dropout
+#
+# `F.dropout(x, p, training)` is `Dropout` without a module around it: the caller says
+# whether it is training (PyTorch's default is `training=True`).
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional dropout
+def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
+    layer = Dropout(p, seed=seed)
+    layer.training = bool(training)
+    return layer(x)
 
 # %% [markdown]
 # ## Reflect

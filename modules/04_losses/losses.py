@@ -43,6 +43,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.losses
 #| export
+#| namespace tinytorch.nn MSELoss BinaryCrossEntropyLoss BCELoss CrossEntropyLoss
+#| namespace tinytorch.nn.functional log_softmax
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
@@ -140,13 +142,16 @@ class MSELoss:
         return "MSELoss()"
 
 # %% nbgrader={"grade": true, "grade_id": "test-mse", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_mse():
     """MSE: worked example, scalar float32 Tensor, zero for perfect predictions, shape check."""
-    loss = MSELoss()(Tensor([2.5, 0.0, 2.0]), Tensor([3.0, -0.5, 2.0]))
-    assert isinstance(loss, Tensor), f"a loss must return a Tensor, got {type(loss).__name__}"
-    assert loss.shape == (), f"a loss is a scalar (shape ()), got {loss.shape}"
-    assert loss.dtype == np.float32, f"expected float32, got {loss.dtype}"
+    loss = assert_tensor(MSELoss()(Tensor([2.5, 0.0, 2.0]), Tensor([3.0, -0.5, 2.0])), (), np.float32,
+                         name="a loss (a scalar)")
     assert abs(loss.item() - 1 / 6) < 1e-6, f"expected 0.16667, got {loss.item()}"
+    mixed = MSELoss()(Tensor([2.5, 0.0, 2.0]), np.array([3.0, -0.5, 2.0]))  # float64 targets
+    assert_tensor(mixed, (), np.float32, name="MSELoss with float64 targets")
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
     assert MSELoss()(Tensor(x), Tensor(x)).item() == 0.0
     try:
@@ -228,8 +233,7 @@ BCELoss = BinaryCrossEntropyLoss  # PyTorch's name
 def test_unit_bce():
     """BCE: worked values, exactly 0 and 1 stay finite, scalar float32, target checks."""
     bce = BinaryCrossEntropyLoss()
-    loss = bce(Tensor([0.9, 0.1]), Tensor([1.0, 1.0]))
-    assert isinstance(loss, Tensor) and loss.shape == () and loss.dtype == np.float32, f"got {loss!r}"
+    loss = assert_tensor(bce(Tensor([0.9, 0.1]), Tensor([1.0, 1.0])), (), np.float32, name="BCE loss")
     np.testing.assert_allclose(loss.item(), (0.1053605 + 2.3025851) / 2, rtol=1e-5)
     np.testing.assert_allclose(bce(Tensor([0.3]), Tensor([0.0])).item(), -np.log(0.7), rtol=1e-5)
     with np.errstate(divide="raise", invalid="raise"):   # log(0) would raise here
@@ -300,8 +304,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 # %% nbgrader={"grade": true, "grade_id": "test-log-softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def test_unit_log_softmax():
     """log_softmax: worked example, exp sums to 1, exact for huge gaps, finite at +-1e4, dim."""
-    out = log_softmax(Tensor([[2.0, 1.0, 0.1]]))
-    assert isinstance(out, Tensor) and out.dtype == np.float32, f"expected a float32 Tensor, got {out!r}"
+    out = assert_tensor(log_softmax(Tensor([[2.0, 1.0, 0.1]])), (1, 3), np.float32, name="log_softmax(x)")
     np.testing.assert_allclose(out.data, [[-0.4170299, -1.4170299, -2.3170299]], rtol=1e-5)
     x = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32) * 3
     np.testing.assert_allclose(np.exp(log_softmax(Tensor(x)).data).sum(axis=-1), np.ones(5), rtol=1e-5)
@@ -373,8 +376,7 @@ def test_unit_cross_entropy():
     """Cross-entropy: worked example, uniform = log C, targets as list/array/Tensor, stability, errors."""
     ce = CrossEntropyLoss()
     logits = Tensor([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3]])
-    loss = ce(logits, np.array([0, 1]))
-    assert isinstance(loss, Tensor) and loss.shape == () and loss.dtype == np.float32, f"got {loss!r}"
+    loss = assert_tensor(ce(logits, np.array([0, 1])), (), np.float32, name="cross-entropy loss")
     np.testing.assert_allclose(loss.item(), (0.4170300 + 0.2200495) / 2, rtol=1e-5)
     assert abs(ce(logits, Tensor([0, 1])).item() - loss.item()) < 1e-7, "Tensor targets (float32 data) must work"
     assert abs(ce(logits, [0, 1]).item() - loss.item()) < 1e-7, "list targets must work"
@@ -496,6 +498,27 @@ def test_module():
 
 
 test_module()
+
+# %% [markdown]
+# ## The function forms of the losses
+#
+# `F.mse_loss(pred, target)`, `F.binary_cross_entropy(prob, target)` and
+# `F.cross_entropy(logits, labels)` are the loss classes called once; `F.log_softmax` is the
+# function you wrote above.
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional mse_loss binary_cross_entropy cross_entropy
+def mse_loss(predictions, targets) -> Tensor:
+    return MSELoss()(predictions, targets)
+
+
+def binary_cross_entropy(predictions, targets) -> Tensor:
+    return BinaryCrossEntropyLoss()(predictions, targets)
+
+
+def cross_entropy(logits, targets) -> Tensor:
+    return CrossEntropyLoss()(logits, targets)
 
 # %% [markdown]
 # ## Reflect

@@ -41,6 +41,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.autograd
 #| export
+#| namespace tinytorch no_grad is_grad_enabled
 from __future__ import annotations
 
 import numbers
@@ -48,7 +49,7 @@ import warnings
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _wrap
+from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _reduce_args, _values_indices, _wrap
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
@@ -263,6 +264,9 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-function-unbroadcast", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_function_and_unbroadcast():
     """apply() records the graph only when needed; unbroadcast sums broadcast axes."""
     g = np.ones((2, 3), dtype=np.float32)
@@ -271,6 +275,8 @@ def test_unit_function_and_unbroadcast():
     np.testing.assert_allclose(unbroadcast(g, (2, 1)), [[3], [3]])
     np.testing.assert_allclose(unbroadcast(g, ()), 6)
     assert unbroadcast(g, (2, 3)) is g
+    g3 = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_allclose(unbroadcast(g3, (3, 1)), g3.sum(axis=(0, 2)).reshape(3, 1))
 
     class Double(Function):
         def forward(self, a):
@@ -280,7 +286,7 @@ def test_unit_function_and_unbroadcast():
             return (2 * grad_out,)
 
     x = Tensor([1.0, 2.0], requires_grad=True)
-    y = Double.apply(x)
+    y = assert_tensor(Double.apply(x), (2,), np.float32, name="Double.apply(x)")
     np.testing.assert_allclose(y.data, [2, 4])
     assert y.requires_grad and isinstance(y._ctx, Double) and y._ctx.inputs[0] is x
     c = Double.apply(Tensor([1.0]))
@@ -318,7 +324,11 @@ test_unit_function_and_unbroadcast()
 # accumulates, which is why training loops call `zero_grad()`.
 #
 # Afterwards the graph is freed: each node drops its inputs and saved arrays, so the
-# activation memory can be reclaimed before the next forward pass.
+# activation memory can be reclaimed before the next forward pass. A second `backward()`
+# through a freed graph cannot work (the saved arrays are gone), and PyTorch raises
+# instead of returning wrong gradients; so do we. The provided code marks every freed node
+# and refuses to go through one. `backward(retain_graph=True)` keeps the graph for one more
+# pass, as in PyTorch (the node's `_ctx` then stays in place).
 #
 # A non-scalar output has no single "direction" to differentiate; the caller must pass
 # `gradient` (the `dloss/doutput` array), otherwise we raise a `RuntimeError`.
@@ -346,18 +356,19 @@ def _topological_order(root: Tensor) -> list:
     return order
 
 
-def backward_pass(root: Tensor, gradient=None) -> None:
+def backward_pass(root: Tensor, gradient=None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``: fill ``.grad`` of every leaf that requires grad.
 
-    HINTS (``seed`` is prepared for you above the solution region):
+    HINTS (``seed`` and ``order`` are prepared for you above the solution region):
         - keep pending gradients in a dict keyed by ``id(tensor)``, starting with the root
-        - visit ``_topological_order(root)`` in reverse; take (pop) the node's pending
-          gradient, skip nodes that received none
+        - visit ``order`` (``_topological_order(root)``) in reverse; take (pop) the node's
+          pending gradient, skip nodes that received none
         - a leaf (no ``_ctx``): add into ``node.grad`` (a Tensor of the node's dtype; copy
           the array the first time so two leaves never share one)
         - otherwise: ask the node's Function for its input gradients and add each one
           (not None, input requires grad) to that input's pending gradient
-        - free the node afterwards: drop ``_ctx`` and empty the Function's inputs and saved
+        - free the node afterwards (unless ``retain_graph``): drop ``_ctx`` and empty the
+          Function's inputs and saved
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -374,9 +385,16 @@ def backward_pass(root: Tensor, gradient=None) -> None:
             raise RuntimeError(f"backward(): gradient of shape {seed.shape} does not match the "
                                f"output shape {root.shape}")
         seed = seed.astype(root.dtype, copy=False)
+    order = _topological_order(root)
+    for node in order:
+        if node._ctx is None and getattr(node, "_graph_freed", False):
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: an earlier backward() freed it. "
+                "Run the forward pass again, or call backward(retain_graph=True) the first time.")
+    inner = [node for node in order if node._ctx is not None]
     ### BEGIN SOLUTION
     grads = {id(root): seed}
-    for node in reversed(_topological_order(root)):
+    for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -401,10 +419,14 @@ def backward_pass(root: Tensor, gradient=None) -> None:
                 gi = gi.astype(inp.dtype)
             key = id(inp)
             grads[key] = gi if key not in grads else grads[key] + gi
-        node._ctx = None  # free the graph as we go
-        ctx.inputs = ()
-        ctx.saved = ()
+        if not retain_graph:
+            node._ctx = None  # free the graph as we go
+            ctx.inputs = ()
+            ctx.saved = ()
     ### END SOLUTION
+    if not retain_graph:
+        for node in inner:
+            node._graph_freed = True
 
 
 # %% [markdown]
@@ -943,6 +965,77 @@ class BCEFn(Function):
 
 
 # %% [markdown]
+# ## 8b. The PyTorch habits of module 01, differentiable
+#
+# Module 01 gave the Tensor PyTorch's spellings. Most need nothing new here: `view`,
+# `unsqueeze`, `squeeze` and `flatten` are built on `reshape`, `min` on `max` and negation,
+# `max(dim=1)` returns `max(axis=1)` as its values. Three need their own local derivative:
+#
+# ```
+#   op               forward                 d out / d x
+#   x.abs()          |x|                     sign(x)            (0 at x = 0, as PyTorch)
+#   x.clamp(lo, hi)  min(max(x, lo), hi)     1 inside [lo, hi], 0 where it was clipped
+#   x.float()        x as float32            1, cast back to x's dtype
+#   x.clone()        a copy of x             1
+# ```
+#
+# Worked numbers for `clamp(0, 1)` of `x = [-0.5, 0.3, 2.0]` with `grad_out = [1, 1, 1]`:
+# the output is `[0, 0.3, 1]` and the gradient `[0, 1, 0]`: a clipped element no longer
+# moves the output. `argmax`, `argmin`, `long()` and `tolist()` give integers or lists: no
+# gradient flows through them, in PyTorch either.
+
+# %% nbgrader={"grade": false, "grade_id": "habit-functions", "locked": false, "schema_version": 3, "solution": true}
+#| export
+class Abs(Function):
+    def forward(self, x):
+        """|x|; save what backward needs."""
+        ### BEGIN SOLUTION
+        self.save_for_backward(np.sign(x))
+        return np.abs(x)
+        ### END SOLUTION
+
+    def backward(self, grad_out):
+        ### BEGIN SOLUTION
+        (sign,) = self.saved
+        return (grad_out * sign,)
+        ### END SOLUTION
+
+
+class Clamp(Function):
+    def forward(self, x, lo=None, hi=None):
+        """``np.clip(x, lo, hi)``; the gradient passes only where nothing was clipped."""
+        ### BEGIN SOLUTION
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        self.save_for_backward(inside)
+        return np.clip(x, lo, hi)
+        ### END SOLUTION
+
+    def backward(self, grad_out):
+        ### BEGIN SOLUTION
+        (inside,) = self.saved
+        return (grad_out * inside,)
+        ### END SOLUTION
+
+
+class Cast(Function):
+    """A copy of x in ``dtype`` (``float()`` and ``clone()``); the gradient is cast back by the engine."""
+
+    def forward(self, x, dtype=None):
+        ### BEGIN SOLUTION
+        return np.array(x, dtype=dtype or x.dtype, copy=True)
+        ### END SOLUTION
+
+    def backward(self, grad_out):
+        ### BEGIN SOLUTION
+        return (grad_out,)
+        ### END SOLUTION
+
+
+# %% [markdown]
 # ## 9. Switching it on: `enable_autograd()`
 #
 # Module 01's `Tensor.__add__` computes `self.data + other` and wraps it. Now we replace
@@ -1002,6 +1095,31 @@ def _getitem_method(self, index):
     return GetItem.apply(self, index=index)
 
 
+# Reductions take NumPy's axis=/keepdims= and PyTorch's dim=/keepdim= (module 01's rules).
+def _sum_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "sum")
+    return Sum.apply(self, axis=axis, keepdims=keepdims)
+
+
+def _mean_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "mean")
+    x = self if np.issubdtype(self.dtype, np.floating) else _wrap(self.data.astype(np.float32))
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def _max_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    if dim is not None:  # PyTorch's spelling: (values, indices)
+        return _values_indices(self, "max", dim, keepdim)
+    axis, keepdims = _reduce_args(axis, keepdims, None, keepdim, "max")
+    return Max.apply(self, axis=axis, keepdims=keepdims)
+
+
+def _clamp_method(self, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both")
+    return Clamp.apply(self, lo=min, hi=max)
+
+
 _TENSOR_METHODS = {
     "__add__": lambda self, other: Add.apply(self, other),
     "__radd__": lambda self, other: Add.apply(_as_input(other, self), self),
@@ -1021,15 +1139,17 @@ _TENSOR_METHODS = {
     "transpose": lambda self, dim0=-2, dim1=-1: Transpose.apply(self, dim0=dim0, dim1=dim1),
     "permute": _permute_method,
     "__getitem__": _getitem_method,
-    "sum": lambda self, axis=None, keepdims=False: Sum.apply(self, axis=axis, keepdims=keepdims),
-    "mean": lambda self, axis=None, keepdims=False: (
-        Mean.apply(self, axis=axis, keepdims=keepdims) if np.issubdtype(self.dtype, np.floating)
-        else Mean.apply(_wrap(self.data.astype(np.float32)), axis=axis, keepdims=keepdims)),
-    "max": lambda self, axis=None, keepdims=False: Max.apply(self, axis=axis, keepdims=keepdims),
+    "sum": _sum_method,
+    "mean": _mean_method,
+    "max": _max_method,
     "exp": lambda self: Exp.apply(self),
     "log": lambda self: Log.apply(self),
     "sqrt": lambda self: Sqrt.apply(self),
-    "backward": lambda self, gradient=None: backward_pass(self, gradient),
+    "abs": lambda self: Abs.apply(self),
+    "clamp": _clamp_method,
+    "float": lambda self: self if self.dtype == np.float32 else Cast.apply(self, dtype=np.float32),
+    "clone": lambda self: Cast.apply(self),
+    "backward": lambda self, gradient=None, retain_graph=False: backward_pass(self, gradient, retain_graph),
 }
 
 
@@ -1173,7 +1293,7 @@ def enable_autograd() -> None:
 enable_autograd()
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-backward-basics", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-backward-basics", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def test_unit_backward_basics():
     """The worked example of section 1, accumulation, freeing and the non-scalar error."""
     x = Tensor([1.0, 2.0], requires_grad=True)
@@ -1185,8 +1305,12 @@ def test_unit_backward_basics():
     np.testing.assert_allclose(w.grad.data, [1, 2])
     np.testing.assert_allclose(x.grad.data, [3, 4])
     np.testing.assert_allclose(b.grad.data, 2.0)
-    assert isinstance(w.grad, Tensor) and w.grad.dtype == np.float32
+    assert_tensor(w.grad, (2,), np.float32, name="w.grad")
+    assert_tensor(b.grad, (), np.float32, name="b.grad")
     assert loss._ctx is None, "the graph must be freed after backward()"
+    u = Tensor([3.0], requires_grad=True)
+    (u * u + u).sum().backward()  # u is used three times: the contributions add up
+    np.testing.assert_allclose(u.grad.data, [2 * 3 + 1], err_msg="a tensor used twice gets the sum of both gradients")
     (x * w + b).sum().backward()
     np.testing.assert_allclose(w.grad.data, [2, 4], err_msg="gradients must accumulate")
     w.zero_grad()
@@ -1228,7 +1352,8 @@ def test_unit_arithmetic_grads():
     (a * b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(b.data, (2, 3)))
     np.testing.assert_allclose(b.grad.data, [5, 7, 9])
-    assert b.grad.shape == (3,), "the broadcast operand's gradient has its own shape"
+    assert_tensor(a.grad, (2, 3), np.float32, name="a.grad")
+    assert_tensor(b.grad, (3,), np.float32, name="b.grad (the broadcast operand's gradient has its own shape)")
     a.zero_grad(), b.zero_grad()
     (a / b - b).sum().backward()
     np.testing.assert_allclose(a.grad.data, np.broadcast_to(1 / b.data, (2, 3)))
@@ -1258,6 +1383,8 @@ def test_unit_matmul_and_shape_grads():
     A = Tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)  # (M, K)
     B = Tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)  # (K, N)
     (A @ B).sum().backward()
+    assert_tensor(A.grad, (2, 3), np.float32, name="A.grad")
+    assert_tensor(B.grad, (3, 4), np.float32, name="B.grad")
     np.testing.assert_allclose(A.grad.data, np.ones((2, 4)) @ B.data.T, rtol=1e-5)
     np.testing.assert_allclose(B.grad.data, A.data.T @ np.ones((2, 4)), rtol=1e-5)
     X = Tensor(rng.standard_normal((5, 2, 3)).astype(np.float32), requires_grad=True)  # (B, M, K)
@@ -1273,6 +1400,11 @@ def test_unit_matmul_and_shape_grads():
     x.zero_grad()
     x[np.array([0, 0, 5])].sum().backward()
     np.testing.assert_allclose(x.grad.data, [2, 0, 0, 0, 0, 1], err_msg="repeated indices add up")
+    p = Tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4), requires_grad=True)
+    weights = Tensor(np.arange(24, dtype=np.float32).reshape(4, 2, 3))
+    (p.permute(2, 0, 1) * weights).sum().backward()  # the gradient must go back through the inverse permutation
+    np.testing.assert_allclose(p.grad.data, np.transpose(weights.data, (1, 2, 0)))
+    assert_tensor(p.grad, (2, 3, 4), np.float32, name="grad through permute")
     ### BEGIN HIDDEN TESTS
     z = Tensor(rng.standard_normal((2, 3, 4)).astype(np.float32), requires_grad=True)
     (z.permute(2, 0, 1) * Tensor(np.arange(4, dtype=np.float32).reshape(4, 1, 1))).sum().backward()
@@ -1295,12 +1427,19 @@ def test_unit_reduction_grads():
     x.zero_grad()
     x.max(axis=1, keepdims=True).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[0, 1, 0], [0, 0, 1]])
+    ties = Tensor([[2.0, 2.0, 1.0]], requires_grad=True)
+    ties.max(axis=1).sum().backward()
+    np.testing.assert_allclose(ties.grad.data, [[0.5, 0.5, 0]], err_msg="tied maxima share the gradient")
     x.zero_grad()
     (x.sum(axis=0) * Tensor([1.0, 2.0, 3.0])).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[1, 2, 3], [1, 2, 3]])
     x.zero_grad()
     (x.exp().log() + x.sqrt()).sum().backward()
     np.testing.assert_allclose(x.grad.data, 1 + 0.5 / np.sqrt(x.data), rtol=1e-5)
+    assert_tensor(x.grad, (2, 3), np.float32, name="x.grad")
+    x.zero_grad()
+    (x.exp() * Tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [[np.e, 0, 0], [0, 0, np.exp(6.0)]], rtol=1e-5)
     ### BEGIN HIDDEN TESTS
     t = Tensor([2.0, 2.0, 1.0], requires_grad=True)
     t.max().backward()
@@ -1309,6 +1448,60 @@ def test_unit_reduction_grads():
 
 
 test_unit_reduction_grads()
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-habit-grads", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_habit_grads_and_second_backward():
+    """abs / clamp / float / clone and the PyTorch spellings are differentiable; a second
+    backward() through a freed graph raises; retain_graph=True keeps it."""
+    x = Tensor([-0.5, 0.3, 2.0], requires_grad=True)
+    y = assert_tensor(x.clamp(0, 1), (3,), np.float32, name="x.clamp(0, 1)")
+    assert y.requires_grad, "clamp must record the graph"
+    y.sum().backward()
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (clamp)").data, [0, 1, 0])
+    edge = Tensor([0.0, 1.0], requires_grad=True)
+    edge.clamp(0, 1).sum().backward()
+    np.testing.assert_allclose(edge.grad.data, [1, 1], err_msg="at a bound itself the gradient passes (as in PyTorch)")
+    x.zero_grad()
+    a = assert_tensor(x.abs(), (3,), np.float32, name="x.abs()")
+    np.testing.assert_allclose(a.data, [0.5, 0.3, 2.0])
+    (a * Tensor([1.0, 2.0, 3.0])).sum().backward()
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (abs)").data, [-1, 2, 3])
+    x.zero_grad()
+    c = assert_tensor(x.clone(), (3,), np.float32, name="x.clone()")
+    assert not np.shares_memory(c.data, x.data), "clone() must copy the data"
+    (c * 2 + x.float()).sum().backward()
+    np.testing.assert_allclose(assert_tensor(x.grad, (3,), np.float32, name="x.grad (clone, float)").data, [3, 3, 3])
+    m = Tensor([[1.0, 5.0], [4.0, 2.0]], requires_grad=True)  # (2, 2)
+    values, idx = m.max(dim=1)
+    assert_tensor(values, (2,), np.float32, name="max(dim=1) values")
+    assert_tensor(idx, (2,), np.int64, name="max(dim=1) indices")
+    assert idx.tolist() == [1, 0] and not idx.requires_grad
+    (values.sum() + m.unsqueeze(0).squeeze(0).view(4).sum(dim=0)).backward()
+    np.testing.assert_allclose(assert_tensor(m.grad, (2, 2), np.float32, name="m.grad").data, [[1, 2], [2, 1]])
+    loss = (m * m).sum()
+    loss.backward()
+    try:
+        loss.backward()
+        raise AssertionError("a second backward() through a freed graph must raise")
+    except RuntimeError as e:
+        assert "second time" in str(e), str(e)
+    w = Tensor([2.0], requires_grad=True)
+    out = (w * w).sum()
+    out.backward(retain_graph=True)
+    out.backward()
+    np.testing.assert_allclose(w.grad.data, [8.0], err_msg="retain_graph=True allows one more pass")
+    ### BEGIN HIDDEN TESTS
+    t = Tensor([[0.5, -2.0], [0.1, 4.0]], requires_grad=True)
+    (t.min(dim=0).values * 3).sum().backward()
+    np.testing.assert_allclose(t.grad.data, [[0, 3], [3, 0]])
+    z = Tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    z.flatten().sum(dim=0).backward()
+    np.testing.assert_allclose(z.grad.data, [[1, 1, 1]])
+    ### END HIDDEN TESTS
+
+
+test_unit_habit_grads_and_second_backward()
 
 
 # %% [markdown]
@@ -1411,6 +1604,21 @@ def test_unit_gradcheck():
     except AssertionError as e:
         msg = str(e)
         assert "argument 0" in msg and "expected" in msg and "got" in msg, msg
+
+    class WrongInSecond(Function):
+        def forward(self, x, y):
+            self.save_for_backward(x, y)
+            return x * y
+
+        def backward(self, grad_out):
+            x, y = self.saved
+            return grad_out * y, grad_out * y  # the second should be grad_out * x
+
+    try:
+        gradcheck(lambda x, y: WrongInSecond.apply(x, y).sum(), Tensor([1.0, 2.0]), Tensor([3.0, 5.0]))
+        raise AssertionError("gradcheck must check every input, not only the first")
+    except AssertionError as e:
+        assert "argument 1" in str(e), str(e)
     ### BEGIN HIDDEN TESTS
     assert gradcheck(lambda x: (x[np.array([0, 0, 2])] * x.max()).sum(), Tensor([1.0, 3.0, 2.0]))
     ### END HIDDEN TESTS

@@ -39,6 +39,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.optimizers
 #| export
+#| namespace tinytorch.optim Optimizer SGD Adam AdamW
+#| namespace tinytorch.optim.lr_scheduler LRScheduler StepLR CosineAnnealingLR OneCycleLR
 import math
 
 import numpy as np
@@ -188,6 +190,8 @@ def test_unit_optimizer_base():
     opt = Optimizer([a, b], lr=0.1)
     opt.zero_grad()
     assert a.grad is None and b.grad is None, "zero_grad must set every p.grad to None"
+    opt.zero_grad()  # nothing to clear: still fine
+    assert a.grad is None
     for bad in ([], [Tensor([1.0])]):
         try:
             Optimizer(bad, lr=0.1)
@@ -334,7 +338,14 @@ def test_unit_sgd():
     _set_grad(w, [1.0])
     opt.step()
     np.testing.assert_allclose(w.data, [-0.19], rtol=1e-5)
-    ### BEGIN HIDDEN TESTS
+    # the gradient belongs to the caller: two momentum steps on the same p.grad leave it intact
+    w = _param([0.0])
+    opt = SGD([w], lr=0.1, momentum=0.9)
+    _set_grad(w, [1.0])
+    opt.step()
+    opt.step()
+    np.testing.assert_array_equal(w.grad.data, [1.0], err_msg="SGD must not modify p.grad (copy it into the buffer)")
+    np.testing.assert_allclose(w.data, [-0.29], rtol=1e-5)
     # weight decay folds wd * p into the gradient and never mutates p.grad
     w = _param([2.0])
     opt = SGD([w], lr=0.5, weight_decay=0.1)
@@ -342,12 +353,18 @@ def test_unit_sgd():
     g_before = w.grad.data.copy()
     opt.step()
     np.testing.assert_allclose(w.data, [2.0 - 0.5 * 0.2], rtol=1e-6)
-    np.testing.assert_array_equal(w.grad.data, g_before)
+    np.testing.assert_array_equal(w.grad.data, g_before, err_msg="weight decay must not modify p.grad")
     # parameters without a gradient are skipped
     a, b = _param([1.0]), _param([1.0])
     _set_grad(a, [1.0])
     SGD([a, b], lr=1.0).step()
     np.testing.assert_allclose(b.data, [1.0])
+    ### BEGIN HIDDEN TESTS
+    w = _param([1.0])
+    opt = SGD([w], lr=0.1, momentum=0.9, weight_decay=0.1)
+    _set_grad(w, [0.0])
+    opt.step()
+    np.testing.assert_allclose(w.data, [0.99], rtol=1e-6)
     ### END HIDDEN TESTS
 
 
@@ -470,6 +487,15 @@ def test_unit_adam():
     _set_grad(w, g2)
     opt.step()
     np.testing.assert_allclose(w.data, expected, rtol=1e-5)
+    # every parameter has its own moments
+    a, b = _param([1.0, 1.0]), _param([[1.0], [1.0]])
+    opt = Adam([a, b], lr=0.1)
+    for ga, gb in (([1.0, -1.0], [[-2.0], [2.0]]), ([1.0, -1.0], [[-2.0], [2.0]])):
+        _set_grad(a, ga)
+        _set_grad(b, gb)
+        opt.step()
+    np.testing.assert_allclose(a.data, [0.8, 1.2], rtol=1e-5)
+    np.testing.assert_allclose(b.data, [[1.2], [0.8]], rtol=1e-5)
     ### BEGIN HIDDEN TESTS
     w = _param([1.0])
     opt = Adam([w], lr=0.1, weight_decay=0.5)
@@ -703,9 +729,11 @@ def test_unit_schedulers():
     assert max(lrs) == lrs[2] == 1.0, f"OneCycle peaks at max_lr after 30% of the steps, got {lrs}"
     np.testing.assert_allclose(lrs[-1], 1.0 / 25 / 1e4, rtol=1e-9)
     assert all(a >= b for a, b in zip(lrs[2:], lrs[3:])), "OneCycle decreases after the peak"
-    ### BEGIN HIDDEN TESTS
     opt = SGD([_param([0.0])], lr=1.0)
     np.testing.assert_allclose(_lrs(CosineAnnealingLR(opt, T_max=2, eta_min=0.5), 2), [1.0, 0.75, 0.5])
+    ### BEGIN HIDDEN TESTS
+    opt = SGD([_param([0.0])], lr=2.0)
+    np.testing.assert_allclose(_lrs(StepLR(opt, step_size=3, gamma=0.5), 6), [2, 2, 2, 1, 1, 1, 0.5])
     ### END HIDDEN TESTS
 
 

@@ -37,6 +37,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.training
 #| export
+#| namespace tinytorch save=save_state_dict load=load_state_dict
+#| namespace tinytorch.nn.utils clip_grad_norm_
 import math
 import os
 import sys
@@ -185,11 +187,14 @@ def test_unit_clip_grad_norm():
     c = _p([0.0], [0.5])
     assert abs(clip_grad_norm_([c], max_norm=1.0) - 0.5) < 1e-6
     np.testing.assert_allclose(c.grad.data, [0.5])
-    ### BEGIN HIDDEN TESTS
     d, e = _p([0.0]), _p([0.0, 0.0], [6.0, 8.0])     # d has no gradient
     assert abs(clip_grad_norm_([d, e], max_norm=5.0) - 10.0) < 1e-4
     np.testing.assert_allclose(e.grad.data, [3.0, 4.0], rtol=1e-5)
     assert d.grad is None
+    ### BEGIN HIDDEN TESTS
+    f, g, h = _p([0.0], [1.0]), _p([0.0], [2.0]), _p([0.0], [2.0])
+    assert abs(clip_grad_norm_([f, g, h], max_norm=1.5) - 3.0) < 1e-5
+    np.testing.assert_allclose([f.grad.data[0], g.grad.data[0], h.grad.data[0]], [0.5, 1.0, 1.0], rtol=1e-5)
     ### END HIDDEN TESTS
 
 
@@ -217,6 +222,11 @@ test_unit_clip_grad_norm()
 # means a key may be any string, even `"file"`, which `np.savez(file, **d)` cannot take).
 # Write to a temporary file and `os.replace` it onto the target at the end: a crash in the
 # middle of saving then never destroys the previous checkpoint.
+#
+# These two functions are also PyTorch's `torch.save(model.state_dict(), path)` and
+# `model.load_state_dict(torch.load(path))`: once this module is completed they are
+# importable as `tinytorch.save` and `tinytorch.load` (the `#| namespace` line of the first
+# code cell publishes them under those names).
 
 # %% nbgrader={"grade": false, "grade_id": "state-dict-io", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -286,8 +296,6 @@ def test_unit_state_dict_io():
             pass
         else:
             raise AssertionError("object arrays must be refused (they would need pickle)")
-        ### BEGIN HIDDEN TESTS
-        assert not os.path.exists(os.path.join(d, "ckpt.npz.tmp")), "the temporary file must be renamed"
         np.save(os.path.join(d, "evil.npy"), np.array([print], dtype=object), allow_pickle=True)
         with zipfile.ZipFile(os.path.join(d, "evil.npz"), "w") as zf:
             zf.write(os.path.join(d, "evil.npy"), "evil.npy")
@@ -297,6 +305,8 @@ def test_unit_state_dict_io():
             pass
         else:
             raise AssertionError("load_state_dict must refuse pickled content")
+        ### BEGIN HIDDEN TESTS
+        assert not os.path.exists(os.path.join(d, "ckpt.npz.tmp")), "the temporary file must be renamed"
         ### END HIDDEN TESTS
 
 
@@ -520,19 +530,46 @@ def test_unit_train_epoch():
     assert last["loss"] < 0.5 * first["loss"], f"loss {first['loss']:.3f} -> {last['loss']:.3f}"
     assert last["accuracy"] > 0.9, f"accuracy {last['accuracy']:.3f}"
     assert model.training, "evaluate must put the model back in training mode"
-    # evaluate records no graph and leaves gradients untouched
+    # evaluate runs in eval mode, records no graph and leaves gradients untouched
+    from tinytorch.core.layers import Module
+
+    class Spy(Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.seen = inner, []
+
+        def forward(self, x):
+            out = self.inner(x)
+            self.seen.append((self.training, out.requires_grad))
+            return out
+
+    spy = Spy(model)
     for p in model.parameters():
         p.grad = None
-    evaluate(model, _ce, [(x[:10], y[:10])])
+    evaluate(spy, _ce, [(x[:10], y[:10])])
     assert all(p.grad is None for p in model.parameters())
-    ### BEGIN HIDDEN TESTS
+    assert spy.seen == [(False, False)], f"evaluate: expected eval mode and no graph, got (training, requires_grad) = {spy.seen}"
     # the epoch loss weights batches by size: one batch of 3 and one of 1
-    seen = []
     model2 = Sequential(Linear(2, 2, seed=3))
     zero = SGD(model2.parameters(), lr=0.0)
     got = evaluate(model2, _ce, [(x[:3], y[:3]), (x[3:4], y[3:4])], metric=None)
     ref = evaluate(model2, _ce, [(x[:4], y[:4])], metric=None)
     assert abs(got["loss"] - ref["loss"]) < 1e-5 and "accuracy" not in got
+    trained = train_epoch(model2, zero, _ce, [(x[:3], y[:3]), (x[3:4], y[3:4])])  # lr 0: nothing moves
+    assert abs(trained["loss"] - ref["loss"]) < 1e-5, f"train_epoch's mean loss: expected {ref['loss']:.5f}, got {trained['loss']:.5f}"
+
+    class Recorder(SGD):  # sees the gradient of every step
+        def step(self):
+            self.seen.append(self.params[0].grad.data.copy())
+            super().step()
+
+    rec = Recorder(model2.parameters(), lr=0.0)
+    rec.seen = []
+    train_epoch(model2, rec, _ce, [(x[:4], y[:4]), (x[:4], y[:4])])
+    np.testing.assert_allclose(rec.seen[1], rec.seen[0], rtol=1e-6,
+                               err_msg="the same batch twice must give the same gradient: zero_grad() before each batch")
+    ### BEGIN HIDDEN TESTS
+    seen = []
     train_epoch(model2, zero, _ce, [(x[:3], y[:3])], on_batch=lambda i, v: seen.append((i, v)))
     assert len(seen) == 1 and seen[0][0] == 0
     ### END HIDDEN TESTS

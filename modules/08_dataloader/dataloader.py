@@ -54,6 +54,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp data.loader
 #| export
+#| namespace tinytorch.utils.data Dataset TensorDataset DataLoader default_collate
+#| namespace tinytorch.transforms Normalize RandomHorizontalFlip RandomCrop Compose
 from __future__ import annotations
 
 import math
@@ -189,6 +191,7 @@ def test_unit_tensor_dataset():
         assert "6" in str(e) and "5" in str(e), f"the error should name both lengths, got: {e}"
     else:
         raise AssertionError("mismatched lengths 6 and 5 must raise ValueError")
+    assert ds.arrays[0] is x, "TensorDataset must not copy its arrays"
     ### BEGIN HIDDEN TESTS
     try:
         TensorDataset()
@@ -196,7 +199,6 @@ def test_unit_tensor_dataset():
         pass
     else:
         raise AssertionError("TensorDataset() with no arrays must raise ValueError")
-    assert ds.arrays[0] is x, "TensorDataset must not copy its arrays"
     ### END HIDDEN TESTS
     print("test_unit_tensor_dataset passed")
 
@@ -287,7 +289,10 @@ test_unit_default_collate()
 # %% [markdown]
 # ## 3. The DataLoader
 #
-# The loader turns a dataset into an iterable of batches. One epoch, N = 10 samples,
+# The loader turns a dataset into an iterable of batches. It is PyTorch's
+# `torch.utils.data.DataLoader`, and once this module is completed it is importable from
+# the same place, `tinytorch.utils.data` (with `Dataset` and `TensorDataset`; the
+# transforms of section 4 from `tinytorch.transforms`, torchvision's name). One epoch, N = 10 samples,
 # `batch_size=4`:
 #
 # ```
@@ -416,6 +421,9 @@ class DataLoader:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-dataloader-batching", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_dataloader_batching():
     """Batches of the right size, every sample once, drop_last, Tensors out, both fetch paths."""
     x = np.arange(10 * 3, dtype=np.float32).reshape(10, 3)   # (10, 3)
@@ -426,8 +434,8 @@ def test_unit_dataloader_batching():
     batches = list(loader)
     assert len(batches) == 3, f"iterating gave {len(batches)} batches, expected 3"
     xb, yb = batches[0]
-    assert isinstance(xb, Tensor) and isinstance(yb, Tensor), "batches must be tuples of Tensors"
-    assert xb.shape == (4, 3) and yb.shape == (4,), f"first batch shapes {xb.shape}, {yb.shape}"
+    assert_tensor(xb, (4, 3), np.float32, name="the first batch's inputs")
+    assert_tensor(yb, (4,), np.int64, name="the first batch's labels")
     assert [b[1].shape[0] for b in batches] == [4, 4, 2], "batch sizes should be 4, 4, 2"
     np.testing.assert_array_equal(np.concatenate([b[1].data for b in batches]), y)  # in order
     assert yb.dtype == np.int64, f"labels must stay int64, got {yb.dtype}"

@@ -39,10 +39,11 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.spatial
 #| export
+#| namespace tinytorch.nn Conv2d MaxPool2d AvgPool2d Flatten BatchNorm2d
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 from tinytorch.core.autograd import Function
 from tinytorch.core.layers import Module
 
@@ -194,6 +195,9 @@ def test_unit_conv2d_loops():
     # stride 2 halves the size
     strided = conv2d_loops(np.ones((1, 1, 5, 5), np.float32), np.ones((1, 1, 3, 3), np.float32), stride=2)
     assert strided.shape == (1, 1, 2, 2), f"stride=2: expected (1, 1, 2, 2), got {strided.shape}"
+    ramp = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
+    np.testing.assert_allclose(conv2d_loops(ramp, np.ones((1, 1, 3, 3), np.float32), stride=2)[0, 0],
+                               [[54, 72], [144, 162]], err_msg="stride=2: windows start at rows and columns 0 and 2")
     ### BEGIN HIDDEN TESTS
     r = np.random.default_rng(1)
     a = r.standard_normal((1, 2, 3, 3)).astype(np.float32)
@@ -451,9 +455,33 @@ class Conv2dFunction(Function):
 #   Conv2d(3 -> 32, k=3):   32 * (3*3*3) + 32          =    896 parameters
 #   Linear(32*32*3 -> 32):  3072 * 32 + 32             = 98,336 parameters   (109x more)
 # ```
+#
+# `padding` is a number of zeros on every side, or PyTorch's words: `"valid"` (no padding)
+# and `"same"` (the output keeps the input's height and width). With stride 1 the output is
+# `H + 2p - K + 1`, so "same" means `p = (K - 1) / 2`: 1 for a 3x3 kernel, 2 for 5x5. An even
+# kernel would need one more zero on one side than on the other, which a single `padding`
+# number cannot say, so "same" asks for an odd square kernel and stride 1 (PyTorch also
+# refuses "same" with a stride).
 
 # %% nbgrader={"grade": false, "grade_id": "conv2d-layer", "locked": false, "schema_version": 3, "solution": true}
 #| export
+def _padding_arg(padding, kernel_size, stride) -> int:
+    """An int, or PyTorch's "valid" (0) / "same" (output size = input size). (Provided helper.)"""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0
+        if padding == "same":
+            KH, KW = kernel_size
+            if stride != 1 or KH != KW or KH % 2 == 0:
+                raise ValueError(f"padding='same' needs stride 1 and an odd square kernel, got "
+                                 f"kernel_size={kernel_size}, stride={stride}: pass an int padding instead")
+            return (KH - 1) // 2
+        raise ValueError(f"padding must be an int, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, 'same' or 'valid', got {padding!r}")
+    return int(padding)
+
+
 class Conv2d(Module):
     """2-D convolution layer, NCHW like PyTorch: Conv2d(in_channels, out_channels, kernel_size)."""
 
@@ -461,10 +489,11 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = int(stride), int(padding)
+        self.stride = int(stride)
+        self.padding = _padding_arg(padding, self.kernel_size, self.stride)
         KH, KW = self.kernel_size
         ### BEGIN SOLUTION
-        rng = np.random.default_rng(seed)
+        rng = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_channels * KH * KW)
         self.weight = Tensor(rng.uniform(-bound, bound, (self.out_channels, self.in_channels, KH, KW))
                              .astype(np.float32), requires_grad=True)
@@ -486,6 +515,9 @@ class Conv2d(Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-conv2d-forward", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_conv2d_forward():
     """The vectorized Conv2d agrees with the seven-loop oracle; shapes, dtype, parameters."""
     r = np.random.default_rng(0)
@@ -493,10 +525,8 @@ def test_unit_conv2d_forward():
                                 ((2, 1, 6, 6), 2, 5, 1, 2)]:
         x = r.standard_normal(shape).astype(np.float32)
         layer = Conv2d(shape[1], O, k, stride=s, padding=p, seed=1)
-        out = layer(Tensor(x))
         ref = conv2d_loops(x, layer.weight.data, layer.bias.data, stride=s, padding=p)
-        assert out.shape == ref.shape, f"expected {ref.shape}, got {out.shape}"
-        assert out.data.dtype == np.float32, f"expected float32, got {out.data.dtype}"
+        out = assert_tensor(layer(Tensor(x)), ref.shape, np.float32, name=f"Conv2d({shape[1]}, {O}, {k})(x)")
         np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-5)
     layer = Conv2d(3, 32, 3)
     n_params = sum(p.size for p in layer.parameters())
@@ -518,6 +548,16 @@ def test_unit_conv2d_forward():
 
 
 test_unit_conv2d_forward()
+
+# %% [markdown]
+# `padding="same"` at work: the spatial size survives, and the layer chose `padding=1` for 3x3
+# and 2 for 5x5.
+
+# %%
+for k in (3, 5):
+    same = Conv2d(3, 4, k, padding="same", seed=0)
+    print(f"Conv2d(3, 4, {k}, padding='same'): padding={same.padding}, "
+          f"(2, 3, 9, 9) -> {same(Tensor(np.zeros((2, 3, 9, 9), np.float32))).shape}")
 
 
 # %% [markdown]
@@ -705,9 +745,8 @@ from tinytorch.core.autograd import gradcheck
 def test_unit_pooling():
     """Max/avg pooling reproduce the diagram; their gradients match finite differences."""
     x = np.array([[1, 3, 2, 0], [6, 2, 4, 2], [8, 1, 0, 9], [4, 5, 3, 6]], np.float32).reshape(1, 1, 4, 4)
-    mx = MaxPool2d(2)(Tensor(x))
-    av = AvgPool2d(2)(Tensor(x))
-    assert mx.shape == (1, 1, 2, 2), f"expected (1, 1, 2, 2), got {mx.shape}"
+    mx = assert_tensor(MaxPool2d(2)(Tensor(x)), (1, 1, 2, 2), np.float32, name="MaxPool2d(2)(x)")
+    av = assert_tensor(AvgPool2d(2)(Tensor(x)), (1, 1, 2, 2), np.float32, name="AvgPool2d(2)(x)")
     np.testing.assert_array_equal(mx.data[0, 0], [[6, 4], [8, 9]])
     np.testing.assert_allclose(av.data[0, 0], [[3.0, 2.0], [4.5, 4.5]])
     assert mx.data.dtype == np.float32 and av.data.dtype == np.float32
@@ -757,8 +796,7 @@ class Flatten(Module):
 def test_unit_flatten():
     """Flatten keeps the batch axis and passes gradients back in the original shape."""
     x = Tensor(np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2), requires_grad=True)
-    y = Flatten()(x)
-    assert y.shape == (2, 12), f"expected (2, 12), got {y.shape}"
+    y = assert_tensor(Flatten()(x), (2, 12), np.float32, name="Flatten()(x)")
     np.testing.assert_array_equal(y.data[1], np.arange(12, 24))
     (y * 2).sum().backward()
     assert x.grad is not None and x.grad.shape == (2, 3, 2, 2), "gradient must come back as (2, 3, 2, 2)"
@@ -877,8 +915,7 @@ def test_unit_batchnorm():
     x = (r.standard_normal((8, 3, 4, 4)) * np.array([1, 5, 0.1]).reshape(1, 3, 1, 1)
          + np.array([2, -1, 0]).reshape(1, 3, 1, 1)).astype(np.float32)
     bn = BatchNorm2d(3)
-    y = bn(Tensor(x))
-    assert y.shape == x.shape and y.data.dtype == np.float32
+    y = assert_tensor(bn(Tensor(x)), x.shape, np.float32, name="BatchNorm2d(3)(x)")
     np.testing.assert_allclose(y.data.mean(axis=(0, 2, 3)), 0, atol=1e-5)
     np.testing.assert_allclose(y.data.std(axis=(0, 2, 3)), 1, atol=1e-3)
     np.testing.assert_allclose(bn.running_mean.data, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
@@ -994,6 +1031,30 @@ print(f"CIFAR batch (128,3,32,32) * 32 filters 5x5: {_cifar_macs / 1e6:.0f} M MA
       f"backward {_t_b * 1e3:.0f} ms; the loops would need about {_cifar_macs / _macs_per_s:.0f} s")
 print(f"memory price of im2col: cols = {_cols_mb:.1f} MB vs input {_xc.nbytes / 1e6:.1f} MB "
       f"({_cols_mb / (_xc.nbytes / 1e6):.0f}x)")
+
+# %% [markdown]
+# ## The function forms: `F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`
+#
+# The layers above own their weights; the functions take them as arguments, like PyTorch's
+# (weight `(O, C, KH, KW)`, the same layout).
+
+# %% nbgrader={"grade": false, "grade_id": "functional", "locked": true, "schema_version": 3, "solution": false}
+#| export
+#| namespace tinytorch.nn.functional conv2d max_pool2d avg_pool2d
+def conv2d(x, weight, bias=None, stride: int = 1, padding=0) -> Tensor:
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    padding = _padding_arg(padding, w.shape[2:], int(stride))
+    if bias is None:
+        return Conv2dFunction.apply(x, w, stride=int(stride), padding=padding)
+    return Conv2dFunction.apply(x, w, bias, stride=int(stride), padding=padding)
+
+
+def max_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return MaxPool2d(kernel_size, stride)(x)
+
+
+def avg_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return AvgPool2d(kernel_size, stride)(x)
 
 # %% [markdown]
 # ## Reflect

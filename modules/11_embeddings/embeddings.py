@@ -40,6 +40,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp text.embeddings
 #| export
+#| namespace tinytorch.nn Embedding
 import math
 
 import numpy as np
@@ -248,6 +249,9 @@ class Embedding(Module):
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 # %% nbgrader={"grade": true, "grade_id": "test-embedding-layer", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_embedding():
     """Embedding: shapes, dtype, parameters, clear errors, gradient through autograd."""
     emb = Embedding(10, 4, seed=0)
@@ -256,9 +260,7 @@ def test_unit_embedding():
     np.testing.assert_array_equal(Embedding(10, 4, seed=0).weight.data, emb.weight.data,
                                   err_msg="same seed, same table")
     ids = np.array([[1, 2, 1], [9, 1, 0]])                  # (B=2, T=3)
-    out = emb(ids)
-    assert isinstance(out, Tensor), f"Embedding must return a Tensor, got {type(out).__name__}"
-    assert out.shape == (2, 3, 4) and out.dtype == np.float32, f"got {out.shape} {out.dtype}"
+    out = assert_tensor(emb(ids), (2, 3, 4), np.float32, name="Embedding(10, 4)(ids)")
     np.testing.assert_allclose(out.data[1, 0], emb.weight.data[9])
     assert emb(Tensor(ids)).shape == (2, 3, 4), "ids may come as an integer Tensor"
     assert emb([3, 4]).shape == (2, 4), "ids may come as a list"
@@ -347,8 +349,7 @@ def test_unit_positional_encoding():
     assert pe.weight.shape == (8, 4) and pe.weight.requires_grad
     assert np.abs(pe.weight.data).max() < 0.2, "initialise small (std 0.02)"
     x = Tensor(np.ones((2, 5, 4), dtype=np.float32), requires_grad=True)   # (B=2, T=5, d=4)
-    y = pe(x)
-    assert y.shape == (2, 5, 4) and y.dtype == np.float32
+    y = assert_tensor(pe(x), (2, 5, 4), np.float32, name="PositionalEncoding(8, 4)(x)")
     np.testing.assert_allclose(y.data[1], 1.0 + pe.weight.data[:5], rtol=1e-6)
     y.sum().backward()
     g = pe.weight.grad.data

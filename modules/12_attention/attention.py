@@ -37,6 +37,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.attention
 #| export
+#| namespace tinytorch.nn MultiHeadAttention MultiheadAttention=MultiHeadAttention Attention=MultiHeadAttention
+#| namespace tinytorch.nn.functional scaled_dot_product_attention
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
@@ -188,12 +190,17 @@ def attention_from_ops(q: Tensor, k: Tensor, v: Tensor, mask=None):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-attention-naive", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+from tinytorch.testing import assert_tensor
+
+
 def test_unit_attention_from_ops():
     """The worked example, row sums, and the causal mask."""
     q = Tensor([[1.0, 0.0]])                       # (1, 2)
     k = Tensor([[1.0, 0.0], [0.0, 1.0]])           # (2, 2)
     v = Tensor([[10.0, 0.0], [0.0, 10.0]])         # (2, 2)
     out, w = attention_from_ops(q, k, v)
+    assert_tensor(out, (1, 2), np.float32, name="the attention output")
+    assert_tensor(w, (1, 2), np.float32, name="the attention weights")
     np.testing.assert_allclose(w.data, [[0.670, 0.330]], atol=1e-3,
                                err_msg="weights of the worked example")
     np.testing.assert_allclose(out.data, [[6.70, 3.30]], atol=1e-2,
@@ -201,16 +208,17 @@ def test_unit_attention_from_ops():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)   # (B, H, T, d)
     out, w = attention_from_ops(Tensor(x), Tensor(x), Tensor(x), mask=causal_mask(5))
-    assert out.shape == (2, 3, 5, 4), f"expected (2, 3, 5, 4), got {out.shape}"
-    assert out.data.dtype == np.float32, f"expected float32, got {out.data.dtype}"
+    assert_tensor(out, (2, 3, 5, 4), np.float32, name="batched attention output")
+    assert_tensor(w, (2, 3, 5, 5), np.float32, name="batched attention weights")
     np.testing.assert_allclose(w.data.sum(-1), 1.0, atol=1e-5, err_msg="rows must sum to 1")
     assert np.all(w.data[..., 0, 1:] == 0), "position 0 must not see the future"
     # first position can only see itself: its output is its own value
     np.testing.assert_allclose(out.data[..., 0, :], x[..., 0, :], atol=1e-6)
-    ### BEGIN HIDDEN TESTS
     big = Tensor(np.full((1, 3, 2), 1e4, dtype=np.float32))
     o, w = attention_from_ops(big, big, big)
     assert np.isfinite(o.data).all() and np.isfinite(w.data).all(), "huge scores must stay finite"
+    ### BEGIN HIDDEN TESTS
+    np.testing.assert_allclose(w.data, np.full((1, 3, 3), 1 / 3), rtol=1e-5)
     ### END HIDDEN TESTS
 
 
@@ -325,9 +333,8 @@ def test_unit_sdpa_fused():
     q, k, v = (rng.standard_normal((2, 2, 4, 3)).astype(np.float32) for _ in range(3))
     m = causal_mask(4)
     ref, _ = attention_from_ops(Tensor(q), Tensor(k), Tensor(v), mask=m)
-    out = scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), mask=m)
-    assert out.shape == (2, 2, 4, 3), f"expected (2, 2, 4, 3), got {out.shape}"
-    assert out.data.dtype == np.float32, f"expected float32, got {out.data.dtype}"
+    out = assert_tensor(scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), mask=m), (2, 2, 4, 3),
+                        np.float32, name="scaled_dot_product_attention")
     np.testing.assert_allclose(out.data, ref.data, rtol=1e-5, atol=1e-6)
 
     # backward against central differences, in float64
@@ -423,9 +430,7 @@ def test_unit_mha():
     assert n == 4 * (8 * 8 + 8), f"expected {4 * (8 * 8 + 8)} parameters, got {n}"
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 5, 8)).astype(np.float32)     # (B, T, C)
-    y = mha(Tensor(x), mask=causal_mask(5))
-    assert y.shape == (2, 5, 8), f"expected (2, 5, 8), got {y.shape}"
-    assert y.data.dtype == np.float32, f"expected float32, got {y.data.dtype}"
+    y = assert_tensor(mha(Tensor(x), mask=causal_mask(5)), (2, 5, 8), np.float32, name="MultiHeadAttention(8, 2)(x)")
     # causality: changing the last token must not change earlier outputs
     x2 = x.copy()
     x2[:, -1] += 5.0

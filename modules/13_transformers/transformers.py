@@ -39,6 +39,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp models.transformer
 #| export
+#| namespace tinytorch.nn LayerNorm TransformerBlock Transformer=GPT
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
@@ -128,14 +129,16 @@ class LayerNorm(Module):
 
 # %% nbgrader={"grade": true, "grade_id": "test-layernorm", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 from tinytorch.core.autograd import gradcheck
+from tinytorch.testing import assert_tensor
 
 
 def test_unit_layernorm():
     """Worked example, float32, per-token statistics, backward by finite differences."""
     ln = LayerNorm(4)
-    y = ln(Tensor([[2.0, 4.0, 6.0, 8.0]]))
+    y = assert_tensor(ln(Tensor([[2.0, 4.0, 6.0, 8.0]])), (1, 4), np.float32, name="LayerNorm(4)(x)")
     np.testing.assert_allclose(y.data, [[-1.342, -0.447, 0.447, 1.342]], atol=1e-3)
-    assert y.data.dtype == np.float32, f"expected float32, got {y.data.dtype}"
+    const = LayerNorm(3)(Tensor(np.full((2, 3), 7.0, dtype=np.float32))).data
+    assert np.isfinite(const).all(), "a constant row must not produce NaN (eps)"
     x = np.random.default_rng(0).normal(3.0, 5.0, (2, 3, 16)).astype(np.float32)
     y = LayerNorm(16)(Tensor(x)).data
     np.testing.assert_allclose(y.mean(-1), 0.0, atol=1e-5, err_msg="each token: mean 0")
@@ -145,8 +148,8 @@ def test_unit_layernorm():
     # module 05's gradcheck: your backward against central differences
     gradcheck(lambda a, b, c: LayerNormFunction.apply(a, b, c), *(Tensor(v, dtype=np.float64) for v in (xs, gam, bet)))
     ### BEGIN HIDDEN TESTS
-    const = LayerNorm(3)(Tensor(np.full((2, 3), 7.0, dtype=np.float32))).data
-    assert np.isfinite(const).all(), "a constant row must not produce NaN (eps)"
+    shifted = LayerNorm(16)(Tensor(x + 100.0)).data
+    np.testing.assert_allclose(shifted, y, atol=1e-3)
     ### END HIDDEN TESTS
 
 
@@ -246,9 +249,8 @@ class MLP(Module):
 def test_unit_gelu():
     """Table values, float32, derivative by finite differences; MLP shapes."""
     x = np.array([-3.0, -1.0, 0.0, 1.0, 3.0], dtype=np.float32)
-    y = GELU()(Tensor(x)).data
+    y = assert_tensor(GELU()(Tensor(x)), (5,), np.float32, name="GELU()(x)").data
     np.testing.assert_allclose(y, [-0.004, -0.159, 0.0, 0.841, 2.996], atol=1e-3)
-    assert y.dtype == np.float32, f"expected float32, got {y.dtype}"
     xs = np.random.default_rng(0).standard_normal(7) * 3
     fn = GELUFunction()
     fn.forward(xs)
@@ -256,8 +258,7 @@ def test_unit_gelu():
     num = (GELUFunction().forward(xs + 1e-6) - GELUFunction().forward(xs - 1e-6)) / 2e-6
     np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
     mlp = MLP(8, seed=0)
-    out = mlp(Tensor(np.ones((2, 3, 8), dtype=np.float32)))
-    assert out.shape == (2, 3, 8), f"expected (2, 3, 8), got {out.shape}"
+    assert_tensor(mlp(Tensor(np.ones((2, 3, 8), dtype=np.float32))), (2, 3, 8), np.float32, name="MLP(8)(x)")
     n = sum(p.size for p in mlp.parameters())
     assert n == 8 * 32 + 32 + 32 * 8 + 8, f"expected {8 * 32 + 32 + 32 * 8 + 8} parameters, got {n}"
     ### BEGIN HIDDEN TESTS
@@ -320,9 +321,7 @@ def test_unit_block():
     """Shape, residual structure and causality of one block."""
     blk = TransformerBlock(16, 4, seed=0)
     x = np.random.default_rng(0).standard_normal((2, 5, 16)).astype(np.float32)
-    y = blk(Tensor(x))
-    assert y.shape == (2, 5, 16), f"expected (2, 5, 16), got {y.shape}"
-    assert y.data.dtype == np.float32, f"expected float32, got {y.data.dtype}"
+    y = assert_tensor(blk(Tensor(x)), (2, 5, 16), np.float32, name="TransformerBlock(16, 4)(x)")
     # residual: y - x is exactly what the two branches add
     h = x + blk.attn(blk.ln1(Tensor(x)), mask=causal_mask(5)).data
     ref = h + blk.mlp(blk.ln2(Tensor(h))).data
@@ -495,9 +494,14 @@ def test_unit_gpt():
     expect = V * C + bs * C + L * (12 * C * C + 13 * C) + 2 * C + C * V
     assert n == expect, f"expected {expect} parameters, got {n}"
     idx = np.random.default_rng(0).integers(0, V, (3, 6))
-    logits = m(idx)
-    assert logits.shape == (3, 6, V), f"expected (3, 6, {V}), got {logits.shape}"
-    assert logits.data.dtype == np.float32, f"expected float32, got {logits.data.dtype}"
+    logits = assert_tensor(m(idx), (3, 6, V), np.float32, name="GPT logits")
+    # the layers in order: token + position embeddings, the blocks (causal), the final LayerNorm, the head
+    with no_grad():
+        h = m.tok_emb(idx) + m.pos_emb(np.arange(6))
+        for blk in m.blocks:
+            h = blk(h, mask=causal_mask(6))
+        ref = m.lm_head(m.ln_f(h).reshape(18, C)).data.reshape(3, 6, V)
+    np.testing.assert_allclose(logits.data, ref, rtol=1e-5, atol=1e-5)
     idx2 = idx.copy()
     idx2[:, 4:] = (idx2[:, 4:] + 1) % V
     np.testing.assert_allclose(m(idx2).data[:, :4], logits.data[:, :4], atol=1e-5,
@@ -532,8 +536,17 @@ def test_unit_generate():
     with no_grad():
         first = m(start).data[0, -1].argmax()
     assert g[0, 2] == first, f"greedy must pick argmax {first}, got {g[0, 2]}"
+    ref = start.copy()
+    with no_grad():
+        for _ in range(3):  # greedy by hand: the last position's argmax, the context cropped to block_size 4
+            ref = np.concatenate([ref, m(ref[:, -4:]).data[:, -1].argmax(axis=-1)[:, None]], axis=1)
+    assert np.array_equal(g, ref), f"greedy continuation: expected {ref.tolist()}, got {g.tolist()}"
     k1 = m.generate(start, 5, temperature=1.0, top_k=1, seed=9)
     assert np.array_equal(k1, m.generate(start, 5, temperature=0)), "top_k=1 equals greedy"
+    cold = m.generate(start, 5, temperature=1e-4, seed=9)
+    assert np.array_equal(cold, m.generate(start, 5, temperature=0)), "a tiny temperature is (almost) greedy"
+    samples = {tuple(m.generate(start, 6, temperature=1.0, seed=s)[0]) for s in range(5)}
+    assert len(samples) > 1, "temperature 1 must sample: five seeds gave the same tokens"
     ### BEGIN HIDDEN TESTS
     many = m.generate(np.zeros((4, 1), dtype=np.int64), 10, seed=0)
     assert many.shape == (4, 11)

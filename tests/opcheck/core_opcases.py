@@ -153,6 +153,25 @@ CASES = [
     OpCase("cross_entropy_large_logits", _loss("CrossEntropyLoss"),
            [np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]]), np.array([1, 1])],
            lambda x, t: _F().cross_entropy(x, t), gradcheck=False),
+    # --- PyTorch spellings of module 01 (differentiable through module 05)
+    OpCase("abs", lambda a: a.abs(), [_r(2, 3, low=0.1, high=1.0) * np.array([1, -1, 1])],
+           lambda a: a.abs()),
+    OpCase("clamp_both", lambda a: a.clamp(-0.5, 0.5), [np.array([[-1.3, -0.2, 0.1], [0.4, 0.9, -0.7]])],
+           lambda a: a.clamp(-0.5, 0.5)),
+    OpCase("clamp_min", lambda a: a.clamp(min=0.0), [np.array([-0.8, 0.3, 1.2, -0.1])],
+           lambda a: a.clamp(min=0.0)),
+    OpCase("clone", lambda a: a.clone() * 2, [_r(3, 2)], lambda a: a.clone() * 2),
+    OpCase("sum_dim_keepdim", lambda a: a.sum(dim=1, keepdim=True), [_r(2, 3, 4)],
+           lambda a: a.sum(dim=1, keepdim=True)),
+    OpCase("mean_dim", lambda a: a.mean(dim=-1), [_r(3, 4)], lambda a: a.mean(dim=-1)),
+    OpCase("max_dim_values", lambda a: a.max(dim=1).values, [_distinct(3, 4)], lambda a: a.max(dim=1).values),
+    OpCase("min_dim_keepdim", lambda a: a.min(dim=0, keepdim=True).values, [_distinct(3, 4)],
+           lambda a: a.min(dim=0, keepdim=True).values),
+    OpCase("min_all", lambda a: a.min(), [_distinct(2, 3)], lambda a: a.min()),
+    OpCase("view", lambda a: a.view(3, -1), [_r(2, 3, 2)], lambda a: a.view(3, -1)),
+    OpCase("unsqueeze_squeeze", lambda a: a.unsqueeze(1).squeeze(0) * 1.5, [_r(1, 4)],
+           lambda a: a.unsqueeze(1).squeeze(0) * 1.5),
+    OpCase("flatten_from1", lambda a: a.flatten(1), [_r(2, 3, 2)], lambda a: a.flatten(1)),
 ]
 
 NAMES = [c.name for c in CASES]

@@ -28,15 +28,20 @@ def test_cifar_cnn_has_the_baseline_architecture():
     assert out.shape == (2, 10) and out.data.dtype == np.float32
 
 
-def test_augment_flips_and_crops_without_changing_shape_or_dtype():
+def test_train_transform_is_module_08s_crop_flip_normalize():
     ms = _milestone()
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
-    a = ms.augment(x, np.random.default_rng(1))
-    b = ms.augment(x, np.random.default_rng(1))
-    assert a.shape == x.shape and a.dtype == np.float32 and a.flags["C_CONTIGUOUS"]
+    from tinytorch.data.loader import Compose, Normalize, RandomCrop, RandomHorizontalFlip
+
+    x = (np.arange(64 * 3 * 32 * 32) % 251).astype(np.uint8).reshape(64, 3, 32, 32)
+    mean, std = np.array([0.5, 0.4, 0.3]), np.array([0.25, 0.25, 0.25])
+    t = ms.train_transform(mean, std, seed=1)
+    assert isinstance(t, Compose)
+    assert [type(s) for s in t.transforms] == [RandomCrop, RandomHorizontalFlip, Normalize]
+    a, b = t(x), ms.train_transform(mean, std, seed=1)(x)
+    assert a.shape == x.shape and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)                      # seeded: deterministic
-    assert not np.array_equal(a, x)
+    plain = Normalize(mean, std)(x)
+    assert not np.array_equal(a, plain)                      # crops and flips changed something
 
 
 def test_as_images_accepts_the_tinydigits_layouts():

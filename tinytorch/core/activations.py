@@ -149,3 +149,23 @@ class Softmax:
 
     def __repr__(self) -> str:
         return f"Softmax(dim={self.dim})"
+
+
+def relu(x) -> Tensor:
+    return ReLU()(x)
+
+
+def sigmoid(x) -> Tensor:
+    return Sigmoid()(x)
+
+
+def tanh(x) -> Tensor:
+    return Tanh()(x)
+
+
+def gelu(x) -> Tensor:
+    return GELU()(x)
+
+
+def softmax(x, dim: int = -1) -> Tensor:
+    return Softmax(dim=dim)(x)

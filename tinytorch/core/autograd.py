@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _wrap
+from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _reduce_args, _values_indices, _wrap
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
@@ -159,18 +159,19 @@ def _topological_order(root: Tensor) -> list:
     return order
 
 
-def backward_pass(root: Tensor, gradient=None) -> None:
+def backward_pass(root: Tensor, gradient=None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``: fill ``.grad`` of every leaf that requires grad.
 
-    HINTS (``seed`` is prepared for you above the solution region):
+    HINTS (``seed`` and ``order`` are prepared for you above the solution region):
         - keep pending gradients in a dict keyed by ``id(tensor)``, starting with the root
-        - visit ``_topological_order(root)`` in reverse; take (pop) the node's pending
-          gradient, skip nodes that received none
+        - visit ``order`` (``_topological_order(root)``) in reverse; take (pop) the node's
+          pending gradient, skip nodes that received none
         - a leaf (no ``_ctx``): add into ``node.grad`` (a Tensor of the node's dtype; copy
           the array the first time so two leaves never share one)
         - otherwise: ask the node's Function for its input gradients and add each one
           (not None, input requires grad) to that input's pending gradient
-        - free the node afterwards: drop ``_ctx`` and empty the Function's inputs and saved
+        - free the node afterwards (unless ``retain_graph``): drop ``_ctx`` and empty the
+          Function's inputs and saved
     """
     if not root.requires_grad:
         raise RuntimeError(
@@ -187,8 +188,15 @@ def backward_pass(root: Tensor, gradient=None) -> None:
             raise RuntimeError(f"backward(): gradient of shape {seed.shape} does not match the "
                                f"output shape {root.shape}")
         seed = seed.astype(root.dtype, copy=False)
+    order = _topological_order(root)
+    for node in order:
+        if node._ctx is None and getattr(node, "_graph_freed", False):
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: an earlier backward() freed it. "
+                "Run the forward pass again, or call backward(retain_graph=True) the first time.")
+    inner = [node for node in order if node._ctx is not None]
     grads = {id(root): seed}
-    for node in reversed(_topological_order(root)):
+    for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -213,9 +221,13 @@ def backward_pass(root: Tensor, gradient=None) -> None:
                 gi = gi.astype(inp.dtype)
             key = id(inp)
             grads[key] = gi if key not in grads else grads[key] + gi
-        node._ctx = None  # free the graph as we go
-        ctx.inputs = ()
-        ctx.saved = ()
+        if not retain_graph:
+            node._ctx = None  # free the graph as we go
+            ctx.inputs = ()
+            ctx.saved = ()
+    if not retain_graph:
+        for node in inner:
+            node._graph_freed = True
 
 
 class Add(Function):
@@ -603,6 +615,43 @@ class BCEFn(Function):
         return unbroadcast(g, p_shape), None
 
 
+class Abs(Function):
+    def forward(self, x):
+        """|x|; save what backward needs."""
+        self.save_for_backward(np.sign(x))
+        return np.abs(x)
+
+    def backward(self, grad_out):
+        (sign,) = self.saved
+        return (grad_out * sign,)
+
+
+class Clamp(Function):
+    def forward(self, x, lo=None, hi=None):
+        """``np.clip(x, lo, hi)``; the gradient passes only where nothing was clipped."""
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        self.save_for_backward(inside)
+        return np.clip(x, lo, hi)
+
+    def backward(self, grad_out):
+        (inside,) = self.saved
+        return (grad_out * inside,)
+
+
+class Cast(Function):
+    """A copy of x in ``dtype`` (``float()`` and ``clone()``); the gradient is cast back by the engine."""
+
+    def forward(self, x, dtype=None):
+        return np.array(x, dtype=dtype or x.dtype, copy=True)
+
+    def backward(self, grad_out):
+        return (grad_out,)
+
+
 def _pow_method(self, exponent):
     if isinstance(exponent, numbers.Number) and not isinstance(exponent, Tensor):
         return PowScalar.apply(self, p=exponent)
@@ -644,6 +693,31 @@ def _getitem_method(self, index):
     return GetItem.apply(self, index=index)
 
 
+# Reductions take NumPy's axis=/keepdims= and PyTorch's dim=/keepdim= (module 01's rules).
+def _sum_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "sum")
+    return Sum.apply(self, axis=axis, keepdims=keepdims)
+
+
+def _mean_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "mean")
+    x = self if np.issubdtype(self.dtype, np.floating) else _wrap(self.data.astype(np.float32))
+    return Mean.apply(x, axis=axis, keepdims=keepdims)
+
+
+def _max_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    if dim is not None:  # PyTorch's spelling: (values, indices)
+        return _values_indices(self, "max", dim, keepdim)
+    axis, keepdims = _reduce_args(axis, keepdims, None, keepdim, "max")
+    return Max.apply(self, axis=axis, keepdims=keepdims)
+
+
+def _clamp_method(self, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both")
+    return Clamp.apply(self, lo=min, hi=max)
+
+
 _TENSOR_METHODS = {
     "__add__": lambda self, other: Add.apply(self, other),
     "__radd__": lambda self, other: Add.apply(_as_input(other, self), self),
@@ -663,15 +737,17 @@ _TENSOR_METHODS = {
     "transpose": lambda self, dim0=-2, dim1=-1: Transpose.apply(self, dim0=dim0, dim1=dim1),
     "permute": _permute_method,
     "__getitem__": _getitem_method,
-    "sum": lambda self, axis=None, keepdims=False: Sum.apply(self, axis=axis, keepdims=keepdims),
-    "mean": lambda self, axis=None, keepdims=False: (
-        Mean.apply(self, axis=axis, keepdims=keepdims) if np.issubdtype(self.dtype, np.floating)
-        else Mean.apply(_wrap(self.data.astype(np.float32)), axis=axis, keepdims=keepdims)),
-    "max": lambda self, axis=None, keepdims=False: Max.apply(self, axis=axis, keepdims=keepdims),
+    "sum": _sum_method,
+    "mean": _mean_method,
+    "max": _max_method,
     "exp": lambda self: Exp.apply(self),
     "log": lambda self: Log.apply(self),
     "sqrt": lambda self: Sqrt.apply(self),
-    "backward": lambda self, gradient=None: backward_pass(self, gradient),
+    "abs": lambda self: Abs.apply(self),
+    "clamp": _clamp_method,
+    "float": lambda self: self if self.dtype == np.float32 else Cast.apply(self, dtype=np.float32),
+    "clone": lambda self: Cast.apply(self),
+    "backward": lambda self, gradient=None, retain_graph=False: backward_pass(self, gradient, retain_graph),
 }
 
 

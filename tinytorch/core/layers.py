@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 
 
 class Module:
@@ -159,7 +159,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: int | None = None):
         """Create W (in, out) and b (out,) from U(-1/sqrt(in), 1/sqrt(in)), float32, requires_grad=True.
 
-        HINT: one generator from np.random.default_rng(seed), then its .uniform(low, high, size),
+        HINT: one generator from default_rng(seed) (module 01: np.random.default_rng(seed), or the
+        manual_seed generator when seed is None), then its .uniform(low, high, size),
         cast with .astype(np.float32). With bias=False the attribute bias must still exist, as None.
         """
         super().__init__()
@@ -168,7 +169,7 @@ class Linear(Module):
                 raise ValueError(f"Linear: {label} must be a positive int, got {value!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        gen = np.random.default_rng(seed)
+        gen = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
         w = gen.uniform(-bound, bound, size=(self.in_features, self.out_features)).astype(np.float32)
         self.weight = Tensor(w, requires_grad=True)                      # (in, out)
@@ -185,6 +186,9 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Shape mismatch: {self!r} expects input of shape (..., {self.in_features}), "
                              f"got {x.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{self!r} expects a float input, got dtype {x.dtype}: integer @ float32 would "
+                            "silently compute in float64. Convert the input with x.float().")
         out = x @ self.weight               # (..., in) @ (in, out) -> (..., out)
         if self.bias is not None:
             out = out + self.bias           # (..., out) + (out,) broadcasts
@@ -203,7 +207,7 @@ class Dropout(Module):
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
-        self._rng = np.random.default_rng(seed)
+        self._rng = default_rng(seed)
 
     def forward(self, x: Tensor) -> Tensor:
         """Training: ``x * mask`` with mask = keep / (1 - p), keep ~ Bernoulli(1 - p), float32.
@@ -255,3 +259,9 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             lines.append(f"  ({i}): " + repr(layer).replace("\n", "\n  "))
         return "\n".join(lines) + "\n)"
+
+
+def dropout(x, p: float = 0.5, training: bool = True, seed=None) -> Tensor:
+    layer = Dropout(p, seed=seed)
+    layer.training = bool(training)
+    return layer(x)

@@ -141,3 +141,15 @@ class CrossEntropyLoss:
 
     def __repr__(self) -> str:
         return "CrossEntropyLoss()"
+
+
+def mse_loss(predictions, targets) -> Tensor:
+    return MSELoss()(predictions, targets)
+
+
+def binary_cross_entropy(predictions, targets) -> Tensor:
+    return BinaryCrossEntropyLoss()(predictions, targets)
+
+
+def cross_entropy(logits, targets) -> Tensor:
+    return CrossEntropyLoss()(logits, targets)

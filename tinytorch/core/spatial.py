@@ -3,7 +3,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, default_rng
 from tinytorch.core.autograd import Function
 from tinytorch.core.layers import Module
 
@@ -169,6 +169,23 @@ class Conv2dFunction(Function):
         return dx, dw
 
 
+def _padding_arg(padding, kernel_size, stride) -> int:
+    """An int, or PyTorch's "valid" (0) / "same" (output size = input size). (Provided helper.)"""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0
+        if padding == "same":
+            KH, KW = kernel_size
+            if stride != 1 or KH != KW or KH % 2 == 0:
+                raise ValueError(f"padding='same' needs stride 1 and an odd square kernel, got "
+                                 f"kernel_size={kernel_size}, stride={stride}: pass an int padding instead")
+            return (KH - 1) // 2
+        raise ValueError(f"padding must be an int, 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f"padding must be an int >= 0, 'same' or 'valid', got {padding!r}")
+    return int(padding)
+
+
 class Conv2d(Module):
     """2-D convolution layer, NCHW like PyTorch: Conv2d(in_channels, out_channels, kernel_size)."""
 
@@ -176,9 +193,10 @@ class Conv2d(Module):
         super().__init__()
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = int(stride), int(padding)
+        self.stride = int(stride)
+        self.padding = _padding_arg(padding, self.kernel_size, self.stride)
         KH, KW = self.kernel_size
-        rng = np.random.default_rng(seed)
+        rng = default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_channels * KH * KW)
         self.weight = Tensor(rng.uniform(-bound, bound, (self.out_channels, self.in_channels, KH, KW))
                              .astype(np.float32), requires_grad=True)
@@ -362,3 +380,19 @@ class BatchNorm2d(Module):
 
     def __repr__(self):
         return f"BatchNorm2d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
+
+
+def conv2d(x, weight, bias=None, stride: int = 1, padding=0) -> Tensor:
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    padding = _padding_arg(padding, w.shape[2:], int(stride))
+    if bias is None:
+        return Conv2dFunction.apply(x, w, stride=int(stride), padding=padding)
+    return Conv2dFunction.apply(x, w, bias, stride=int(stride), padding=padding)
+
+
+def max_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return MaxPool2d(kernel_size, stride)(x)
+
+
+def avg_pool2d(x, kernel_size=2, stride=None) -> Tensor:
+    return AvgPool2d(kernel_size, stride)(x)

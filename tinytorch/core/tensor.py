@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Tensor", "matmul_loops"]
+__all__ = ["Tensor", "matmul_loops", "tensor", "zeros", "ones", "randn", "manual_seed", "default_rng"]
 
 
 class Tensor:
@@ -32,6 +32,7 @@ class Tensor:
             - Anything else (Python numbers, lists): ``np.asarray(data, dtype=np.float32)``.
             - Then set ``requires_grad`` (a bool), ``grad = None`` and ``_ctx = None``.
         """
+        _check_data(data)
         if isinstance(data, Tensor):
             data = data.data
         if dtype is not None:
@@ -56,7 +57,8 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return self.data.size
+        # NumPy's element count, callable as PyTorch's size() / size(dim) (section 7)
+        return _Size(self.data.shape)
 
     @property
     def dtype(self):
@@ -106,13 +108,37 @@ class Tensor:
         return int(self.data.nbytes)
 
     # -- dormant autograd: module 05 replaces these -----------------------------------------
-    def backward(self, gradient=None) -> None:
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Compute gradients. Does nothing until module 05 calls ``enable_autograd()``."""
         return None
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
         self.grad = None
+
+
+class _Size(int):
+    """An element count (NumPy's ``a.size``) that is also PyTorch's ``size()`` when called:
+    ``t.size == 6`` and ``t.size() == (2, 3)``, ``t.size(0) == 2``."""
+
+    def __new__(cls, shape: tuple):
+        count = 1
+        for n in shape:
+            count *= int(n)
+        obj = super().__new__(cls, count)
+        obj.shape = tuple(shape)
+        return obj
+
+    def __call__(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+
+def _check_data(data) -> None:
+    """Refuse what NumPy would silently turn into a NaN or an object array."""
+    if data is None:
+        raise TypeError("Tensor(None): expected numbers, a (nested) list of numbers or an array, got None")
+    if isinstance(data, (str, bytes, dict, set)):
+        raise TypeError(f"Tensor() expects numbers or an array, got a {type(data).__name__}")
 
 
 def _wrap(data: np.ndarray) -> Tensor:
@@ -305,19 +331,37 @@ Tensor.permute = _permute
 Tensor.T = property(lambda self: self.permute(*reversed(range(self.ndim))))
 
 
-def _sum(self, axis=None, keepdims: bool = False) -> Tensor:
+def _reduce_args(axis, keepdims, dim, keepdim, who: str):
+    """NumPy's ``axis=``/``keepdims=`` or PyTorch's ``dim=``/``keepdim=`` -> (axis, keepdims) (provided)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{who}(): give axis= (NumPy) or dim= (PyTorch), not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis, bool(keepdims)
+
+
+def _sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     """Sum over ``axis`` (None: all elements; an int or a tuple of ints)."""
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "sum")
     return _wrap(np.asarray(self.data.sum(axis=axis, keepdims=keepdims)))
 
 
-def _mean(self, axis=None, keepdims: bool = False) -> Tensor:
+def _mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
     """Mean over ``axis``; integer and bool tensors give float32 (not NumPy's float64)."""
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "mean")
     dtype = None if np.issubdtype(self.dtype, np.floating) else np.float32
     return _wrap(np.asarray(self.data.mean(axis=axis, keepdims=keepdims, dtype=dtype)))
 
 
-def _max(self, axis=None, keepdims: bool = False) -> Tensor:
-    """Maximum over ``axis``."""
+def _max(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    """Maximum over ``axis``. PyTorch's spelling ``max(dim=1)`` returns (values, indices) (section 7)."""
+    if dim is not None:
+        return _values_indices(self, "max", dim, keepdim)
+    axis, keepdims = _reduce_args(axis, keepdims, None, keepdim, "max")
     return _wrap(np.asarray(self.data.max(axis=axis, keepdims=keepdims)))
 
 
@@ -360,3 +404,144 @@ def _getitem(self, index) -> Tensor:
 
 
 Tensor.__getitem__ = _getitem
+
+
+def _argmax(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> Tensor:
+    """Index of the maximum along ``axis`` (None: index into the flattened tensor), int64.
+
+    HINT: ``np.argmax`` takes ``axis`` and ``keepdims``; wrap its result with ``_wrap``.
+    """
+    axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim, "argmax")
+    return _wrap(np.asarray(np.argmax(self.data, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False))
+
+
+def _unsqueeze(self, dim: int) -> Tensor:
+    """A new axis of size 1 at position ``dim`` (negative counts from the end of the result).
+
+    HINT: insert 1 into ``list(self.shape)`` at ``dim % (self.ndim + 1)``, then ``self.reshape``.
+    """
+    if not -(self.ndim + 1) <= dim <= self.ndim:
+        raise IndexError(f"unsqueeze: dim {dim} is out of range for a {self.ndim}-D tensor")
+    shape = list(self.shape)
+    shape.insert(dim % (self.ndim + 1), 1)
+    return self.reshape(tuple(shape))
+
+
+def _squeeze(self, dim=None) -> Tensor:
+    """Drop axes of size 1: all of them, or only ``dim`` (a no-op if that axis is not 1).
+
+    HINT: keep the sizes you do not drop, then ``self.reshape``.
+    """
+    if dim is not None and not -self.ndim <= dim < max(self.ndim, 1):
+        raise IndexError(f"squeeze: dim {dim} is out of range for a {self.ndim}-D tensor")
+    if dim is None:
+        shape = tuple(n for n in self.shape if n != 1)
+    else:
+        d = dim % self.ndim if self.ndim else 0
+        shape = tuple(n for i, n in enumerate(self.shape) if i != d or n != 1)
+    return self.reshape(shape)
+
+
+def _clamp(self, min=None, max=None) -> Tensor:
+    """Every element limited to ``[min, max]`` (either bound may be None). HINT: ``np.clip``."""
+    if min is None and max is None:
+        raise ValueError("clamp: give min, max or both")
+    return _wrap(np.clip(self.data, min, max))
+
+
+# The rest is provided: each is one NumPy call or built on what you wrote.
+def _values_indices(t: Tensor, which: str, dim: int, keepdim):
+    """PyTorch's ``max(dim=)`` / ``min(dim=)``: the pair (values, indices), values differentiable."""
+    keepdim = bool(keepdim)
+    values = getattr(t, which)(axis=dim, keepdims=keepdim)
+    indices = (t if which == "max" else -t).argmax(axis=dim, keepdims=keepdim)
+    return ValuesIndices(values, indices)
+
+
+class ValuesIndices(tuple):
+    """``(values, indices)`` that also has ``.values`` and ``.indices``, like PyTorch's result."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _min(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None):
+    """Minimum over ``axis``: ``-max(-x)``, so module 05's Max makes it differentiable too."""
+    if dim is not None:
+        return _values_indices(self, "min", dim, keepdim)
+    return -((-self).max(axis=axis, keepdims=keepdims if keepdim is None else keepdim))
+
+
+def _view(self, *shape) -> Tensor:
+    """``reshape`` that never copies, like PyTorch's view: an error if the memory layout forbids it."""
+    shape = _shape_arg(shape)
+    try:
+        np.reshape(self.data, shape, copy=False)
+    except ValueError:
+        raise ValueError(f"view: a tensor of shape {self.shape} cannot be viewed as {tuple(shape)} without "
+                         "a copy (it is not contiguous, e.g. after a transpose); use reshape") from None
+    return self.reshape(shape)
+
+
+def _flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge axes ``start_dim..end_dim`` into one (all of them by default)."""
+    if self.ndim == 0:
+        return self.reshape(1)
+    s, e = start_dim % self.ndim, end_dim % self.ndim
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+
+Tensor.argmax = _argmax
+Tensor.argmin = lambda self, axis=None, keepdims=False, *, dim=None, keepdim=None: (-self).argmax(
+    axis, keepdims, dim=dim, keepdim=keepdim)
+Tensor.unsqueeze = _unsqueeze
+Tensor.squeeze = _squeeze
+Tensor.clamp = _clamp
+Tensor.min = _min
+Tensor.view = _view
+Tensor.flatten = _flatten
+Tensor.abs = lambda self: _wrap(np.abs(self.data))
+Tensor.float = lambda self: self if self.dtype == np.float32 else _wrap(self.data.astype(np.float32))
+Tensor.long = lambda self: _wrap(self.data.astype(np.int64))
+Tensor.clone = lambda self: _wrap(self.data.copy())
+Tensor.tolist = lambda self: self.data.tolist()
+Tensor.numel = lambda self: int(self.data.size)
+Tensor.dim = lambda self: self.data.ndim
+
+
+# Top-level factories, as `tinytorch.tensor(...)`, `tinytorch.zeros(...)` (provided).
+_GENERATOR = [np.random.default_rng()]
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator that ``randn`` and the layers made without ``seed=`` draw from."""
+    _GENERATOR[0] = np.random.default_rng(int(seed))
+
+
+def default_rng(seed=None) -> np.random.Generator:
+    """``np.random.default_rng(seed)``; without a seed, the generator ``manual_seed`` set."""
+    return _GENERATOR[0] if seed is None else np.random.default_rng(seed)
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``Tensor(data, ...)``: the same dtype rules (section 1)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def zeros(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def ones(*shape, dtype=np.float32, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape_arg(shape), dtype=dtype), requires_grad=requires_grad, dtype=dtype)
+
+
+def randn(*shape, requires_grad: bool = False) -> Tensor:
+    """Standard-normal float32 numbers from the ``manual_seed`` generator."""
+    data = default_rng().standard_normal(_shape_arg(shape), dtype=np.float32)
+    return Tensor(data, requires_grad=requires_grad)
