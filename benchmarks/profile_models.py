@@ -33,6 +33,7 @@ def build(name, batch=None, seed=0):
     from tinytorch.core.losses import CrossEntropyLoss
     from tinytorch.core.optimizers import SGD, AdamW
     from tinytorch.core.tensor import Tensor
+    from tinytorch.core.training import train_epoch
     from tito.manifest import load_manifest
 
     rng = np.random.default_rng(seed)
@@ -44,7 +45,7 @@ def build(name, batch=None, seed=0):
         y = rng.integers(0, 10, B)
         opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
         loss_fn = CrossEntropyLoss()
-        return model, (lambda: ms.train_step(model, loss_fn, opt, x, y)), x, \
+        return model, (lambda: train_epoch(model, opt, loss_fn, [(x, y)], metric=None)), x, \
             f"milestone-4 CIFAR CNN (cifar_cnn), batch {B}, SGD step"
     from tinytorch.models.transformer import GPT
     B = batch or 12

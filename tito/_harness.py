@@ -69,7 +69,8 @@ def encode(x, np, budget=None, depth=0):
         return {"t": "none"}
     if t is _bool:
         return {"t": "bool", "v": x}
-    if t is _int:
+    if t is not _bool and _isinstance(x, _int):
+        x = _int.__index__(x)  # int's own value: a subclass (``Tensor.size``) cannot override it
         return {"t": "int", "v": x} if -2**63 <= x < 2**63 else {"t": "str", "v": _int.__repr__(x)}
     if t is _float:
         return {"t": "float", "v": x} if x == x and x not in (float("inf"), float("-inf")) else {"t": "floatx", "v": _float.__repr__(x)}
@@ -128,6 +129,12 @@ class Recorder:
     def obs(self, check_id, values):
         self.observations.append([check_id, "obs", [encode(v, self._np) for v in values]])
         self._guard()
+
+    def tensor(self, check_id, values):
+        """A check primitive inside an expression (``y = assert_tensor(f(x), shape)``): record
+        the arguments, and give the code the checked object back unchanged."""
+        self.obs(check_id, values)
+        return values[0]
 
     def raised(self, check_id, exc, values):
         e = None if exc is None else _exc(exc)

@@ -229,10 +229,16 @@ def namespace_entries(code_cells: list[str], label: str) -> list[NamespaceEntry]
     return out
 
 
+def _source_path(manifest: Manifest, m: ModuleSpec) -> Path:
+    """Where a module's ``#| namespace`` lines are read: its lesson, or in a student kit its
+    released notebook (release keeps every directive line)."""
+    return manifest.released_path(m) if manifest.is_kit else manifest.lesson_path(m)
+
+
 def _lesson_stamp(manifest: Manifest) -> tuple:
     stamps = []
     for m in manifest.existing_lessons():
-        st = manifest.lesson_path(m).stat()
+        st = _source_path(manifest, m).stat()
         stamps.append((m.number, st.st_mtime_ns, st.st_size))
     return tuple(stamps)
 
@@ -244,8 +250,12 @@ def _course_namespaces(root: Path, stamp: tuple) -> tuple:
     manifest = load_manifest(root)
     entries: list[NamespaceEntry] = []
     for m in manifest.existing_lessons():
-        text = manifest.lesson_path(m).read_text(encoding="utf-8")
-        entries += namespace_entries(_percent_code_cells(text), m.lesson_relpath.as_posix())
+        path = _source_path(manifest, m)
+        if path.suffix == ".ipynb":
+            cells = [c.source for c in read_cells(path) if c.kind == "code"]
+        else:
+            cells = _percent_code_cells(path.read_text(encoding="utf-8"))
+        entries += namespace_entries(cells, m.lesson_relpath.as_posix())
     seen: dict[tuple, NamespaceEntry] = {}
     for e in entries:
         key = (e.namespace, e.name)

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export import package_init_files, write_files
+from .export import export_cells, package_init_files, write_files
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec
 from .probe import Probe, ProbeError, build_probe, decode, evaluate, solution_names
@@ -135,14 +135,19 @@ def _stage_package(task: GradingTask, manifest_modules, stage: Path) -> str:
             need.add(n)
             todo += list(by_number[n].prerequisites)
     files = []
+    ref = Manifest(root=task.reference_root or Path(), modules=tuple(manifest_modules))
     for n in sorted(need):
-        rel = Path(*by_number[n].package.split(".")).with_suffix(".py")
-        src = (task.reference_root or Path()) / rel
-        if src.is_file():
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, stage / rel)
-            files.append(rel)
-    write_files(package_init_files(files, Manifest(root=task.reference_root or Path(), modules=tuple(manifest_modules))), stage)
+        m = by_number[n]
+        rels = [Path(*m.package.split(".")).with_suffix(".py")]
+        if ref.lesson_path(m).is_file():  # every file the lesson exports (module 01: also tinytorch/testing.py)
+            rels = list(export_cells(read_cells(ref.lesson_path(m)), m.lesson_relpath.as_posix(), m.export_target))
+        for rel in rels:
+            src = ref.root / rel
+            if src.is_file():
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, stage / rel)
+                files.append(rel)
+    write_files(package_init_files(files, ref), stage)
     return "reference (prerequisites only)" if need else "none needed"
 
 

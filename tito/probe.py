@@ -12,7 +12,9 @@ a check: only right values can.
 Check shapes handled (they cover every lesson, the checker keeps it so):
 ``assert EXPR[, msg]``; ``np.testing.assert_*(...)`` / ``np.*`` calls as statements;
 ``try: BODY [raise AssertionError] except T [as e]: HANDLER [else: raise AssertionError]``
-(a single handler: "BODY must raise T"). Everything else in a test cell runs unchanged.
+(a single handler: "BODY must raise T"); ``assert_tensor(out, shape, dtype)`` anywhere (the
+learner's copy from module 01 never runs: see :func:`assert_tensor`). Everything else in a
+test cell runs unchanged.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ SAFE_MODULES = {"np", "numpy", "math"}
 # Calls the parent evaluates itself (their arguments may be leaves).
 PARENT_CALLS = {"isinstance"}
 PARENT_METHODS = {"all", "any"}
+# Check primitives the learner's package provides (module 01's tinytorch.testing): in a graded
+# cell the sandbox records only their arguments; the parent runs its own trusted copy.
+TENSOR_CHECKS = {"assert_tensor"}
 
 
 class ProbeError(Exception):
@@ -199,6 +204,25 @@ class _Builder(ast.NodeTransformer):
         check = self._new_check(node, "assert", parent, leaves)
         return ast.copy_location(self._obs_call("obs", check.id, [self._leaf_tuple(leaves)]), node)
 
+    def visit_Call(self, node: ast.Call):
+        """``assert_tensor(out, shape, dtype, name=...)`` anywhere (a statement, ``y = ...``, inside
+        another check): the sandbox records ``out`` (a Tensor is observed as its class and
+        ``.data``) and the non-constant arguments, and hands ``out`` back to the code; the parent
+        judges them with :func:`assert_tensor`. The learner's own assert_tensor never runs."""
+        if not (isinstance(node.func, ast.Name) and node.func.id in TENSOR_CHECKS and node.args
+                and not any(isinstance(a, ast.Starred) for a in node.args)
+                and all(k.arg for k in node.keywords)):
+            return self.generic_visit(node)
+        leaves: list[ast.expr] = [node.args[0]]
+        first = ast.Subscript(value=ast.Name("_v", ast.Load()), slice=ast.Constant(0), ctx=ast.Load())
+        rest = [self.split(a, leaves) for a in node.args[1:]]
+        kws = [ast.keyword(arg=k.arg, value=self.split(k.value, leaves)) for k in node.keywords]
+        parent = ast.Call(func=ast.Name(node.func.id, ast.Load()), args=[first, *rest], keywords=kws)
+        check = self._new_check(node, "call", parent, leaves)
+        call = ast.Call(func=ast.Attribute(ast.Name(RECORDER, ast.Load()), "tensor", ast.Load()),
+                        args=[ast.Constant(check.id), self._leaf_tuple(leaves)], keywords=[])
+        return ast.copy_location(call, node)
+
     def visit_Expr(self, node: ast.Expr):
         func = node.value.func if isinstance(node.value, ast.Call) else None
         if (isinstance(func, ast.Attribute) and self._np_func(func) and isinstance(func.value, ast.Attribute)
@@ -300,10 +324,10 @@ class Opaque:
 
 
 class TensorValue:
-    """A learner's Tensor as the grader sees it: its class name and its ``.data`` array."""
+    """A learner's Tensor as the grader sees it: its class name (and MRO) and its ``.data`` array."""
 
-    def __init__(self, cls: str, data):
-        self.cls, self.data = cls, data
+    def __init__(self, cls: str, data, mro: list[str] | None = None):
+        self.cls, self.data, self.mro = cls, data, list(mro or [cls])
 
     def __array__(self, dtype=None, copy=None):
         import numpy as np
@@ -377,7 +401,10 @@ def decode(obj):
     if t == "dtype":
         return np.dtype(obj["v"])
     if t == "tensor":
-        return TensorValue(str(obj["cls"]), decode(obj["data"]))
+        mro = obj.get("mro") or []
+        if not isinstance(mro, list):
+            raise ValueError("malformed observation")
+        return TensorValue(str(obj["cls"]), decode(obj["data"]), [str(x) for x in mro])
     if t == "class":
         return ClassValue([str(x) for x in obj["mro"]])
     if t == "exc":
@@ -406,6 +433,38 @@ def _qualname(c) -> str:
     return f"{c.__module__}.{c.__qualname__}" if isinstance(c, type) else str(c)
 
 
+def _dtype(d):
+    import numpy as np
+
+    if isinstance(d, ClassValue):  # np.int64 observed as a class: only NumPy's own scalar types
+        name = d.mro[0] if d.mro else ""
+        if not name.startswith("numpy.") or not hasattr(np, name.split(".")[-1]):
+            raise AssertionError(f"dtype {name!r} is not a NumPy dtype")
+        return np.dtype(getattr(np, name.split(".")[-1]))
+    return np.dtype(d)
+
+
+def assert_tensor(out, shape, dtype="float32", name: str = "the result"):
+    """The grader's own copy of module 01's ``tinytorch.testing.assert_tensor`` (same rules and
+    messages), applied to what the sandbox observed: ``out`` must be a Tensor (a class named
+    Tensor in its MRO, holding an ndarray ``.data``) of ``shape`` and ``dtype`` (None: any).
+    Shape and dtype are those of the observed ``.data``, whatever ``.shape`` the learner's
+    class reports. tests/grading/test_probe.py keeps it in step with the reference."""
+    import numpy as np
+
+    if not (isinstance(out, TensorValue) and any(c.rsplit(".", 1)[-1] == "Tensor" for c in out.mro)
+            and isinstance(out.data, np.ndarray)):
+        got = out.cls if isinstance(out, TensorValue) else out.what if isinstance(out, Opaque) else type(out).__name__
+        raise AssertionError(f"{name} must be a Tensor, got {got}: wrap NumPy results as Tensor(...) (or _wrap(...)) "
+                             "so that later modules, and gradients, can use them")
+    if tuple(out.data.shape) != tuple(shape):
+        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.data.shape)}")
+    if dtype is not None and out.data.dtype != _dtype(dtype):
+        raise AssertionError(f"{name}: expected dtype {_dtype(dtype)}, got {out.data.dtype}"
+                             + (" (a float64 leak: NumPy's default)" if out.data.dtype == np.float64 else ""))
+    return out
+
+
 def _env(values):
     import numpy as np
 
@@ -413,7 +472,8 @@ def _env(values):
     for k in ("open", "exec", "eval", "compile", "input", "breakpoint", "__import__", "exit", "quit"):
         safe_builtins.pop(k, None)
     safe_builtins["isinstance"] = _isinstance
-    return {"__builtins__": safe_builtins, "np": np, "numpy": np, "math": math, "_v": values}
+    return {"__builtins__": safe_builtins, "np": np, "numpy": np, "math": math, "_v": values,
+            "assert_tensor": assert_tensor}
 
 
 @dataclass

@@ -161,8 +161,9 @@ def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") 
     dist = f"{name}-{version}.dist-info"
     files: dict[str, bytes] = {}
     src = Path(__file__).parent
-    for p in sorted(src.glob("*.py")):
-        files[f"tito/{p.name}"] = p.read_bytes()
+    for p in sorted(src.rglob("*")):  # tito and its subpackages (students pack and submit with tito olympics)
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+            files[f"tito/{p.relative_to(src).as_posix()}"] = p.read_bytes()
     files[f"{dist}/METADATA"] = (
         "Metadata-Version: 2.1\nName: tinytorch-tito\nVersion: " + version + "\n"
         "Summary: The TinyTorch course command line (tito) for students\nRequires-Python: >=3.10\n"

@@ -3,7 +3,7 @@
 Each hostile submission is the stub or the reference solution with code added the way a
 student would add it: appended to one of their solution cells, or in a new cell of their
 own. ``EXPECTED`` is the score each deserves (module 01 has 10 points: creation 1,
-arithmetic 2, matmul 2, shape-ops 1, reductions 2, getitem 1, module 1).
+arithmetic 1, matmul 2, shape-ops 1, reductions 2, getitem 1, pytorch-habits 1, module 1).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def catalogue(stub, good, paths):
         "honest": (good, 10, "the reference solution"),
         "stub": (stub, 0, "hands in the release untouched"),
         "wrong_add": (append(good, "tensor-arithmetic", "Tensor.__add__ = lambda self, o: Tensor(self.data - (o.data if isinstance(o, Tensor) else o))"),
-                      8, "an honest bug: + subtracts"),
+                      9, "an honest bug: + subtracts"),
         "forged_report": (append(stub, "tensor-class", '''
             import json, os, struct
             ok = json.dumps({"seq": 2, "status": "ok", "error": "", "obs": []}).encode()
@@ -85,7 +85,7 @@ def catalogue(stub, good, paths):
             numpy.testing.assert_array_equal = lambda *a, **k: None
             numpy.allclose = lambda *a, **k: True
             builtins.isinstance = lambda *a: True
-        '''), 8, "patches numpy.testing, np.allclose and isinstance (with the wrong +)"),
+        '''), 9, "patches numpy.testing, np.allclose and isinstance (with the wrong +)"),
         "always_true": (append(stub, "tensor-class", '''
             import numpy as np
             class Anything(np.ndarray):

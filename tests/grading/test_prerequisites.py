@@ -17,7 +17,9 @@ def test_reference_prerequisites_only(manifest, tmp_path):
     stage.mkdir()
     assert _stage_package(task, manifest.modules, stage) == "reference (prerequisites only)"
     files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*.py"))
-    assert files == ["tinytorch/__init__.py", "tinytorch/core/__init__.py", "tinytorch/core/tensor.py"]
+    generated = [f for f in files if f.endswith(("/__init__.py", "/_namespace.py"))]  # packages and namespaces
+    assert sorted(set(files) - set(generated)) == ["tinytorch/core/tensor.py", "tinytorch/testing.py"]  # module 01's files
+    assert "tinytorch/__init__.py" in generated
 
 
 def test_module_02_graded_on_prerequisites_and_misnamed_folder(manifest, tmp_path):
