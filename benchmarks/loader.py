@@ -4,7 +4,7 @@ Milestone 4 feeds its CNN through ``DataLoader(TensorDataset(uint8 images, label
 batch_size=128, shuffle=True, transform=Compose([RandomCrop(32, 4), RandomHorizontalFlip(),
 Normalize(mean, std)]))`` (the milestone's own ``train_transform``). This measures one batch
 of that loader against one training step of the milestone's network on the same batch,
-interleaved in rounds so that load from other processes hits both alike (medians). The loader
+interleaved by module 19's compare() so that load from other processes hits both alike (medians). The loader
 is fast enough when its share of an epoch is small.
 
 Run:   python benchmarks/loader.py            (writes benchmarks/results/loader.md)
@@ -13,11 +13,9 @@ Run:   python benchmarks/loader.py            (writes benchmarks/results/loader.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import os
 import sys
 
-from tito.machine import describe, display_path, set_blas_threads, write_result  # noqa: E402
+from tito.machine import set_blas_threads, write_result  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -25,26 +23,24 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--images", type=int, default=10_000, help="size of the synthetic uint8 dataset")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--batches", type=int, default=20, help="loader batches per round")
-    ap.add_argument("--steps", type=int, default=1, help="training steps per round")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds of compare() (>= 9)")
+    ap.add_argument("--inner", type=int, default=1, help="each sample: fastest of this many timings")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
-
-    import statistics
-    import time
+    timer = "cpu" if args.threads == 1 else "wall"
 
     import numpy as np
 
-    import tinytorch
+    from _report import fmt_s, header, load1
+    from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.training import train_epoch
     from tinytorch.nn import CrossEntropyLoss
     from tinytorch.optim import SGD
     from tinytorch.utils.data import DataLoader, TensorDataset
-
     from tito.manifest import load_manifest
 
+    load0 = load1()
     ms = load_manifest().load_milestone("cnn")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 3, 32, 32), dtype=np.uint8)      # (N, 3, 32, 32) uint8
@@ -66,48 +62,29 @@ def main(argv=None) -> int:
             batches = iter(loader)
             return next(batches)
 
-    def time_loader():
-        t0 = time.perf_counter()
-        for _ in range(args.batches):
-            xb, yb = next_batch()
-        return (time.perf_counter() - t0) / args.batches, (xb, yb)
+    sample = next_batch()
 
-    _, sample = time_loader()                                # warm-up
-    train_epoch(model, opt, loss_fn, [sample], metric=None)
-    load_t, step_t = [], []
-    load_before = os.getloadavg()[0]
-    for _ in range(args.rounds):
-        t, sample = time_loader()
-        load_t.append(t)
-        for _ in range(args.steps):
-            t0 = time.perf_counter()
-            train_epoch(model, opt, loss_fn, [sample], metric=None)
-            step_t.append(time.perf_counter() - t0)
-    load_after = os.getloadavg()[0]
+    def step():
+        train_epoch(model, opt, loss_fn, [sample], metric=None)   # module 07's step, one batch
+
+    res = compare(next_batch, step, names=("loader batch", "training step"), timer=timer,
+                  rounds=args.rounds, inner=args.inner, loops=1)
     xb = sample[0]
-    med = statistics.median
-    lb, st = med(load_t), med(step_t)
-    lines = [
-        "# Module 08's DataLoader on milestone 4's CIFAR-10 pipeline",
-        "",
+    lb, st = float(np.median(res.a)), float(np.median(res.b))
+    lines = header("Module 08's DataLoader on milestone 4's CIFAR-10 pipeline", "loader.py",
+                   argv or sys.argv[1:], load0, [res.settings])
+    lines += [
         f"One batch of {args.batch}: `TensorDataset` fetch (uint8) + the milestone's `train_transform` "
         "(RandomCrop 32 with padding 4, RandomHorizontalFlip, per-channel Normalize) + wrapping as Tensors; "
         f"against one training step of `cifar_cnn()` on that batch (output {xb.shape} {xb.dtype}).",
         "",
-        f"- command: `python benchmarks/loader.py --threads {args.threads}`",
-        f"- machine: {describe()}",
-        f"- tinytorch: {display_path(tinytorch.__file__)}",
-        f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}",
-        f"- medians over {args.rounds} interleaved rounds ({args.batches} loader batches, "
-        f"{args.steps} training step(s) each)",
-        "",
-        "| | per batch | images/s | per CIFAR-10 epoch (390 batches) |",
+        "| | per batch (median) | images/s | per CIFAR-10 epoch (390 batches) |",
         "| --- | ---: | ---: | ---: |",
-        f"| loader batch | {lb * 1e3:.1f} ms | {args.batch / lb:,.0f} | {390 * lb:.1f} s |",
-        f"| training step | {st * 1e3:.0f} ms | {args.batch / st:,.0f} | {390 * st:.0f} s |",
+        f"| loader batch | {fmt_s(lb)} | {args.batch / lb:,.0f} | {390 * lb:.1f} s |",
+        f"| training step | {fmt_s(st)} | {args.batch / st:,.0f} | {390 * st:.0f} s |",
         "",
-        f"The loader takes {lb / (lb + st) * 100:.1f}% of a training epoch (loader / step = {lb / st:.4f}): "
+        f"The loader takes {lb / (lb + st) * 100:.1f}% of a training epoch (step / loader = {res.ratio:.1f}x, "
+        f"95% CI {res.ci[0]:.1f}-{res.ci[1]:.1f}): "
         + ("it is not the bottleneck, and milestone 4 uses it unchanged." if lb < 0.05 * st
            else "it is a noticeable share of the epoch."),
     ]

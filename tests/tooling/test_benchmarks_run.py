@@ -11,7 +11,7 @@ SMALL = {
     "mlp_step.py": ["--rounds", "9", "--min-time", "0.0005", "--inner", "1"],
     "conv2d.py": ["--rounds", "9", "--inner", "1", "--loop-filters", "1", "--min-time", "0.001"],
     "cnn_train.py": ["--rounds", "9", "--batch", "8", "--repeats", "1"],
-    "loader.py": ["--rounds", "1", "--batches", "2", "--batch", "8", "--images", "64"],
+    "loader.py": ["--rounds", "9", "--batch", "8", "--images", "64"],
     "profile_models.py": ["--quick"],
     "roofline.py": ["--quick"],
     "serve_models.py": ["--quick"],
