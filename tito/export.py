@@ -38,6 +38,7 @@ NAMESPACE_DOCS = {
     "tinytorch.utils.data": "Datasets and the DataLoader (``torch.utils.data``).",
     "tinytorch.transforms": "Batch transforms for images (``torchvision.transforms``).",
     "tinytorch.nn.utils": "Helpers for training networks (``torch.nn.utils``).",
+    "tinytorch.profiling": "Measuring a model: the Profiler, memory and FLOP counts (module 14).",
 }
 
 # The first code of every generated ``tinytorch/__init__.py``: a learner's workspace runs only

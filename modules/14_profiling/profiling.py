@@ -41,6 +41,7 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp profiling.profiler
 #| export
+#| namespace tinytorch.profiling Profiler profile_memory count_flops
 import statistics
 import time
 import tracemalloc
