@@ -496,6 +496,17 @@ def test_unit_profile_memory():
     m = profile_memory(lin, x)
     assert m["param_bytes"] == (256 * 256 + 256) * 4, m
     assert m["retained_bytes"] >= 64 * 256 * 4, f"the output alone is 65,536 bytes: {m}"
+
+    def temporary(n):                                   # 4 MB while it runs, a scalar left after
+        return float(np.ones(n, np.float32).sum())
+    m = profile_memory(temporary, 1_000_000)
+    assert m["peak_bytes"] >= 4_000_000 and m["retained_bytes"] < 100_000, f"peak is not what stays: {m}"
+    tracemalloc.start()
+    held = np.ones(1_000_000, np.float32)               # 4 MB allocated before the call
+    m = profile_memory(lambda: np.zeros(10))
+    tracemalloc.stop()
+    assert m["peak_bytes"] < 1_000_000, f"only what the call allocates counts, not the 4 MB before it: {m}"
+    del held
     ### BEGIN HIDDEN TESTS
     tracemalloc.start()
     profile_memory(lambda: np.zeros(10))

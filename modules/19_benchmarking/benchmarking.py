@@ -376,6 +376,9 @@ def test_unit_benchmark():
     r = benchmark(lambda: calls.append(1), warmup=2, repeats=9, min_time=0.0005)
     assert len(r.samples) == 9, f"9 samples, got {len(r.samples)}"
     assert len(calls) >= 2 + 9 * r.loops, "warm-up calls plus repeats x loops calls"
+    calls.clear()
+    benchmark(lambda: calls.append(1), warmup=2, repeats=9, loops=4)    # loops given: no calibration
+    assert len(calls) == 2 + 9 * 4, f"2 warm-up calls + 9 samples of 4 calls = 38, got {len(calls)}"
     assert r.ci[0] <= r.median <= r.ci[1], (r.ci, r.median)
     s = benchmark(lambda: time.sleep(0.002), repeats=9, min_time=0.001)
     assert 0.0019 <= s.median < 0.2, f"sleep(2 ms) should time at >= 2 ms, got {s.median}"
@@ -463,6 +466,11 @@ def test_unit_mann_whitney():
     assert p < 1e-4, f"a shift of 1.5 sd over 30 samples must be found, p = {p}"
     _, p = mann_whitney_u([1, 1, 1, 1], [1, 1, 1, 1])
     assert p == 1.0, "all tied: no evidence of a difference"
+    # Ties shrink the variance: ranks 1 | 3.5 x4 | 7.5 x4 | 11 x3, U = 5.5, mean 18,
+    # var = 36/12 * (13 - 144/132) = 35.73, z = (12.5 - 0.5) / 5.98 = 2.01, p = 0.045
+    # (without the tie term: var = 39, p = 0.055).
+    u, p = mann_whitney_u([1, 2, 2, 2, 3, 3], [2, 3, 3, 4, 4, 4])
+    assert u == 5.5 and 0.040 < p < 0.050, f"tied ranks: U = 5.5, p = 0.045 expected, got {u}, {p}"
     ### BEGIN HIDDEN TESTS
     # the normal approximation against the exact distribution of U (all 12,870 splits of 16 ranks)
     import itertools
