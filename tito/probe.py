@@ -454,7 +454,8 @@ def assert_tensor(out, shape, dtype="float32", name: str = "the result"):
 
     if not (isinstance(out, TensorValue) and any(c.rsplit(".", 1)[-1] == "Tensor" for c in out.mro)
             and isinstance(out.data, np.ndarray)):
-        got = out.cls if isinstance(out, TensorValue) else out.what if isinstance(out, Opaque) else type(out).__name__
+        got = (out.cls if isinstance(out, TensorValue) else out.what if isinstance(out, Opaque)
+               else f"{type(out).__module__}.{type(out).__name__}")
         raise AssertionError(f"{name} must be a Tensor, got {got}: wrap NumPy results as Tensor(...) (or _wrap(...)) "
                              "so that later modules, and gradients, can use them")
     if tuple(out.data.shape) != tuple(shape):

@@ -178,3 +178,46 @@ def test_the_detach_attack_is_real_without_the_sandbox(graded, manifest):
                 os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
+
+
+NOOP_ASSERT_TENSOR = '''
+def assert_tensor(out, shape=None, dtype=None, name="the result"):
+    return out          # a student's module 01 whose check checks nothing
+'''
+
+
+def test_tampered_assert_tensor_from_module_01_passes_nothing_in_module_02(manifest, tmp_path):
+    """Module 02's tests import assert_tensor from the student's own package (their module 01).
+    A student whose assert_tensor does nothing, and whose sigmoid leaks float64, gets exactly
+    the score of the same bug on an honest package, 4 of 8: test-sigmoid (2 points) fails with
+    the dtype message of the grader's own assert_tensor (the student's copy can produce none),
+    and test-module (2 points) checks the dtype of every activation."""
+    from tito.grade import GradingTask, _stage_package
+
+    m1, m2 = manifest.module(1), manifest.module(2)
+    lesson = manifest.lesson_path(m2)
+    nb = restore_solutions(release_notebook(lesson), read_notebook(lesson))
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid")
+    old = "return _wrap(out.astype(data.dtype, copy=False))"
+    assert cell.source.count(old) == 1
+    cell.source = cell.source.replace(old, "return _wrap(out.astype(np.float64))")
+    path = tmp_path / "ada.ipynb"
+    nbformat.write(nb, str(path))
+    results = {}
+    for who in ("honest", "tampered"):
+        pkg = tmp_path / who
+        pkg.mkdir()
+        _stage_package(GradingTask("x", m2, lesson, None, None, manifest.root), manifest.modules, pkg)
+        testing = pkg / "tinytorch" / "testing.py"
+        assert testing.is_file() and m1.number in m2.prerequisites
+        if who == "tampered":
+            testing.write_text(testing.read_text() + NOOP_ASSERT_TENSOR)  # the last definition wins
+        task = GradingTask("ada", m2, lesson, path, package_root=pkg, reference_root=manifest.root)
+        results[who] = grade_one(task, manifest.modules, Limits(cell_timeout=20))
+    honest, tampered = results["honest"], results["tampered"]
+    assert tampered.package == "student's"
+    assert tampered.score == honest.score == m2.points - 4 == 4, [(t.grade_id, t.status, t.message) for t in tampered.tests]
+    failed = {t.grade_id: t.message for t in tampered.tests if t.status != "passed"}
+    assert list(failed) == ["test-sigmoid", "test-module"]
+    assert "expected dtype float32, got float64" in failed["test-sigmoid"]
+    assert [(t.grade_id, t.status) for t in tampered.tests] == [(t.grade_id, t.status) for t in honest.tests]
