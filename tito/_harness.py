@@ -8,6 +8,7 @@ exact builtin types, NumPy arrays and scalars of numeric dtype, Tensors as their
 Nothing here decides a grade: the parent does. Learner output goes to fds 1 and 2.
 """
 import base64
+import contextlib
 import builtins
 import faulthandler
 import json
@@ -135,6 +136,50 @@ class Recorder:
         the arguments, and give the code the checked object back unchanged."""
         self.obs(check_id, values)
         return values[0]
+
+    def gradcheck(self, check_id, fn, inputs, options):
+        """Module 05's gradcheck, observed: the analytic gradients of ``sum(fn(*inputs) * R)``
+        (the learner's backward) and the objective at x +/- eps for every element (the
+        learner's forward). The parent takes the differences and decides (probe.gradcheck)."""
+        np = self._np
+        eps, seed = float(options.get("eps", 1e-6)), int(options.get("seed", 0))
+        autograd = sys.modules.get("tinytorch.core.autograd")
+        no_grad = getattr(autograd, "no_grad", None) or contextlib.nullcontext
+        args, checked = [], []
+        for pos, x in enumerate(inputs):
+            data = getattr(x, "data", None) if not _isinstance(x, _type) else None
+            if _type(data) is np.ndarray and data.dtype.kind == "f":
+                args.append(_type(x)(np.array(data, dtype=np.float64), dtype=np.float64, requires_grad=True))
+                checked.append(pos)
+            else:
+                args.append(x)
+        out = fn(*args)
+        R = np.random.default_rng(seed).standard_normal(np.shape(out.data))
+
+        def objective():
+            with no_grad():
+                return _float((np.asarray(fn(*args).data, dtype=np.float64) * R).sum())
+
+        out.backward(R)
+        analytic, plus, minus = [], [], []
+        for pos in checked:
+            x = args[pos]
+            shape = x.data.shape
+            g = x.grad
+            analytic.append(np.zeros(shape) if g is None else np.array(getattr(g, "data", g), dtype=np.float64))
+            flat = x.data.reshape(-1)  # a view: changing it changes x
+            p, m = np.zeros(flat.size), np.zeros(flat.size)
+            for i in range(flat.size):
+                old = flat[i]
+                flat[i] = old + eps
+                p[i] = objective()
+                flat[i] = old - eps
+                m[i] = objective()
+                flat[i] = old
+            plus.append(p.reshape(shape))
+            minus.append(m.reshape(shape))
+        self.obs(check_id, [[checked, analytic, plus, minus, eps]])
+        return True
 
     def raised(self, check_id, exc, values):
         e = None if exc is None else _exc(exc)

@@ -209,6 +209,11 @@ class _Builder(ast.NodeTransformer):
         another check): the sandbox records ``out`` (a Tensor is observed as its class and
         ``.data``) and the non-constant arguments, and hands ``out`` back to the code; the parent
         judges them with :func:`assert_tensor`. The learner's own assert_tensor never runs."""
+        if (isinstance(node.func, ast.Name) and node.func.id == "gradcheck" and "gradcheck" not in self.solution_names
+                and node.args and not isinstance(node.args[0], ast.Starred)
+                and all(k.arg in ("eps", "seed") or k.arg in ("rtol", "atol") and self.is_const(k.value)
+                        for k in node.keywords)):
+            return self._gradcheck(node)
         if not (isinstance(node.func, ast.Name) and node.func.id in TENSOR_CHECKS and node.args
                 and not any(isinstance(a, ast.Starred) for a in node.args)
                 and all(k.arg for k in node.keywords)):
@@ -221,6 +226,24 @@ class _Builder(ast.NodeTransformer):
         check = self._new_check(node, "call", parent, leaves)
         call = ast.Call(func=ast.Attribute(ast.Name(RECORDER, ast.Load()), "tensor", ast.Load()),
                         args=[ast.Constant(check.id), self._leaf_tuple(leaves)], keywords=[])
+        return ast.copy_location(call, node)
+
+    def _gradcheck(self, node: ast.Call):
+        """``gradcheck(fn, *inputs)`` of a later module (module 05's own gradcheck is the learner's
+        code under test there, and runs as written): the sandbox records the learner's analytic
+        gradients and the objective around every input element (tito._harness.Recorder.gradcheck);
+        the parent takes the central differences and compares (:func:`gradcheck`)."""
+        tol = [ast.keyword(arg=k.arg, value=k.value) for k in node.keywords if k.arg in ("rtol", "atol")]
+        parent = ast.Call(func=ast.Name("gradcheck", ast.Load()),
+                          args=[ast.Subscript(value=ast.Name("_v", ast.Load()), slice=ast.Constant(0), ctx=ast.Load())],
+                          keywords=tol)
+        check = self._new_check(node, "call", parent, [node])
+        check.leaves = ["the gradients"]
+        options = ast.Dict(keys=[ast.Constant(k.arg) for k in node.keywords if k.arg in ("eps", "seed")],
+                           values=[self.visit(k.value) for k in node.keywords if k.arg in ("eps", "seed")])
+        inputs = ast.Tuple(elts=[self.visit(a) for a in node.args[1:]], ctx=ast.Load())
+        call = ast.Call(func=ast.Attribute(ast.Name(RECORDER, ast.Load()), "gradcheck", ast.Load()),
+                        args=[ast.Constant(check.id), self.visit(node.args[0]), inputs, options], keywords=[])
         return ast.copy_location(call, node)
 
     def visit_Expr(self, node: ast.Expr):
@@ -466,6 +489,43 @@ def assert_tensor(out, shape, dtype="float32", name: str = "the result"):
     return out
 
 
+def gradcheck(observed, rtol: float = 1e-3, atol: float = 1e-5) -> bool:
+    """Module 05's gradcheck decided in the parent from what the sandbox observed: for every
+    float input, the analytic gradient against (f(x + eps) - f(x - eps)) / (2 eps), with
+    module 05's tolerances and message. At least one input must have been checked."""
+    import numpy as np
+
+    try:
+        checked, analytic, plus, minus, eps = observed
+        eps = float(eps)
+        pairs = [(int(pos), np.asarray(a, np.float64), np.asarray(p, np.float64), np.asarray(m, np.float64))
+                 for pos, a, p, m in zip(checked, analytic, plus, minus, strict=True)]
+    except (TypeError, ValueError) as e:
+        raise AssertionError(f"gradcheck: the gradients could not be observed ({e})") from None
+    if not pairs or not eps > 0:
+        raise AssertionError("gradcheck: no float Tensor input was checked")
+    for pos, a, p, m in pairs:
+        numerical = (p - m) / (2 * eps)
+        if a.shape != numerical.shape:
+            raise AssertionError(f"gradcheck failed for argument {pos}: gradient of shape {a.shape}, "
+                                 f"the input has shape {numerical.shape}")
+        close = np.isclose(a, numerical, rtol=rtol, atol=atol)
+        if not close.all():
+            bad = tuple(int(i) for i in np.unravel_index(int(np.argmin(close.reshape(-1))), a.shape))
+            raise AssertionError(f"gradcheck failed for argument {pos} (shape {a.shape}) at index {bad}: "
+                                 f"expected (numerical) {numerical[bad]:.6g}, got (analytic) {a[bad]:.6g}")
+    return True
+
+
+def _numpy_import(name, globals=None, locals=None, fromlist=(), level=0):
+    """The imports NumPy itself makes lazily while a check is evaluated; nothing else."""
+    import sys
+
+    if level == 0 and (name.split(".")[0] == "numpy" or name in sys.modules):
+        return builtins.__import__(name, globals, locals, fromlist, level)
+    raise ImportError(f"a check may not import {name!r}")
+
+
 def _env(values):
     import numpy as np
 
@@ -473,8 +533,9 @@ def _env(values):
     for k in ("open", "exec", "eval", "compile", "input", "breakpoint", "__import__", "exit", "quit"):
         safe_builtins.pop(k, None)
     safe_builtins["isinstance"] = _isinstance
+    safe_builtins["__import__"] = _numpy_import  # NumPy imports some of its parts on first use (np.tril)
     return {"__builtins__": safe_builtins, "np": np, "numpy": np, "math": math, "_v": values,
-            "assert_tensor": assert_tensor}
+            "assert_tensor": assert_tensor, "gradcheck": gradcheck}
 
 
 @dataclass

@@ -221,3 +221,45 @@ def test_tampered_assert_tensor_from_module_01_passes_nothing_in_module_02(manif
     assert list(failed) == ["test-sigmoid", "test-module"]
     assert "expected dtype float32, got float64" in failed["test-sigmoid"]
     assert [(t.grade_id, t.status) for t in tampered.tests] == [(t.grade_id, t.status) for t in honest.tests]
+
+
+NOOP_GRADCHECK = '''
+def gradcheck(fn, *inputs, **kwargs):
+    return True         # a student's module 05 whose gradcheck checks nothing
+'''
+
+
+def test_noop_gradcheck_from_module_05_passes_nothing_in_module_12(manifest, tmp_path):
+    """Module 12's fused-attention test checks the backward with gradcheck, imported from the
+    student's module 05. A student whose gradcheck does nothing, and whose softmax backward
+    forgets the row sum, gets exactly the honest package's score, 8 of 12: test-sdpa-fused
+    (4 points) fails with the grader's gradcheck message, whatever the student's gradcheck says."""
+    from tito.grade import GradingTask, _stage_package
+
+    m = manifest.module(12)
+    lesson = manifest.lesson_path(m)
+    nb = restore_solutions(release_notebook(lesson), read_notebook(lesson))
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sdpa-function")
+    old = "ds = dp - (dp * p).sum(axis=-1, keepdims=True)"
+    assert cell.source.count(old) == 1
+    cell.source = cell.source.replace(old, "ds = dp.copy()")
+    path = tmp_path / "ada.ipynb"
+    nbformat.write(nb, str(path))
+    results = {}
+    for who in ("honest", "tampered"):
+        pkg = tmp_path / who
+        pkg.mkdir()
+        _stage_package(GradingTask("x", m, lesson, None, None, manifest.root), manifest.modules, pkg)
+        autograd = pkg / "tinytorch" / "core" / "autograd.py"
+        assert autograd.is_file()
+        if who == "tampered":
+            autograd.write_text(autograd.read_text() + NOOP_GRADCHECK)
+        task = GradingTask("ada", m, lesson, path, package_root=pkg, reference_root=manifest.root)
+        results[who] = grade_one(task, manifest.modules, Limits(cell_timeout=30))
+    honest, tampered = results["honest"], results["tampered"]
+    summary = [(t.grade_id, t.status, t.message[:200]) for t in tampered.tests]
+    assert tampered.package == "student's"
+    failed = {t.grade_id: t.message for t in tampered.tests if t.status != "passed"}
+    assert "test-sdpa-fused" in failed and "gradcheck failed for argument" in failed["test-sdpa-fused"], summary
+    assert tampered.score == honest.score == m.points - 4 == 8, summary
+    assert [(t.grade_id, t.status) for t in tampered.tests] == [(t.grade_id, t.status) for t in honest.tests]
