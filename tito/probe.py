@@ -231,7 +231,7 @@ class _Builder(ast.NodeTransformer):
     def _gradcheck(self, node: ast.Call):
         """``gradcheck(fn, *inputs)`` of a later module (module 05's own gradcheck is the learner's
         code under test there, and runs as written): the sandbox records the learner's analytic
-        gradients and the objective around every input element (tito._harness.Recorder.gradcheck);
+        gradients and the objective around every input element (tito._gradprobe.observe, run by the harness);
         the parent takes the central differences and compares (:func:`gradcheck`)."""
         tol = [ast.keyword(arg=k.arg, value=k.value) for k in node.keywords if k.arg in ("rtol", "atol")]
         parent = ast.Call(func=ast.Name("gradcheck", ast.Load()),

@@ -150,6 +150,11 @@ def _requirements(manifest: Manifest) -> list[str]:
     return reqs
 
 
+# tito files a student never needs and must not see: the grader's observer for gradcheck
+# checks is module 05's finite-difference loop.
+GRADING_ONLY = {"_gradprobe.py"}
+
+
 def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") -> Path:
     """A wheel of the ``tito`` package only (the command line: no lesson, no tinytorch code),
     built directly as the zip file the wheel format specifies."""
@@ -162,6 +167,8 @@ def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") 
     files: dict[str, bytes] = {}
     src = Path(__file__).parent
     for p in sorted(src.rglob("*")):  # tito and its subpackages (students pack and submit with tito olympics)
+        if p.name in GRADING_ONLY:
+            continue
         if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
             files[f"tito/{p.relative_to(src).as_posix()}"] = p.read_bytes()
     files[f"{dist}/METADATA"] = (

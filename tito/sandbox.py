@@ -34,6 +34,8 @@ from pathlib import Path
 DEFAULT_CELL_TIMEOUT = 30.0  # seconds of wall clock for one cell
 DEFAULT_MEMORY_MB = 4096
 HARNESS = Path(__file__).with_name("_harness.py")
+# Grading only (absent from the student kit): the harness loads it from beside itself.
+GRADPROBE = HARNESS.with_name("_gradprobe.py")
 
 
 class SandboxWarning(UserWarning):
@@ -165,6 +167,8 @@ class Session:
             for d in _numpy_dirs():
                 cmd += ["--ro-bind", str(d), f"{inner_lib}/{d.name}"]
             cmd += ["--ro-bind", str(HARNESS), harness]
+            if GRADPROBE.is_file():
+                cmd += ["--ro-bind", str(GRADPROBE), harness.rsplit("/", 1)[0] + "/" + GRADPROBE.name]
             if package_dir is not None:
                 cmd += ["--ro-bind", str(package_dir), inner_pkg]
             cmd += ["--bind", str(workdir), inner_work, "--chdir", inner_work,
@@ -178,6 +182,8 @@ class Session:
                 os.symlink(d, lib / d.name)
             harness = Path(self._tmp, "harness.py")
             shutil.copyfile(HARNESS, harness)
+            if GRADPROBE.is_file():
+                shutil.copyfile(GRADPROBE, harness.with_name(GRADPROBE.name))
             cmd = [str(exe), "-I", "-S", "-X", "faulthandler", str(harness), str(cmd_r), str(res_w), str(lib)]
             if package_dir is not None:
                 cmd.append(str(package_dir))
