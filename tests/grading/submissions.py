@@ -120,7 +120,7 @@ def catalogue(stub, good, paths):
             import glob, os
             found = []
             for pattern in ({str(course / "modules/01_tensor/tensor.py")!r}, {str(victim)!r},
-                            "/work/*/modules/01_tensor/tensor.py", "../../*/01_tensor/tensor.ipynb"):
+                            "/home/*/tinytorch/modules/01_tensor/tensor.py", "../../*/01_tensor/tensor.ipynb"):
                 found += glob.glob(pattern)[:3]
             for path in found:
                 if path.endswith(".py"):  # the lesson is plain Python: run it, hidden tests and all
