@@ -4,11 +4,11 @@ Run by ``tito check`` and in CI. Each problem is one line naming the lesson and 
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .lesson import (
-    BEGIN_HIDDEN, BEGIN_SOLUTION, DIRECTIVE, END_HIDDEN, END_SOLUTION, Cell, LessonError,
-    default_exp, read_cells, read_notebook,
+    BEGIN_HIDDEN, BEGIN_SOLUTION, DIRECTIVE, Cell, LessonError, default_exp, read_cells, read_notebook, scan_markers,
 )
 from .manifest import Manifest, ModuleSpec
 
@@ -41,31 +41,19 @@ def _nbgrader_problems(path: Path) -> list[str]:
 
 
 def _marker_problems(cell: Cell) -> list[str]:
-    problems = []
-    open_marker = None
-    for n, line in enumerate(cell.source.splitlines(), 1):
-        s = line.strip()
-        where = f"{cell.label()} line {n}"
-        if s in (BEGIN_SOLUTION, BEGIN_HIDDEN):
-            if open_marker:
-                problems.append(f"{where}: {s!r} inside an open {open_marker!r} region")
-            open_marker = s
-        elif s in (END_SOLUTION, END_HIDDEN):
-            expected = BEGIN_SOLUTION if s == END_SOLUTION else BEGIN_HIDDEN
-            if open_marker != expected:
-                problems.append(f"{where}: {s!r} without a matching {expected!r}")
-            open_marker = None
-        elif open_marker == BEGIN_SOLUTION and DIRECTIVE.match(line):
+    scan = scan_markers(cell.source)
+    problems = [f"{cell.label()} line {n}: {msg}" if n else f"{cell.label()}: {msg}" for n, msg in scan.problems]
+    for ln in scan.lines:
+        where = f"{cell.label()} line {ln.number}"
+        if ln.region == "solution" and DIRECTIVE.match(ln.text):
             problems.append(
-                f"{where}: export directive {s!r} inside a solution region; the student release "
+                f"{where}: export directive {ln.text.strip()!r} inside a solution region; the student release "
                 "would strip it and the learner's cell would no longer export"
             )
-        if s == BEGIN_SOLUTION and not cell.is_solution:
+        if ln.marker == BEGIN_SOLUTION and not cell.is_solution:
             problems.append(f"{where}: solution region in a cell whose NBGrader metadata is not solution: true")
-        if s == BEGIN_HIDDEN and not cell.is_graded:
+        if ln.marker == BEGIN_HIDDEN and not cell.is_graded:
             problems.append(f"{where}: hidden tests in a cell that is not graded")
-    if open_marker:
-        problems.append(f"{cell.label()}: {open_marker!r} is never closed")
     return problems
 
 
@@ -80,7 +68,109 @@ def _first_line(cell: Cell) -> str:
     return ""
 
 
-def check_lesson(path: Path, spec: ModuleSpec | None = None) -> list[str]:
+# --------------------------------------------------------------------------- connection maps
+
+MAP_COLUMNS = ("built so far", "you build now", "this unlocks")
+# A module named in a map: two digits, a range (12-13), an alternative (06/07) or "09+" (09 and
+# every later module); never part of a longer token (CIFAR-10, 75%, float32).
+_MODULE_REF = re.compile(r"(?<![\w.%/-])(\d{2})((?:[-/]\d{2})*)(\+?)(?![\w%.])")
+_MILESTONE_REF = re.compile(r"\bmilestones?\s+(\d+)(?:\s*-\s*(\d+))?", re.IGNORECASE)
+
+
+def _closure(manifest: Manifest, numbers) -> set[int]:
+    """The modules ``numbers`` need, themselves included (prerequisites of prerequisites ...)."""
+    by_number = {m.number: m for m in manifest.modules}
+    out, todo = set(), list(numbers)
+    while todo:
+        n = todo.pop()
+        if n not in out and n in by_number:
+            out.add(n)
+            todo += by_number[n].prerequisites
+    return out
+
+
+def _module_refs(text: str, last: int) -> list[tuple[int, list[int]]]:
+    """(column where the reference starts, module numbers it names) for every module reference."""
+    out = []
+    for m in _MODULE_REF.finditer(text):
+        first, rest, plus = int(m.group(1)), m.group(2), m.group(3)
+        numbers = [first]
+        for sep, num in re.findall(r"([-/])(\d{2})", rest):
+            numbers += list(range(numbers[-1] + 1, int(num) + 1)) if sep == "-" else [int(num)]
+        if plus:
+            numbers += list(range(numbers[-1] + 1, last + 1))
+        out.append((m.start(), numbers))
+    return out
+
+
+def connection_map_problems(text: str, spec: ModuleSpec, manifest: Manifest) -> list[str]:
+    """The connection map against the manifest: what it shows as built are the module's
+    prerequisites (every direct one; others only if the learner built them on the way), the
+    middle column is this module, and everything it unlocks (modules, milestones) needs it."""
+    lines = text.splitlines()
+    head = next((i for i, ln in enumerate(lines) if all(c in ln.lower() for c in MAP_COLUMNS)), None)
+    if head is None:
+        return ["connection map: no header line with the columns " + " / ".join(repr(c) for c in MAP_COLUMNS)
+                + " (see modules/TEMPLATE.py)"]
+    low = lines[head].lower()
+    mid, right = low.index(MAP_COLUMNS[1]), low.index(MAP_COLUMNS[2])
+    known = {m.number for m in manifest.modules}
+    last = max(known)
+    built, middle, unlocks, milestones = set(), set(), set(), set()
+    for ln in lines[head + 1:]:
+        if ln.strip().startswith("```"):
+            break
+        for col, numbers in _module_refs(ln, last):
+            (built if col < mid else middle if col < right else unlocks).update(numbers)
+        for m in _MILESTONE_REF.finditer(ln):
+            if m.start() >= right:
+                a = int(m.group(1))
+                milestones.update(range(a, int(m.group(2) or a) + 1))
+    problems = []
+    unknown = sorted((built | middle | unlocks) - known)
+    if unknown:
+        problems.append(f"connection map names modules {unknown} that modules/modules.toml does not have")
+    needed = _closure(manifest, spec.prerequisites)
+    wrong = sorted((built & known) - needed)
+    if wrong:
+        problems.append(f"connection map shows {', '.join(f'{n:02d}' for n in wrong)} as built so far, but module "
+                        f"{spec.code} does not need {'it' if len(wrong) == 1 else 'them'} (prerequisites in "
+                        f"modules/modules.toml: {list(spec.prerequisites)})")
+    missing = sorted(set(spec.prerequisites) - built)
+    if missing:
+        problems.append(f"connection map does not show the prerequisites {', '.join(f'{n:02d}' for n in missing)} "
+                        f"under 'built so far' (modules/modules.toml lists {list(spec.prerequisites)})")
+    other = sorted((middle & known) - {spec.number})
+    if other:
+        problems.append(f"connection map shows {', '.join(f'{n:02d}' for n in other)} under 'you build now': "
+                        f"that column is module {spec.code}")
+    by_number = {m.number: m for m in manifest.modules}
+    free = sorted(n for n in unlocks & known if spec.number not in _closure(manifest, by_number[n].prerequisites))
+    if free:
+        problems.append(f"connection map says module {spec.code} unlocks {', '.join(f'{n:02d}' for n in free)}, "
+                        f"which do{'es' if len(free) == 1 else ''} not depend on it in modules/modules.toml")
+    ms_by_number = {ms.number: ms for ms in manifest.milestones}
+    for n in sorted(milestones):
+        ms = ms_by_number.get(n)
+        if ms is None:
+            problems.append(f"connection map names milestone {n}, which modules/modules.toml does not have")
+        elif spec.number not in _closure(manifest, ms.requires):
+            problems.append(f"connection map says module {spec.code} unlocks milestone {n} ({ms.slug}), which does "
+                            f"not need it (it requires modules {list(ms.requires)})")
+    return problems
+
+
+# Words about the lesson's scaffolding that mean nothing in the package a learner imports.
+LESSON_ONLY_PHRASES = ("solution region",)
+
+
+def _shipped_text_problems(cell: Cell) -> list[str]:
+    text = "\n".join(ln.text for ln in scan_markers(cell.source).lines if ln.region is None and ln.marker is None)
+    return [f"{cell.label()}: exported text mentions {p!r}: the package's docstrings would ship lesson scaffolding"
+            for p in LESSON_ONLY_PHRASES if p in text.lower()]
+
+
+def check_lesson(path: Path, spec: ModuleSpec | None = None, manifest: Manifest | None = None) -> list[str]:
     """All problems of one lesson (empty list: the lesson is fine)."""
     try:
         cells = read_cells(path)
@@ -107,11 +197,16 @@ def check_lesson(path: Path, spec: ModuleSpec | None = None) -> list[str]:
                 except ProbeError as e:
                     problems.append(f"{e} (the grader decides only checks it can observe: assert, "
                                     "np.testing.assert_*, try/except with one handler)")
+            if cell.export_target() is not None:
+                problems += _shipped_text_problems(cell)
             if cell.export_target() is not None and not cell.nbgrader:
                 problems.append(f"{cell.label()}: export cell without NBGrader metadata (release could not lock or stub it)")
     markdown_heads = [_first_line(c) for c in cells if c.kind == "markdown"]
-    if not any("connection map" in h.lower() for h in markdown_heads):
+    maps = [c for c in cells if c.kind == "markdown" and "connection map" in _first_line(c).lower()]
+    if not maps:
         problems.append("no connection map (a markdown cell whose first line contains 'Connection map')")
+    elif spec is not None and manifest is not None:
+        problems += connection_map_problems(maps[0].source, spec, manifest)
     if not any("reflect" in h.lower() for h in markdown_heads):
         problems.append("no Reflect section (a markdown cell whose first line contains 'Reflect')")
     exp = default_exp(cells)
@@ -136,5 +231,5 @@ def check_course(manifest: Manifest, only: list[ModuleSpec] | None = None) -> di
     """Problems per lesson (lesson relpath -> problems) for every existing lesson."""
     out = {}
     for m in only if only is not None else manifest.existing_lessons():
-        out[m.lesson_relpath.as_posix()] = check_lesson(manifest.lesson_path(m), m)
+        out[m.lesson_relpath.as_posix()] = check_lesson(manifest.lesson_path(m), m, manifest)
     return out

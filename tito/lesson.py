@@ -20,6 +20,57 @@ class LessonError(Exception):
     """A lesson or notebook cannot be read."""
 
 
+# --------------------------------------------------------------------------- the marker scanner
+# The one reader of ``### BEGIN/END SOLUTION`` and ``### BEGIN/END HIDDEN TESTS``: export drops
+# the marker lines, the checker reports the scanner's problems, release and the grader find
+# what is inside a region with it.
+REGION_OF = {BEGIN_SOLUTION: "solution", END_SOLUTION: "solution", BEGIN_HIDDEN: "hidden", END_HIDDEN: "hidden"}
+
+
+@dataclass(frozen=True)
+class MarkedLine:
+    number: int           # 1-based, within the cell
+    text: str
+    marker: str | None    # this line is that marker (BEGIN_SOLUTION ...), else None
+    region: str | None    # "solution" | "hidden" | None: the region an ordinary line is in
+
+
+@dataclass
+class MarkerScan:
+    lines: list[MarkedLine]
+    problems: list[tuple[int, str]]  # (line number, what is wrong): unbalanced or nested markers
+
+    def inside(self, region: str) -> list[MarkedLine]:
+        """The ordinary lines inside regions of one kind ("solution" or "hidden")."""
+        return [ln for ln in self.lines if ln.region == region]
+
+    def without_markers(self) -> list[str]:
+        return [ln.text for ln in self.lines if ln.marker is None]
+
+
+def scan_markers(source: str) -> MarkerScan:
+    """Every line of a cell, with the marker it is or the region it is in."""
+    lines, problems, open_marker = [], [], None
+    for n, text in enumerate(source.splitlines(), 1):
+        s = text.strip()
+        if s in (BEGIN_SOLUTION, BEGIN_HIDDEN):
+            if open_marker:
+                problems.append((n, f"{s!r} inside an open {open_marker!r} region"))
+            open_marker = s
+            lines.append(MarkedLine(n, text, s, None))
+        elif s in (END_SOLUTION, END_HIDDEN):
+            expected = BEGIN_SOLUTION if s == END_SOLUTION else BEGIN_HIDDEN
+            if open_marker != expected:
+                problems.append((n, f"{s!r} without a matching {expected!r}"))
+            open_marker = None
+            lines.append(MarkedLine(n, text, s, None))
+        else:
+            lines.append(MarkedLine(n, text, None, REGION_OF[open_marker] if open_marker else None))
+    if open_marker:
+        problems.append((0, f"{open_marker!r} is never closed"))
+    return MarkerScan(lines, problems)
+
+
 @dataclass
 class Cell:
     kind: str  # "code" | "markdown" | "raw"

@@ -23,7 +23,7 @@ import builtins
 import math
 from dataclasses import dataclass, field
 
-from .lesson import BEGIN_HIDDEN, END_HIDDEN
+from .lesson import scan_markers
 
 RECORDER = "__tito__"
 SAFE_MODULES = {"np", "numpy", "math"}
@@ -61,16 +61,7 @@ class Probe:
 
 
 def _hidden_lines(source: str) -> set[int]:
-    hidden, inside = set(), False
-    for n, line in enumerate(source.splitlines(), 1):
-        s = line.strip()
-        if s == BEGIN_HIDDEN:
-            inside = True
-        elif s == END_HIDDEN:
-            inside = False
-        elif inside:
-            hidden.add(n)
-    return hidden
+    return {ln.number for ln in scan_markers(source).inside("hidden")}
 
 
 def _stored_names(tree: ast.AST) -> set[str]:

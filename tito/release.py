@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from .export import atomic_write
-from .lesson import read_notebook
+from .lesson import BEGIN_SOLUTION, END_SOLUTION, read_notebook, scan_markers
 from .manifest import KIT_MARKER, MANIFEST_RELPATH, Manifest, ModuleSpec
 
 
@@ -78,18 +78,13 @@ def solution_lines(lesson_nb) -> list[str]:
     """
     inside_lines, outside = [], []
     for cell in lesson_nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            s = line.strip()
-            if s == "### BEGIN SOLUTION":
-                inside = True
-            elif s == "### END SOLUTION":
-                inside = False
-            elif inside:
+        for ln in scan_markers(cell.source).lines:
+            s = ln.text.strip()
+            if ln.region == "solution":
                 if s and not s.startswith("#") and len(s) > 12:
                     inside_lines.append(s)
-            else:
-                outside.append(line)
+            elif ln.marker not in (BEGIN_SOLUTION, END_SOLUTION):
+                outside.append(ln.text)
     public = "\n".join(outside)
     return [line for line in inside_lines if line not in public]
 

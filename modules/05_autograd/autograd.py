@@ -32,8 +32,8 @@
 #   ------------              -------------                    ------------
 #   01 Tensor       ----->    05 Autograd               ----->  06 Optimizers (SGD, Adam use .grad)
 #   02 Activations            Function: forward + backward      07 Training loops
-#   03 Layers                 unbroadcast                       09+ every new layer only writes
-#   04 Losses                 backward(): topological order         its own forward and backward
+#   03 Layers                 unbroadcast                       09, 11-13: every new layer writes
+#   04 Losses                 backward(): topological order         only its forward and backward
 #                             gradient accumulation, no_grad    milestones 2-6: learning
 #                             gradcheck: trust, but verify
 # ```
@@ -359,7 +359,7 @@ def _topological_order(root: Tensor) -> list:
 def backward_pass(root: Tensor, gradient=None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``: fill ``.grad`` of every leaf that requires grad.
 
-    HINTS (``seed`` and ``order`` are prepared for you above the solution region):
+    HINTS (``seed`` and ``order`` are ready when your code starts):
         - keep pending gradients in a dict keyed by ``id(tensor)``, starting with the root
         - visit ``order`` (``_topological_order(root)``) in reverse; take (pop) the node's
           pending gradient, skip nodes that received none

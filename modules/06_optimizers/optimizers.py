@@ -29,9 +29,9 @@
 #   built so far                 you build now                  this unlocks
 #   ------------                 -------------                  ------------
 #   01 Tensor (.data, .grad)     06 Optimizers                  07 Training loops
-#   03 Module.parameters()  -->    Optimizer.zero_grad/step -->  milestone 2 (XOR)
-#   05 Autograd (backward)         SGD, momentum, Nesterov       milestone 3 (MLP on MNIST)
-#                                  Adam, AdamW                   every later model
+#   02/04 activations, losses      Optimizer.zero_grad/step -->  milestone 2 (XOR)
+#   03 Module.parameters()  -->    SGD, momentum, Nesterov       milestone 3 (MLP on MNIST)
+#   05 Autograd (backward)         Adam, AdamW                   every later model
 #                                  StepLR, Cosine, OneCycle
 #                                  state_dict (checkpoints)
 # ```

@@ -26,11 +26,11 @@
 # ```
 #   built so far                   you build now                     this unlocks
 #   ------------                   -------------                     ------------
-#   03 Module, Linear, Sequential  07 Training                       milestone 2 (XOR)
-#   04 losses                 -->    train_epoch / evaluate     -->  milestone 3 (MLP, MNIST)
-#   05 autograd (backward)           clip_grad_norm_                 08 DataLoader feeds it
-#   06 optimizers, schedulers        save/load_state_dict (.npz)     every later model trains
-#                                    checkpoints, Trainer            with this loop
+#   01/02 Tensor, activations      07 Training                       milestone 2 (XOR)
+#   03 Module, Linear, Sequential    train_epoch / evaluate     -->  milestone 3 (MLP, MNIST)
+#   04 losses                 -->    clip_grad_norm_                 08 DataLoader feeds it
+#   05 autograd (backward)           save/load_state_dict (.npz)     every later model trains
+#   06 optimizers, schedulers        checkpoints, Trainer            with this loop
 #                                    memory of one step
 # ```
 

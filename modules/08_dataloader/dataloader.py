@@ -29,10 +29,10 @@
 # ```
 #   built so far                you build now                     this unlocks
 #   ------------                -------------                     ------------
-#   01 Tensor        ----->     08 DataLoader            ----->   milestone 3: MLP on MNIST
-#   07 Training loop            Dataset protocol                  09 Conv2d on CIFAR-10 batches
-#   (for x, y in ...:           TensorDataset                     milestone 4: CNN on CIFAR-10
-#      step)                    DataLoader: batch, shuffle,       milestone 5: TinyTalks Q and A
+#   01 Tensor        ----->     08 DataLoader            ----->   09 Conv2d on CIFAR-10 batches
+#   07 Training loop            Dataset protocol                  milestone 4: CNN on CIFAR-10
+#   (for x, y in ...:           TensorDataset                     milestone 5: TinyTalks Q and A
+#      step)                    DataLoader: batch, shuffle,       every later model's batches
 #                                 drop_last, collate
 #                               RandomCrop, RandomHorizontalFlip,
 #                                 Normalize (whole batches)

@@ -32,6 +32,7 @@
 #   01 Tensor  (matmul, reshape)  09 Conv2d (7 loops -> im2col)  milestone 4: CNN vs MLP,
 #   05 autograd (Function)  --->  09 MaxPool2d, AvgPool2d  --->   CIFAR-10 >= 75%
 #   03 Module, Linear             09 Flatten, BatchNorm2d        14 profiling a CNN
+#   02/04 activations, losses
 #   06 SGD, 07 training loop                                     15 quantized Conv
 #   08 DataLoader (CIFAR-10)                                     18 faster kernels
 # ```

@@ -32,9 +32,9 @@
 #   ------------                  -------------                     ------------
 #   01 Tensor                     11 Embeddings                     12 Attention: compares
 #   03 Module (parameters)  --->  Embedding: ids -> vectors   --->     the vectors of tokens
-#   05 Function (autograd)        gradient with np.add.at          13 GPT: token + position
+#   05 Function (autograd)        gradient with np.add.at           13 GPT: token + position
 #   10 Tokenizer: text -> ids     PositionalEncoding (learned)         embeddings at the input
-#                                 SinusoidalPositionalEncoding     milestone 5: language models
+#                                 SinusoidalPositionalEncoding      milestone 5: language models
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}

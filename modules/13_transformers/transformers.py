@@ -28,11 +28,13 @@
 # ```
 #   built so far                        you build now                 this unlocks
 #   ------------                        -------------                 ------------
-#   03 Layers (Module, Linear)    -->   LayerNorm (fused)        -->  milestone 5: TinyTalks Q&A
-#   05 Autograd (Function)        -->   GELU (fused), MLP        -->    and Shakespeare generation
-#   06/07 Optimizers, training    -->   TransformerBlock         -->  14 Profiling (where time goes)
-#   10 Tokenization (ids)         -->   GPT decoder              -->  17 KV cache (fast generation)
-#   11 Embeddings (tok + pos)     -->   generate (temp, top-k)
+#   01/02 Tensor, activations     -->   LayerNorm (fused)        -->  milestone 5: TinyTalks Q&A
+#   03 Layers (Module, Linear)    -->   GELU (fused), MLP        -->    and Shakespeare generation
+#   04 Losses (next-token CE)     -->   TransformerBlock         -->  14 Profiling (where time goes)
+#   05 Autograd (Function)        -->   GPT decoder              -->  17 KV cache (fast generation)
+#   06/07 Optimizers, training    -->   generate (temp, top-k)
+#   10 Tokenization (ids)         -->
+#   11 Embeddings (tok + pos)     -->
 #   12 Attention (MHA, causal)    -->
 # ```
 

@@ -30,11 +30,11 @@
 # ```
 #   built so far                      you build now                     this unlocks
 #   ------------                      -------------                     ------------
-#   14 Profiler: where time goes -->  benchmark(fn): median + CI   -->  15-18: every speed-up claimed
-#   14 Amdahl: predicted gains   -->  compare(a, b): interleaved,  -->     is a compare() result
-#   01-13 models to serve        -->    ratio, CI, Mann-Whitney    -->  20 capstone: MLPerf-style
-#                                     SingleStream / Offline /          submission with its machine
-#                                       Server scenarios, reports       and its error bars
+#   14 Profiler: where time goes -->  benchmark(fn): median + CI   -->  20 capstone: MLPerf-style
+#   14 Amdahl: predicted gains   -->  compare(a, b): interleaved,  -->     submission with its machine
+#   01-13 models to serve        -->    ratio, CI, Mann-Whitney          and its error bars
+#                                     SingleStream / Offline /          every speed-up you claim from
+#                                       Server scenarios, reports         now on: a compare() result
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}

@@ -25,7 +25,9 @@ LESSON = textwrap.dedent('''
     # ## Connection map
     #
     # ```
-    #   nothing --> sample --> nothing
+    #   built so far       you build now       this unlocks
+    #   ------------       -------------       ------------
+    #   NumPy       -->    01 Sample     -->   nothing: a test fixture
     # ```
 
     # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
