@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 
 from .lesson import (
-    BEGIN_HIDDEN, BEGIN_SOLUTION, DIRECTIVE, Cell, LessonError, default_exp, read_cells, read_notebook, scan_markers,
+    BEGIN_HIDDEN, BEGIN_SOLUTION, DIRECTIVE, Cell, LessonError, default_exp, provided_sources, read_cells,
+    read_notebook, scan_markers,
 )
+from .answers import answer_problems
 from .manifest import Manifest, ModuleSpec
 
 
@@ -170,6 +172,23 @@ def _shipped_text_problems(cell: Cell) -> list[str]:
             for p in LESSON_ONLY_PHRASES if p in text.lower()]
 
 
+def _provided_problems(lesson: Path) -> list[str]:
+    """The folder's provided source files: a target line, no lesson markers, nothing that only
+    makes sense in a lesson."""
+    try:
+        sources = provided_sources(lesson.parent, lesson.name)
+    except LessonError as e:
+        return [str(e)]
+    problems = []
+    for src, _ in sources:
+        text = src.read_text(encoding="utf-8")
+        if any(ln.marker for ln in scan_markers(text).lines):
+            problems.append(f"{src.name}: a provided file has no solution or hidden-test regions (it ships as is)")
+        problems += [f"{src.name}: mentions {p!r}, lesson scaffolding the package would ship"
+                     for p in LESSON_ONLY_PHRASES if p in text.lower()]
+    return problems
+
+
 def check_lesson(path: Path, spec: ModuleSpec | None = None, manifest: Manifest | None = None) -> list[str]:
     """All problems of one lesson (empty list: the lesson is fine)."""
     try:
@@ -209,6 +228,8 @@ def check_lesson(path: Path, spec: ModuleSpec | None = None, manifest: Manifest 
         problems += connection_map_problems(maps[0].source, spec, manifest)
     if not any("reflect" in h.lower() for h in markdown_heads):
         problems.append("no Reflect section (a markdown cell whose first line contains 'Reflect')")
+    problems += _provided_problems(path)
+    problems += answer_problems(path, cells)
     exp = default_exp(cells)
     if exp is None:
         problems.append("no `#| default_exp` directive")

@@ -354,6 +354,9 @@ def module_complete(
         raise typer.Exit(1)
     for rel in sorted(outcome.staged_files):
         console.print(f"  exported {rel.as_posix()}")
+    if outcome.answers is not None:
+        console.print(f"\nAnswer sketches for the Reflect questions (also in {outcome.answers.relative_to(ws.root)}):\n")
+        console.print(outcome.answers.read_text(encoding="utf-8"), markup=False, highlight=False)
     _print_next(ws)
 
 

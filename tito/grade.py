@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export import export_cells, package_init_files, write_files
+from .export import HEADER, export_cells, export_provided, package_init_files, write_files
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec
 from .probe import Probe, ProbeError, build_probe, decode, evaluate, solution_names
@@ -120,20 +120,41 @@ def assemble(submitted: list[Cell], reference: list[Cell], probes: dict[str, Pro
     return out
 
 
-def _stage_package(task: GradingTask, manifest_modules, stage: Path) -> str:
-    """The tinytorch the notebook imports earlier modules from, copied into ``stage``."""
-    if task.package_root is not None and (task.package_root / "tinytorch" / "__init__.py").is_file():
-        shutil.copytree(task.package_root / "tinytorch", stage / "tinytorch",
-                        ignore=shutil.ignore_patterns("__pycache__"), symlinks=False)
-        return "student's"
-    # Only the prerequisite modules of the reference package: never the graded module's code.
+def _stage_provided(task: GradingTask, manifest_modules, stage: Path) -> None:
+    """The course's provided source files (module 08's loaders) of the graded module and its
+    prerequisites, from the reference course: they are the course's code, never the student's."""
+    ref = Manifest(root=task.reference_root or Path(), modules=tuple(manifest_modules))
     by_number = {m.number: m for m in manifest_modules}
-    need, todo = set(), list(task.module.prerequisites)
+    for n in sorted(_needed(task.module, by_number) | {task.module.number}):
+        lesson = ref.lesson_path(by_number[n])
+        files = export_provided(lesson.parent, lesson.name, by_number[n].lesson_relpath.parent.as_posix())
+        write_files(files, stage)
+        for rel in files:
+            for parent in rel.parents:
+                if parent != Path(".") and not (stage / parent / "__init__.py").is_file():
+                    write_files({parent / "__init__.py": HEADER.format(source="modules/modules.toml")}, stage)
+
+
+def _needed(module: ModuleSpec, by_number: dict) -> set[int]:
+    need, todo = set(), list(module.prerequisites)
     while todo:
         n = todo.pop()
         if n not in need:
             need.add(n)
             todo += list(by_number[n].prerequisites)
+    return need
+
+
+def _stage_package(task: GradingTask, manifest_modules, stage: Path) -> str:
+    """The tinytorch the notebook imports earlier modules from, copied into ``stage``."""
+    if task.package_root is not None and (task.package_root / "tinytorch" / "__init__.py").is_file():
+        shutil.copytree(task.package_root / "tinytorch", stage / "tinytorch",
+                        ignore=shutil.ignore_patterns("__pycache__"), symlinks=False)
+        _stage_provided(task, manifest_modules, stage)
+        return "student's"
+    # Only the prerequisite modules of the reference package: never the graded module's code.
+    by_number = {m.number: m for m in manifest_modules}
+    need = _needed(task.module, by_number)
     files = []
     ref = Manifest(root=task.reference_root or Path(), modules=tuple(manifest_modules))
     for n in sorted(need):
@@ -148,6 +169,7 @@ def _stage_package(task: GradingTask, manifest_modules, stage: Path) -> str:
                 shutil.copyfile(src, stage / rel)
                 files.append(rel)
     write_files(package_init_files(files, ref), stage)
+    _stage_provided(task, manifest_modules, stage)
     return "reference (prerequisites only)" if need else "none needed"
 
 

@@ -182,3 +182,31 @@ def default_exp(cells: list[Cell]) -> str | None:
             if name == "default_exp":
                 return arg
     return None
+
+
+# --------------------------------------------------------------------------- provided source files
+# A module folder may hold plain Python files besides the lesson and its tests: code the course
+# provides (module 08's dataset loaders) that a learner reads but does not write. The first line
+# of such a file, ``#| export data.datasets``, names the package module it becomes. Export writes
+# it, release ships it next to the notebook, and a workspace's package has it from the start.
+PROVIDED_DIRECTIVE = re.compile(r"^#\|\s*export\s+([\w.]+)\s*$")
+
+
+def provided_sources(folder: Path, lesson_name: str) -> list[tuple[Path, str]]:
+    """``(file, target)`` for the provided source files of a module folder (sorted by name).
+    ``lesson_name``: the lesson's file name (``dataloader.py``), or its notebook's."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.py")):
+        if path.name in (lesson_name, Path(lesson_name).with_suffix(".py").name) or path.name.startswith("test_"):
+            continue
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        m = PROVIDED_DIRECTIVE.match(first)
+        if m is None:
+            raise LessonError(f"{path}: a provided source file must start with `#| export <module>` "
+                              f"(e.g. `#| export data.datasets`), found {first[:60]!r}")
+        out.append((path, m.group(1)))
+    return out
+

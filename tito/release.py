@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from .export import atomic_write
-from .lesson import BEGIN_SOLUTION, END_SOLUTION, read_notebook, scan_markers
+from .lesson import BEGIN_SOLUTION, END_SOLUTION, LessonError, provided_sources, read_notebook, scan_markers
 from .manifest import KIT_MARKER, MANIFEST_RELPATH, Manifest, ModuleSpec
 
 
@@ -50,7 +50,8 @@ def notebook_relpath(m: ModuleSpec) -> Path:
 def release(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None) -> list[Path]:
     """Write the student release of every existing lesson (or ``only``) under ``out``.
 
-    For each module: the released notebook and, if the lesson has one, its integration tests.
+    For each module: the released notebook and, if the lesson has them, its integration tests
+    and its provided source files.
     Returns the written notebook paths.
     """
     import nbformat
@@ -63,9 +64,16 @@ def release(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None)
             shutil.copyfile(manifest.released_path(m), target)
         else:
             atomic_write(target, nbformat.writes(release_notebook(manifest.lesson_path(m))) + "\n")
-        integration = manifest.root / m.lesson_relpath.parent / "test_integration.py"
+        folder = manifest.root / m.lesson_relpath.parent
+        integration = folder / "test_integration.py"
         if integration.is_file():
             shutil.copyfile(integration, target.parent / integration.name)
+        try:
+            provided = provided_sources(folder, m.lesson_relpath.name)
+        except LessonError as e:
+            raise ReleaseError(str(e)) from None
+        for path, _ in provided:  # code the course provides: read, not written, by the learner
+            shutil.copyfile(path, target.parent / path.name)
         written.append(target)
     return written
 
@@ -191,7 +199,8 @@ def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") 
 
 def release_kit(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = None) -> list[Path]:
     """The student kit under ``out``: released notebooks and integration tests, the manifest,
-    the bundled datasets, the ``tito`` wheel and a README. No solution code anywhere."""
+    the bundled datasets, the sealed Reflect answer sketches (revealed by ``tito module
+    complete``), the ``tito`` wheel and a README. No solution code anywhere."""
     import json
 
     written = release(manifest, out, only)
@@ -202,6 +211,9 @@ def release_kit(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = N
         shutil.copytree(data, out / "tinytorch" / "data" / "files", dirs_exist_ok=True)
     for old in (out / "wheels").glob("*.whl") if (out / "wheels").is_dir() else []:
         old.unlink()
+    from .answers import write_sealed
+
+    write_sealed(manifest, only if only is not None else manifest.existing_lessons(), out)
     wheel = build_tito_wheel(manifest, out / "wheels")
     atomic_write(out / "README.md", KIT_README.format(wheel=wheel.name))
     atomic_write(out / KIT_MARKER, json.dumps({"format": 1, "modules": [

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import progress as progress_mod
-from .export import ExportError, atomic_write, export_cells, package_init_files, write_files
+from .export import ExportError, atomic_write, export_cells, export_provided, package_init_files, write_files
 from .lesson import Cell, LessonError, read_cells
 from .manifest import Manifest, ModuleSpec, load_manifest
 from .release import notebook_relpath, release
@@ -119,6 +119,12 @@ def init_workspace(dest: Path, manifest: Manifest, start: ModuleSpec | None = No
                                             m.export_target))
             except (LessonError, ExportError) as e:
                 raise WorkspaceError(f"Cannot provide module {m.code}: {e}") from None
+        for m in lessons:  # provided source files (module 08's loaders) are the course's code, not the learner's
+            folder = build / notebook_relpath(m).parent
+            try:
+                package.update(export_provided(folder, notebook_relpath(m).name, notebook_relpath(m).parent.as_posix()))
+            except ExportError as e:
+                raise WorkspaceError(f"Cannot provide the files of module {m.code}: {e}") from None
         write_files(package, build)
         write_files(package_init_files(list(package), manifest), build)
         data_src = manifest.root / DATA_FILES
@@ -210,6 +216,7 @@ class TestOutcome:
     staged_files: dict[Path, str] = field(default_factory=dict)
     restored: list[str] = field(default_factory=list)  # locked cells put back for the run
     sandbox_warning: str = ""
+    answers: Path | None = None  # the Reflect answer sketches, written when the module is completed
 
     @property
     def passed(self) -> bool:
@@ -394,7 +401,20 @@ def complete_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_CELL_
     write_files(outcome.staged_files, ws.root)
     write_files(package_init_files(existing + list(outcome.staged_files), ws.manifest), ws.root)
     progress_mod.record(ws.progress_path, ws.manifest, m.number, outcome.report.score, outcome.report.max_score)
+    outcome.answers = reveal_answers(ws, m)
     return outcome
+
+
+def reveal_answers(ws: Workspace, m: ModuleSpec) -> Path | None:
+    """Write the module's Reflect answer sketches next to its notebook (once it is completed)."""
+    from .answers import ANSWERS_NAME, answer_sketches
+
+    text = answer_sketches(ws.manifest, m)
+    if text is None:
+        return None
+    path = ws.notebook(m).parent / ANSWERS_NAME
+    atomic_write(path, text)
+    return path
 
 
 def prerequisite_message(m: ModuleSpec, missing: list[ModuleSpec]) -> str:

@@ -63,8 +63,19 @@ LESSON = textwrap.dedent('''
 ''').lstrip()
 
 
-def make_course(root: Path, lesson: str = LESSON) -> Path:
+# The answer sketch of the Reflect question (revealed by `tito module complete`).
+ANSWERS = textwrap.dedent('''
+    # Module 01 Sample: answer sketches
+
+    1. float32 halves the memory and memory traffic of float64 (secret_answer_marker), and it
+       is the precision networks train in.
+''').lstrip()
+
+
+def make_course(root: Path, lesson: str = LESSON, answers: str | None = ANSWERS) -> Path:
     (root / "modules" / "01_sample").mkdir(parents=True)
     (root / "modules" / "modules.toml").write_text(MANIFEST, encoding="utf-8")
     (root / "modules" / "01_sample" / "sample.py").write_text(lesson, encoding="utf-8")
+    if answers is not None:
+        (root / "modules" / "01_sample" / "reflect_answers.md").write_text(answers, encoding="utf-8")
     return root

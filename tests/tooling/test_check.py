@@ -5,11 +5,11 @@ import pytest
 
 from tito.check import check_lesson
 from tito.manifest import load_manifest
-from tooling.sample_course import LESSON, make_course
+from tooling.sample_course import ANSWERS, LESSON, make_course
 
 
-def problems_of(tmp_path, lesson: str) -> list[str]:
-    course = make_course(tmp_path, lesson)
+def problems_of(tmp_path, lesson: str, answers: str | None = ANSWERS) -> list[str]:
+    course = make_course(tmp_path, lesson, answers)
     manifest = load_manifest(course)
     m = manifest.modules[0]
     return check_lesson(manifest.lesson_path(m), m, manifest)
@@ -44,6 +44,18 @@ def test_checker_rejects(tmp_path, mutate, expected):
     assert any(expected in p for p in problems), problems
 
 
+@pytest.mark.parametrize("answers, expected", [
+    (None, "no reflect_answers.md"),
+    (ANSWERS.replace("1. float32", "2. float32"), "no sketch for Reflect question(s) [1]"),
+    (ANSWERS + "\n2. An answer to a question that the Reflect cell does not ask at all, which is a mistake.\n",
+     "does not ask"),
+    (ANSWERS.split("1. ")[0] + "1. Because.\n", "too short"),
+])
+def test_checker_wants_an_answer_sketch_per_reflect_question(tmp_path, answers, expected):
+    problems = problems_of(tmp_path, LESSON, answers)
+    assert any(expected in p for p in problems), problems
+
+
 def test_nbgrader_validator_is_consulted(tmp_path):
     # A graded cell with non-numeric points: nbgrader's own validator refuses it.
     problems = problems_of(tmp_path, LESSON.replace('"points": 1,', '"points": "many",'))
@@ -66,8 +78,8 @@ MAP_08 = """## Connection map
 ```
   built so far          you build now          this unlocks
   ------------          -------------          ------------
-  01 Tensor      -->    08 DataLoader   -->    09 Conv2d on CIFAR-10 batches
-  07 Training           batches                milestone 4: CNN
+  01 arrays      -->    08 batching     -->    09 convs on CIFAR-10 batches
+  07 loops              batches                milestone 4: CNN
 ```
 """
 
@@ -84,19 +96,19 @@ def test_a_true_connection_map_passes(manifest):
 
 @pytest.mark.parametrize("mutate, expected", [
     # shows as built a module that is not a prerequisite
-    (lambda s: s.replace("07 Training   ", "09 Spatial    "), "as built so far, but module 08 does not need it"),
+    (lambda s: s.replace("07 loops      ", "09 Spatial    "), "as built so far, but module 08 does not need it"),
     # leaves out a prerequisite of the manifest
-    (lambda s: s.replace("07 Training   ", "Training loop "), "does not show the prerequisites 07"),
+    (lambda s: s.replace("07 loops      ", "Training loop "), "does not show the prerequisites 07"),
     # unlocks a module that does not depend on it (a range and "NN+" count every module they name)
-    (lambda s: s.replace("09 Conv2d on", "10-11 tokens "), "unlocks 10, 11, which do not depend on it"),
-    (lambda s: s.replace("09 Conv2d on", "09+ Conv2d  "), "unlocks 10, 11, 12"),
+    (lambda s: s.replace("09 convs on ", "10-11 tokens "), "unlocks 10, 11, which do not depend on it"),
+    (lambda s: s.replace("09 convs on ", "09+ convs   "), "unlocks 10, 11, 12"),
     # unlocks a milestone that does not need it
     (lambda s: s.replace("milestone 4: CNN", "milestone 1: MLP"), "unlocks milestone 1 (perceptron)"),
     # a milestone or module the manifest does not have
     (lambda s: s.replace("milestone 4: CNN", "milestone 9: CNN"), "names milestone 9"),
-    (lambda s: s.replace("09 Conv2d on", "42 Conv2d on"), "names modules [42]"),
+    (lambda s: s.replace("09 convs on ", "42 Conv2d on"), "names modules [42]"),
     # another module in the "you build now" column
-    (lambda s: s.replace("08 DataLoader", "09 DataLoader"), "under 'you build now'"),
+    (lambda s: s.replace("08 batching", "09 batching"), "under 'you build now'"),
 ])
 def test_connection_map_defects(manifest, mutate, expected):
     text = mutate(MAP_08)

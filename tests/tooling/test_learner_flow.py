@@ -59,9 +59,13 @@ def test_stub_fails_then_solution_completes(sample):
         cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "double")
         cell.source += "\nLEARNER_MARK = 'mine'\n"
     write_reference_solutions(ws, manifest, m, mark)
+    # the Reflect answer sketches are nowhere in the workspace before the module is completed
+    assert not any(b"secret_answer_marker" in p.read_bytes() for p in ws.rglob("*") if p.is_file())
     out = tito("module", "complete", "01", cwd=ws, course=course)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "3 / 3" in out.stdout
+    assert "secret_answer_marker" in out.stdout
+    assert "secret_answer_marker" in (ws / "modules/01_sample/reflect_answers.md").read_text()
     done = json.loads((ws / "progress.json").read_text())["completed"]
     assert done["01"]["score"] == 3
     got = workspace_import(ws, "import tinytorch.core.sample as s; print(s.LEARNER_MARK, s.__file__)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tito.answers import ANSWERS_NAME, numbered_items
 from tito.export import export_cells
 from tito.lesson import Cell, read_notebook
 from tito.release import release_notebook, restore_solutions, solution_lines
@@ -68,3 +69,35 @@ def test_release_round_trip_static_for_every_lesson(course_lessons):
         assert set(out) == set(ref), m.dirname
         back = export_cells(cells_of(restore_solutions(released, lesson_nb)), "x", m.export_target)
         assert back == ref, m.dirname
+        # The Reflect answer sketches live beside the lesson, never in a notebook.
+        sketches = numbered_items((manifest.lesson_path(m).parent / ANSWERS_NAME).read_text(encoding="utf-8"))
+        assert sketches, m.dirname
+        shown = [n for n, text in sketches.items() if text.splitlines()[0][3:60] in released_text]
+        assert not shown, f"{m.dirname}: answer sketches {shown} are in the released notebook"
+
+
+def test_kit_seals_the_answer_sketches_and_ships_provided_files(tmp_path):
+    from tito.answers import answer_sketches, sealed_relpath
+    from tito.manifest import load_manifest
+    from tito.release import release_kit
+
+    course = make_course(tmp_path / "course")
+    (course / "modules" / "01_sample" / "helpers.py").write_text(
+        "#| export core.sample_helpers\nHELPER = 'provided'\n", encoding="utf-8")
+    manifest = load_manifest(course)
+    kit = tmp_path / "kit"
+    release_kit(manifest, kit)
+    m = manifest.modules[0]
+    assert (kit / sealed_relpath(m)).is_file()
+    texts = [p.read_bytes() for p in kit.rglob("*") if p.is_file()]
+    assert not any(b"secret_answer_marker" in t for t in texts), "an answer sketch is readable in the kit"
+    assert "secret_answer_marker" in answer_sketches(load_manifest(kit), m)
+    # the provided file is shipped next to the notebook, as it is
+    assert (kit / "modules/01_sample/helpers.py").read_text() == "#| export core.sample_helpers\nHELPER = 'provided'\n"
+    # a workspace made from the kit has the provided code in its package from the start,
+    # and none of the learner's modules
+    from tito.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws", load_manifest(kit))
+    assert "HELPER = 'provided'" in (ws.package_dir / "core" / "sample_helpers.py").read_text()
+    assert not (ws.package_dir / "core" / "sample.py").exists()
