@@ -154,11 +154,9 @@ def check_tinytalks_answer(generated, expected):
 
 # --- Where the big datasets live ------------------------------------------------------
 #
-# ```
 #   load_mnist(root=D)      ->  look in D only (download into D if asked)
 #   load_mnist()            ->  look in $TINYTORCH_DATA, then the per-user cache;
 #                               downloads go to the cache (~/.cache/tinytorch on Linux)
-# ```
 
 def cache_dir():
     """The per-user cache: ``$TINYTORCH_CACHE``, else ``%LOCALAPPDATA%\\tinytorch`` on Windows,
@@ -185,13 +183,11 @@ def _search_roots(root):
 
 # --- Downloading safely ---------------------------------------------------------------
 #
-# ```
 #   attempt 1:  GET file                      200, 9.9 MB promised, 7.9 MB arrive, connection drops
 #               FILE.part holds 7.9 MB        (kept)
 #   attempt 2:  GET file, Range: bytes=7.9M-  206 Partial Content, the last 2.0 MB
 #               FILE.part holds 9.9 MB  ->  md5 ok?  yes -> os.replace(FILE.part, FILE)
 #                                                    no  -> delete FILE.part, ChecksumError
-# ```
 #
 # Tests serve files from a local HTTP server on 127.0.0.1 to exercise every branch: a good
 # file, a truncated transfer that resumes, a checksum mismatch and a server error.
@@ -308,11 +304,9 @@ def download_file(url, dest, md5=None, sha256=None, progress=True, retries=None,
 # unsigned byte) and whose fourth is the number of dimensions, then each dimension as a
 # big-endian uint32, then the raw values:
 #
-# ```
 #   00 00 08 03 | 00 00 ea 60 | 00 00 00 1c | 00 00 00 1c | 784 bytes of image 0 | ...
 #   magic: ubyte, 3 dims   60000          28            28
 #   file size = 16 + 60000 * 28 * 28 = 47,040,016 bytes   (a shorter file is truncated)
-# ```
 
 MNIST_MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",   # PyTorch's copy of the official files
