@@ -36,8 +36,9 @@
 #                                 drop_last, collate
 #                               RandomCrop, RandomHorizontalFlip,
 #                                 Normalize (whole batches)
-#                               TinyDigits, TinyTalks,
+#                               given: TinyDigits, TinyTalks,
 #                                 MNIST, CIFAR-10 loaders
+#                                 (datasets.py, provided)
 # ```
 #
 # The data flow of one training step:
