@@ -127,7 +127,8 @@ Set up once (Python 3.10 or newer):
 
 Then, inside `../my-tinytorch`: `tito module start 01`, `tito module test 01`,
 `tito module complete 01`, `tito status`. Keep this folder where it is: your workspace
-reads the list of modules from it. `tito module test` scores the tests you can see; your
+reads the list of modules from it (and, when you complete a module, the answer sketches
+of its Reflect questions, kept sealed in `answers/` until then). `tito module test` scores the tests you can see; your
 instructor also runs hidden tests when grading.
 
 Handing in: your instructor says how (nbgrader's assignment list, or upload
