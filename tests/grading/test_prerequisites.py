@@ -36,3 +36,26 @@ def test_module_02_graded_on_prerequisites_and_misnamed_folder(manifest, tmp_pat
     assert (ada.score, ada.package) == (m.points, "reference (prerequisites only)")
     bob = grade_one(tasks["bob"], manifest.modules, Limits(cell_timeout=20))
     assert bob.score == 0 and "not a readable notebook" in bob.problem and len(bob.tests) == len(ada.tests)
+
+
+def test_provided_files_come_from_the_course(manifest, tmp_path):
+    """Module 08's loaders (a provided file, not the learner's code) are staged from the course,
+    with the reference prerequisites and over a student's own copy alike."""
+    m = manifest.module("dataloader")
+    task = GradingTask("ada", m, manifest.lesson_path(m), None, None, manifest.root)
+    stage = tmp_path / "pkg"
+    stage.mkdir()
+    _stage_package(task, manifest.modules, stage)
+    course_copy = (manifest.root / "tinytorch" / "data" / "datasets.py").read_text()
+    assert (stage / "tinytorch" / "data" / "datasets.py").read_text() == course_copy
+    assert (stage / "tinytorch" / "data" / "__init__.py").is_file()
+    assert not (stage / "tinytorch" / "data" / "loader.py").exists()  # the graded module's own code
+    student = tmp_path / "ws"
+    (student / "tinytorch" / "data").mkdir(parents=True)
+    (student / "tinytorch" / "__init__.py").write_text("")
+    (student / "tinytorch" / "data" / "datasets.py").write_text("def load_tinydigits(): return 'forged'\n")
+    task = GradingTask("bob", m, manifest.lesson_path(m), None, student, manifest.root)
+    stage = tmp_path / "pkg2"
+    stage.mkdir()
+    assert _stage_package(task, manifest.modules, stage) == "student's"
+    assert (stage / "tinytorch" / "data" / "datasets.py").read_text() == course_copy
