@@ -8,7 +8,9 @@ Layout of a workspace made by ``tito init DIR``::
       modules/NN_slug/slug.ipynb the student notebooks (solutions are stubs)
       tinytorch/                 the learner's package: fills as modules are completed (with
                                  `tito init DIR --start NN`, modules before NN are the reference
-                                 solution, recorded as provided in progress.json)
+                                 solution, recorded as provided in progress.json); the
+                                 course's provided source files (module 08's loaders) are
+                                 in it from the start
       .tinytorch/workspace.json  which course this workspace belongs to
       .tinytorch/pristine/       untouched student notebooks, for `tito module reset`
       .tinytorch/backups/        the learner's notebooks saved before a reset
