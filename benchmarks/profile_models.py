@@ -10,9 +10,10 @@ speed-up 1 / ((1 - p) + p / s) from the op's share p, and measure the step's spe
 module 19's compare() (old and new step interleaved).
   CNN: the top op, Conv2dFunction.backward, with its stride-1 input gradient computed as a
        convolution of the output gradient (tinytorch.profiling.profiler.conv_backward_fast).
-  GPT: the top op is MatMul.backward, two BLAS calls already; its Amdahl ceiling is reported.
-       The experiment speeds up an element-wise op instead, GELUFunction.backward, with the
-       derivative computed in one buffer, in place (tinytorch.profiling.profiler.gelu_backward_inplace).
+  GPT: the top op, MatMul.backward. Every Linear runs on (B, T, C) with a shared (C, N) weight;
+       "before" is the textbook broadcast rule (a batched product, then a sum over the batch:
+       tinytorch.profiling.profiler.matmul_backward_batched), the faster op is module 05's
+       MatMul.backward, which folds the batch into the rows and does one 2-D product.
 
 Run:   python benchmarks/profile_models.py            (writes benchmarks/results/profile_models.md,
                                                        bottlenecks_cnn.png, bottlenecks_gpt.png)
@@ -74,8 +75,15 @@ def check_same_gradients(cls, fast, make):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
-def amdahl_experiment(model, step, cls, op_name, fast, repeats, rounds, inner, timer):
-    """p and s from profiles, the prediction, and the step's speed-up measured by compare()."""
+def amdahl_experiment(model, step, cls, op_name, fast, repeats, rounds, inner, timer, baseline=None):
+    """p and s from profiles, the prediction, and the step's speed-up measured by compare().
+
+    baseline: if given, "before" runs with cls.backward = baseline (and "after" with fast)."""
+    if baseline is not None:
+        from tinytorch.profiling.profiler import swap_method
+
+        with swap_method(cls, "backward", baseline):
+            return amdahl_experiment(model, step, cls, op_name, fast, repeats, rounds, inner, timer)
     import statistics
 
     from tinytorch.benchmarking.benchmark import compare
@@ -142,9 +150,9 @@ def main(argv=None) -> int:
     import numpy as np
 
     from _report import fmt_s, header, load1
+    from tinytorch.core.autograd import MatMul
     from tinytorch.core.spatial import Conv2dFunction
-    from tinytorch.models.transformer import GELUFunction
-    from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast, gelu_backward_inplace
+    from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast, matmul_backward_batched
     from tinytorch.profiling.roofline import plot_bottlenecks
 
     if args.quick:
@@ -159,22 +167,30 @@ def main(argv=None) -> int:
         out = f.forward(x, rng.standard_normal((6, 8, 3, 3)).astype(np.float32), padding=1)
         return f, rng.standard_normal(out.shape).astype(np.float32)
 
-    def gelu_case():
-        f = GELUFunction()
-        out = f.forward(rng.standard_normal((64, 32)).astype(np.float32))
+    def matmul_case():
+        f = MatMul()
+        f.needs_input_grad = (True, True)
+        out = f.forward(rng.standard_normal((4, 16, 32)).astype(np.float32),      # (B, T, C) @ (C, N)
+                        rng.standard_normal((32, 24)).astype(np.float32))
         return f, rng.standard_normal(out.shape).astype(np.float32)
 
     check_same_gradients(Conv2dFunction, conv_backward_fast, conv_case)
-    check_same_gradients(GELUFunction, gelu_backward_inplace, gelu_case)
+    folded = MatMul.backward                       # module 05's; the baseline is the textbook rule
+    check_same_gradients(MatMul, matmul_backward_batched, matmul_case)
 
     sections, settings, results = [], [], {}
-    for name, cls, op, fast in (("cnn", Conv2dFunction, "Conv2dFunction", conv_backward_fast),
-                                ("gpt", GELUFunction, "GELUFunction", gelu_backward_inplace)):
+    for name, cls, op, fast, baseline, what in (
+            ("cnn", Conv2dFunction, "Conv2dFunction", conv_backward_fast, None,
+             "before: module 09's backward; after: the stride-1 input gradient as a convolution (conv_backward_fast)"),
+            ("gpt", MatMul, "MatMul", folded, matmul_backward_batched,
+             "before: the textbook broadcast rule (matmul_backward_batched: batched products, then a sum over "
+             "the batch); after: module 05's MatMul.backward (the batch folded into the rows, one 2-D product)")):
         batch = (8 if name == "cnn" else 2) if args.quick else None
         model, step, _, label = build(name, batch)
         prof = Profiler(model).run(step, warmup=1, repeats=args.repeats)
         ov, per_call = prof.overhead("cpu" if args.timer == "cpu" else "wall")
-        amd = amdahl_experiment(model, step, cls, op, fast, args.repeats, args.rounds, args.inner, args.timer)
+        amd = amdahl_experiment(model, step, cls, op, fast, args.repeats, args.rounds, args.inner, args.timer,
+                                baseline=baseline)
         clock = "cpu" if args.timer == "cpu" else "wall"
         top = max(prof.op_table(), key=lambda r: r[clock]["median"])
         plain = prof.plain_cpu if clock == "cpu" else prof.plain_times
@@ -191,7 +207,7 @@ def main(argv=None) -> int:
                      f"Top op ({clock} time): {top['op']}.{top['phase']}, {top_p * 100:.1f}% of the plain step: 2x faster would give "
                      f"{amdahl_speedup(top_p, 2):.2f}x overall, infinitely fast {amdahl_speedup(top_p, float('inf')):.2f}x.", "",
                      f"Amdahl's law, predicted vs measured ({args.timer} clock: p and s from the profiles, "
-                     "the step's speed-up from compare()):", "",
+                     f"the step's speed-up from compare()); {what}:", "",
                      "| op made faster | share p | op speed-up s | predicted 1/((1-p)+p/s) | measured (95% CI) | ceiling (s = inf) |",
                      "| --- | ---: | ---: | ---: | ---: | ---: |",
                      f"| {amd['op']} | {amd['p'] * 100:.1f}% | {amd['s']:.2f}x | {amd['predicted']:.3f}x | "

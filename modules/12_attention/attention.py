@@ -403,22 +403,21 @@ class MultiHeadAttention(Module):
         self.out_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[3])
 
     def forward(self, x: Tensor, mask=None) -> Tensor:
-        """HINT: project x.reshape(B * T, C) (one 2-D matmul each, fastest backward), split heads
-        with .reshape(B, T, H, D).transpose(1, 2); merge them back with
-        .transpose(1, 2).reshape(B * T, C) before out_proj; attention is
+        """HINT: project x (B, T, C) with each Linear, split heads with
+        .reshape(B, T, H, D).transpose(1, 2); merge them back with
+        .transpose(1, 2).reshape(B, T, C) before out_proj; attention is
         scaled_dot_product_attention."""
         if x.ndim != 3 or x.shape[-1] != self.embed_dim:
             raise ValueError(f"MultiHeadAttention expected input (B, T, {self.embed_dim}), got {x.shape}")
         B, T, C = x.shape
         H, D = self.num_heads, self.head_dim
         ### BEGIN SOLUTION
-        x2 = x.reshape(B * T, C)                                  # (B*T, C): 2-D matmuls
-        q = self.q_proj(x2).reshape(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = self.k_proj(x2).reshape(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        v = self.v_proj(x2).reshape(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
+        q = self.q_proj(x).reshape(B, T, H, D).transpose(1, 2)   # (B, H, T, D)
+        k = self.k_proj(x).reshape(B, T, H, D).transpose(1, 2)   # (B, H, T, D)
+        v = self.v_proj(x).reshape(B, T, H, D).transpose(1, 2)   # (B, H, T, D)
         y = scaled_dot_product_attention(q, k, v, mask=mask)     # (B, H, T, D)
-        y = y.transpose(1, 2).reshape(B * T, C)                  # (B*T, C)
-        return self.out_proj(y).reshape(B, T, C)                 # (B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, C)                   # (B, T, C)
+        return self.out_proj(y)                                  # (B, T, C)
         ### END SOLUTION
 
 

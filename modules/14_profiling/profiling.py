@@ -1012,9 +1012,12 @@ test_unit_amdahl()
 # is faster depends on the shapes (on the full-size CIFAR CNN it is; on small images it may
 # not be), which is exactly why we measure instead of assuming.
 #
-# For the GPT, the top op is `MatMul.backward`, already two BLAS calls; we take instead GELU's
-# backward (module 13), which builds its derivative from many temporaries and can be computed
-# in one buffer, in place (`gelu_backward_inplace`).
+# For the GPT, the top op is `MatMul.backward`: every `Linear` runs on a `(B, T, C)` sequence
+# with one shared `(C, N)` weight. The textbook rule (`matmul_backward_batched` below) does a
+# batched product, B small matrix products and a `(B, C, N)` temporary, then sums it over the
+# batch; module 05's `MatMul.backward` folds the batch into the rows and does one product
+# `(C, B*T) @ (B*T, N)` instead. So here the experiment runs the other way round: the step
+# with the textbook backward is "before", module 05's folded backward is the faster op.
 #
 # We check that both give the same gradients, measure the op's own speed-up s in a profile, predict the overall speed-up with
 # Amdahl's law from the share p it had, then swap it in and measure the whole step. If s < 1,
@@ -1097,29 +1100,29 @@ def conv_backward_fast(self, grad_out):
     return dx, dw
 
 
-def gelu_backward_inplace(self, grad_out):
-    """GELUFunction.backward (module 13) with the derivative built in one buffer, in place:
-    0.5 (1 + t) + 0.5 c x (1 + 3a x^2)(1 - t^2), t = tanh(c (x + a x^3)) saved by forward."""
-    x, t = self.saved
-    dt = x.dtype.type
-    d = x * x                                    # x^2
-    d *= dt(3 * 0.044715)
-    d += 1                                       # 1 + 3a x^2
-    d *= x
-    d *= dt(np.sqrt(2.0 / np.pi))                # c x (1 + 3a x^2)
-    s = t * t
-    np.subtract(1, s, out=s)                     # 1 - t^2
-    d *= s
-    d += 1
-    d += t                                       # (1 + t) + c x (1 + 3a x^2)(1 - t^2)
-    d *= dt(0.5)
-    d *= grad_out
-    return (d,)
+def matmul_backward_batched(self, grad_out):
+    """MatMul.backward by the textbook broadcast rule: a batched product per input, then
+    ``unbroadcast`` sums a shared operand's gradient over the batch (module 05 folds a shared
+    2-D weight into one product instead). The baseline of the GPT's Amdahl experiment."""
+    from tinytorch.core.autograd import unbroadcast
+
+    a, b = self.saved
+    a2 = a[None, :] if a.ndim == 1 else a                                        # (..., M, K)
+    b2 = b[:, None] if b.ndim == 1 else b                                        # (..., K, N)
+    g = grad_out
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)                                                # (..., M, N)
+    needs = getattr(self, "needs_input_grad", ()) or (True, True)
+    ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape) if needs[0] else None
+    gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape) if needs[1] else None
+    return ga, gb
 
 
 # %%
+from tinytorch.core.autograd import MatMul
 from tinytorch.core.spatial import Conv2dFunction
-from tinytorch.models.transformer import GELUFunction
 
 # same gradients as your backward, before we trust any timing
 _f = Conv2dFunction()
@@ -1128,9 +1131,13 @@ _w = _rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
 _g = _rng.standard_normal(_f.forward(_x, _w, padding=1).shape).astype(np.float32)
 for _a, _b in zip(Conv2dFunction.backward(_f, _g), conv_backward_fast(_f, _g)):
     np.testing.assert_allclose(_a, _b, rtol=1e-4, atol=1e-4)
-_f = GELUFunction()
-_g = _rng.standard_normal(_f.forward(_rng.standard_normal((64, 32)).astype(np.float32)).shape).astype(np.float32)
-np.testing.assert_allclose(GELUFunction.backward(_f, _g)[0], gelu_backward_inplace(_f, _g)[0], rtol=1e-5, atol=1e-6)
+_f = MatMul()
+_f.needs_input_grad = (True, True)                                               # as apply() sets it
+_out = _f.forward(_rng.standard_normal((4, 16, 32)).astype(np.float32),          # (B, T, C) @ (C, N)
+                  _rng.standard_normal((32, 24)).astype(np.float32))
+_g = _rng.standard_normal(_out.shape).astype(np.float32)                          # (B, T, N)
+for _a, _b in zip(MatMul.backward(_f, _g), matmul_backward_batched(_f, _g)):
+    np.testing.assert_allclose(_a, _b, rtol=1e-4, atol=1e-4)
 
 # a bigger input than above (32x32 images, batch 16), so that the convolutions dominate more
 amd_cnn = small_cnn(seed=1, size=32)
@@ -1139,22 +1146,25 @@ amd_step = train_step_fn(amd_cnn, Tensor(_rng.standard_normal((16, 3, 32, 32)).a
 amd = measured_amdahl(amd_step, amd_cnn, "Conv2dFunction", "backward", Conv2dFunction, "backward",
                       conv_backward_fast)
 
-# the GPT: its top op, MatMul.backward, is two BLAS calls already; speed up GELU's backward
+# the GPT: "before" has the textbook MatMul.backward, the faster op is module 05's folded one
 amd_gpt = GPT(vocab_size=32, block_size=32, n_layer=1, n_head=4, n_embd=128, seed=1)
 amd_gpt_step = train_step_fn(amd_gpt, _rng.integers(0, 32, (8, 32)), Tensor(_rng.integers(0, 32, 8 * 32)))
-amd2 = measured_amdahl(amd_gpt_step, amd_gpt, "GELUFunction", "backward", GELUFunction, "backward",
-                       gelu_backward_inplace)
+folded = MatMul.backward
+with swap_method(MatMul, "backward", matmul_backward_batched):
+    amd2 = measured_amdahl(amd_gpt_step, amd_gpt, "MatMul", "backward", MatMul, "backward", folded)
 
 print(f"{'model and op made faster':<44} {'p':>6} {'s':>6} {'predicted':>9} {'measured':>9} {'ceiling':>8}")
-for label, a in (("CNN 32x32 b16: Conv2dFunction.backward", amd), ("GPT 128 dims b8: GELUFunction.backward", amd2)):
+for label, a in (("CNN 32x32 b16: Conv2dFunction.backward", amd), ("GPT 128 dims b8: MatMul.backward", amd2)):
     print(f"{label:<44} {a['p'] * 100:>5.1f}% {a['s']:>5.2f}x {a['predicted']:>8.3f}x {a['measured']:>8.3f}x "
           f"{amdahl_speedup(a['p'], float('inf')):>7.2f}x")
 print(f"(p: the op's share of a plain step; s: its own speed-up in the profiles; measured: median of "
       f"{amd['rounds']} paired rounds of plain steps, old and new alternating)")
 
 # %% [markdown]
-# A small p caps what any s can buy: the GELU backward may get much faster and the step
-# hardly moves. On a machine shared with other programs these numbers also move from run to
+# Read the two rows together: p caps what any s can buy (the ceiling column), and the same
+# s is worth more on a bigger p. The folded matmul is only a little faster as an op, but the
+# op holds a large share of the GPT's step, so the step moves; a much faster op holding a few
+# percent would hardly move it. On a machine shared with other programs these numbers also move from run to
 # run (module 19 shows how to tell a real difference from noise; its `compare` is what
 # `benchmarks/profile_models.py` uses to measure the same two experiments on the full-size
 # milestone CNN and GPT, with prediction and measurement side by side in

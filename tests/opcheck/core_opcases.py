@@ -172,6 +172,10 @@ CASES = [
     OpCase("unsqueeze_squeeze", lambda a: a.unsqueeze(1).squeeze(0) * 1.5, [_r(1, 4)],
            lambda a: a.unsqueeze(1).squeeze(0) * 1.5),
     OpCase("flatten_from1", lambda a: a.flatten(1), [_r(2, 3, 2)], lambda a: a.flatten(1)),
+    # --- matmul with a shared 2-D weight (module 05 folds the batch into one product)
+    OpCase("matmul_shared_weight_4d", lambda a, b: a @ b, [_r(2, 2, 3, 4), _r(4, 3)], lambda a, b: a @ b),
+    OpCase("matmul_shared_weight_vec", lambda a, b: a @ b, [_r(2, 3, 4), _r(4)], lambda a, b: a @ b),
+    OpCase("matmul_shared_left", lambda a, b: a @ b, [_r(3, 4), _r(2, 4, 5)], lambda a, b: a @ b),
 ]
 
 NAMES = [c.name for c in CASES]

@@ -15,6 +15,7 @@ SMALL = {
     "profile_models.py": ["--quick"],
     "roofline.py": ["--quick"],
     "serve_models.py": ["--quick"],
+    "shared_weight.py": ["--quick"],
 }
 
 

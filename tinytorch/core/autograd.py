@@ -326,6 +326,9 @@ class Neg(Function):
 class MatMul(Function):
     def forward(self, a, b):
         self.save_for_backward(a, b)
+        if a.ndim > 2 and b.ndim == 2:     # shared weight: (B*T, K) @ (K, N), one BLAS call
+            rows = a.reshape(int(np.prod(a.shape[:-1])), a.shape[-1])
+            return np.matmul(rows, b).reshape(*a.shape[:-1], b.shape[-1])
         return np.matmul(a, b)
 
     def backward(self, grad_out):
@@ -338,6 +341,14 @@ class MatMul(Function):
         if b.ndim == 1:
             g = np.expand_dims(g, -1)  # (..., M, N)
         ga = gb = None
+        if b2.ndim == 2:  # one (K, N) matrix shared by every row: fold the batch into the rows
+            n = int(np.prod(a2.shape[:-1]))                                  # B*M rows
+            rows, g_rows = a2.reshape(n, b2.shape[0]), g.reshape(n, b2.shape[1])  # (B*M, K), (B*M, N)
+            if self.needs_input_grad[0]:
+                ga = np.matmul(g_rows, b2.T).reshape(a.shape)         # (B*M, K) -> a's shape
+            if self.needs_input_grad[1]:
+                gb = np.matmul(rows.T, g_rows).reshape(b.shape)       # (K, N): the batch sum is in the product
+            return ga, gb
         if self.needs_input_grad[0]:
             ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_input_grad[1]:

@@ -109,10 +109,7 @@ class MLP(Module):
         self.proj = Linear(hidden, n_embd, seed=s[1])
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape                                    # (..., C)
-        h = x.reshape(-1, shape[-1])                       # (N, C): one 2-D matmul, fast backward
-        h = self.act(self.fc(h))                           # (N, 4C)
-        return self.proj(h).reshape(*shape)                # (..., C)
+        return self.proj(self.act(self.fc(x)))             # (..., C) -> (..., 4C) -> (..., C)
 
 
 # %% modules/13_transformers/transformers.py cell 13 (block)
@@ -185,8 +182,7 @@ class GPT(Module):
         for block in self.blocks:
             x = block(x, mask=mask)                        # (B, T, C)
         x = self.ln_f(x)                                   # (B, T, C)
-        logits = self.lm_head(x.reshape(B * T, self.n_embd))   # (B*T, V)
-        return logits.reshape(B, T, self.vocab_size)       # (B, T, V)
+        return self.lm_head(x)                             # (B, T, V)
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
                  seed=None) -> np.ndarray:

@@ -637,21 +637,21 @@ def conv_backward_fast(self, grad_out):
     return dx, dw
 
 
-def gelu_backward_inplace(self, grad_out):
-    """GELUFunction.backward (module 13) with the derivative built in one buffer, in place:
-    0.5 (1 + t) + 0.5 c x (1 + 3a x^2)(1 - t^2), t = tanh(c (x + a x^3)) saved by forward."""
-    x, t = self.saved
-    dt = x.dtype.type
-    d = x * x                                    # x^2
-    d *= dt(3 * 0.044715)
-    d += 1                                       # 1 + 3a x^2
-    d *= x
-    d *= dt(np.sqrt(2.0 / np.pi))                # c x (1 + 3a x^2)
-    s = t * t
-    np.subtract(1, s, out=s)                     # 1 - t^2
-    d *= s
-    d += 1
-    d += t                                       # (1 + t) + c x (1 + 3a x^2)(1 - t^2)
-    d *= dt(0.5)
-    d *= grad_out
-    return (d,)
+def matmul_backward_batched(self, grad_out):
+    """MatMul.backward by the textbook broadcast rule: a batched product per input, then
+    ``unbroadcast`` sums a shared operand's gradient over the batch (module 05 folds a shared
+    2-D weight into one product instead). The baseline of the GPT's Amdahl experiment."""
+    from tinytorch.core.autograd import unbroadcast
+
+    a, b = self.saved
+    a2 = a[None, :] if a.ndim == 1 else a                                        # (..., M, K)
+    b2 = b[:, None] if b.ndim == 1 else b                                        # (..., K, N)
+    g = grad_out
+    if a.ndim == 1:
+        g = np.expand_dims(g, -2)
+    if b.ndim == 1:
+        g = np.expand_dims(g, -1)                                                # (..., M, N)
+    needs = getattr(self, "needs_input_grad", ()) or (True, True)
+    ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape) if needs[0] else None
+    gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape) if needs[1] else None
+    return ga, gb
