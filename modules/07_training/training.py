@@ -611,13 +611,13 @@ test_unit_train_epoch()
 # those of `train_epoch`:
 #
 # ```
-#   step:     0    1    2  ...  249  250  ...  1999 | 2000
-#   eval:     E                        E              E        eval_fn() at 0, every
-#   train:    S    S    S  ...   S    S   ...   S     |        eval_every steps, and at the end
+#   steps done:   0     1     2    ...   250   ...   2000
+#   eval_fn():    E                      E             E      at 0, every eval_every, at the end
+#   train_step:      S     S     S ... S     S ...  S           one batch, one optimizer step
 #
-#   history = [{"step": 0,    "seconds": 0.0,  "eval": eval_fn()},
-#              {"step": 250,  "seconds": 51.2, "eval": eval_fn()}, ...
-#              {"step": 2000, "seconds": 416., "eval": eval_fn()}]
+#   history = [{"step": 0,    "seconds": 0.0, "eval": eval_fn()},
+#              {"step": 250,  "seconds": training seconds of steps 1-250, "eval": ...}, ...
+#              {"step": 2000, "seconds": training seconds of all steps,   "eval": ...}]
 # ```
 #
 # `data` is a function `step -> (x, y)` (a random batch each call) or an iterable of
