@@ -40,10 +40,10 @@ import numpy as np  # noqa: E402
 import tinytorch
 from tinytorch.nn import CrossEntropyLoss
 from tinytorch.nn import Transformer as GPT          # module 13's GPT (see docs/framework.md)
-from tinytorch.nn.utils import clip_grad_norm_
 from tinytorch.optim import AdamW
+from tinytorch.optim.lr_scheduler import LambdaLR
 from tinytorch.text.tokenization import CharTokenizer
-from tinytorch.core.training import evaluate
+from tinytorch.core.training import evaluate, train_steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,12 +69,13 @@ def lr_at(it: int, max_lr: float, min_lr: float, warmup: int, decay_iters: int) 
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
 
 
-def make_optimizers(model, lr, weight_decay, betas):
-    """AdamW with decay on matrices (embeddings, linear weights), none on biases/LayerNorm."""
+def make_optimizer(model, lr, weight_decay, betas):
+    """AdamW with two parameter groups (module 06): decay on matrices (embeddings, linear
+    weights), none on biases and LayerNorm."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
-    return [AdamW(decay, lr=lr, betas=betas, weight_decay=weight_decay),
-            AdamW(no_decay, lr=lr, betas=betas, weight_decay=0.0)]
+    return AdamW([{"params": decay, "weight_decay": weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=betas)
 
 
 IGNORE = -1   # a target id the loss skips (PyTorch's ignore_index)
@@ -93,36 +94,24 @@ def lm_loss(logits, targets):
 
 def train(model, get_batch, iters, lr, min_lr, warmup, weight_decay=0.1, betas=(0.9, 0.99),
           grad_clip=1.0, eval_fn=None, eval_every=250, log_every=100, label=""):
-    """AdamW training loop with nanoGPT's schedule; returns (history, seconds of training)."""
-    opts = make_optimizers(model, lr, weight_decay, betas)
-    params = model.parameters()
-    history, train_time = [], 0.0
-    for it in range(iters + 1):
-        if eval_fn is not None and (it % eval_every == 0 or it == iters):
-            losses = eval_fn()
-            history.append((it, losses))
-            print(f"  [{label}] iter {it:5d}  " + "  ".join(f"{k} {v:.4f}" for k, v in losses.items())
-                  + f"  ({train_time:.0f} s training)", flush=True)
-        if it == iters:
-            break
-        t0 = time.perf_counter()
-        cur = lr_at(it, lr, min_lr, warmup, iters)
-        for o in opts:
-            o.lr = cur
-        x, y = get_batch()
-        loss = lm_loss(model(x), y)
-        for o in opts:
-            o.zero_grad()
-        loss.backward()
-        if grad_clip:
-            clip_grad_norm_(params, grad_clip)      # module 07
-        for o in opts:
-            o.step()
-        train_time += time.perf_counter() - t0
+    """nanoGPT's recipe on module 07's train_steps; returns (history, seconds of training)."""
+    opt = make_optimizer(model, lr, weight_decay, betas)
+    sched = LambdaLR(opt, lambda it: lr_at(it, lr, min_lr, warmup, iters) / lr)   # per step
+
+    def show_eval(record):
+        print(f"  [{label}] iter {record['step']:5d}  "
+              + "  ".join(f"{k} {v:.4f}" for k, v in record["eval"].items())
+              + f"  ({record['seconds']:.0f} s training)", flush=True)
+
+    def show_step(it, loss, seconds):
         if log_every and it % log_every == 0:
-            print(f"  [{label}] iter {it:5d}  loss {loss.item():.4f}  lr {cur:.2e}  "
-                  f"{1000 * train_time / (it + 1):.0f} ms/iter", flush=True)
-    return history, train_time
+            print(f"  [{label}] iter {it:5d}  loss {loss:.4f}  lr {lr_at(it, lr, min_lr, warmup, iters):.2e}"
+                  f"  {1000 * seconds / (it + 1):.0f} ms/iter", flush=True)
+
+    out = train_steps(model, opt, lm_loss, lambda it: get_batch(), iters,
+                      max_grad_norm=grad_clip or None, scheduler=sched, eval_fn=eval_fn,
+                      eval_every=eval_every, on_step=show_step, on_eval=show_eval)
+    return [(r["step"], r["eval"]) for r in out["history"]], out["seconds"]
 
 
 def estimate_loss(model, get_batch_split, splits, n_batches):

@@ -18,7 +18,8 @@
 # wisdom of deep learning lives: momentum smooths noisy gradients, Adam gives every
 # parameter its own step size, AdamW fixes how Adam interacts with weight decay, and a
 # learning-rate schedule changes the step size over training. In this module you write
-# `SGD`, `Adam` and `AdamW` exactly as PyTorch defines them, plus `StepLR`,
+# `SGD`, `Adam` and `AdamW` exactly as PyTorch defines them, with PyTorch's parameter
+# groups (different hyper-parameters for different parameters), plus `StepLR`,
 # `CosineAnnealingLR` and `OneCycleLR`, and you measure the price of that wisdom: Adam
 # keeps two extra numbers per parameter, so a model's training memory is not its size.
 
@@ -32,6 +33,7 @@
 #   02/04 activations, losses      Optimizer.zero_grad/step -->  milestone 2 (XOR)
 #   03 Module.parameters()  -->    SGD, momentum, Nesterov       milestone 3 (MLP on MNIST)
 #   05 Autograd (backward)         Adam, AdamW                   every later model
+#                                  parameter groups              milestone 5 (GPT, AdamW)
 #                                  StepLR, Cosine, OneCycle
 #                                  state_dict (checkpoints)
 # ```
@@ -40,7 +42,7 @@
 #| default_exp core.optimizers
 #| export
 #| namespace tinytorch.optim Optimizer SGD Adam AdamW
-#| namespace tinytorch.optim.lr_scheduler LRScheduler StepLR CosineAnnealingLR OneCycleLR
+#| namespace tinytorch.optim.lr_scheduler LRScheduler LambdaLR StepLR CosineAnnealingLR OneCycleLR
 import math
 
 import numpy as np
@@ -77,43 +79,117 @@ from tinytorch.core.autograd import no_grad
 # 2. **Gradients accumulate.** `backward()` adds into `.grad` (module 05), so each step
 #    begins with `zero_grad()`; otherwise step 2 would use `grad1 + grad2`.
 #
-# The base class below holds the parameter list, the learning rate and a per-parameter
-# `state` dictionary (momentum buffers, Adam moments). You write `zero_grad`.
+# The base class below holds the parameters, their hyper-parameters and a per-parameter
+# `state` dictionary (momentum buffers, Adam moments). Like PyTorch's, it keeps the
+# parameters in **parameter groups**: a list of dicts, each with its own `"params"` and
+# its own copy of every hyper-parameter. `SGD(model.parameters(), lr=0.1)` makes one
+# group; section 5 shows why a transformer wants two. A step therefore reads each
+# hyper-parameter from the parameter's group, never from a single `self.lr`:
+#
+# ```
+#   opt.param_groups = [ {"params": [W1, W2, E], "lr": 1e-3, "weight_decay": 0.1},
+#                        {"params": [b1, b2, g], "lr": 1e-3, "weight_decay": 0.0} ]
+#   opt.params       = [W1, W2, E, b1, b2, g]       every parameter once, in order
+#   opt.state        = {0: {...}, 1: {...}, ...}    keyed by the position in opt.params
+#
+#   for group, i, p in self._indexed():             the loop every step() uses
+#       lr = group["lr"]                            this parameter's group decides
+# ```
+#
+# Building the groups (defaults filled in, clear errors for a parameter in two groups, an
+# unknown key or an empty group) is provided. You write `zero_grad`.
 
 # %% nbgrader={"grade": false, "grade_id": "optimizer-base", "locked": false, "schema_version": 3, "solution": true}
 #| export
 class Optimizer:
-    """Base class: holds parameters, hyper-parameters and per-parameter state.
+    """Base class: holds parameter groups, their hyper-parameters and per-parameter state.
 
-    Subclasses implement ``step()``. ``self.state[i]`` is a dict of NumPy arrays for
-    parameter ``i`` (created lazily on the first step), ``self.step_count`` counts steps.
+    ``params`` is an iterable of Tensors (one group) or a list of dicts (PyTorch's
+    parameter groups), e.g. ``[{"params": decay, "weight_decay": 0.1}, {"params": rest,
+    "weight_decay": 0.0}]``; a key a group leaves out takes the value in ``defaults``.
+    Subclasses pass their hyper-parameters as ``defaults`` and implement ``step()``.
+    ``self.state[i]`` is a dict of NumPy arrays for parameter ``self.params[i]`` (created
+    lazily on the first step); ``self.step_count`` counts steps.
     """
 
-    #: hyper-parameters a subclass saves in its state_dict (besides ``lr``)
-    hyper_names: tuple = ()
-
-    def __init__(self, params, lr: float):
-        params = list(params)
-        if not params:
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError("Optimizer expects an iterable of Tensors or of parameter-group dicts, "
+                            "got a single Tensor: wrap it in a list")
+        if isinstance(params, dict):
+            params = [params]
+        items = list(params)
+        if not items:
             raise ValueError("Optimizer got an empty parameter list: expected at least one Tensor")
-        for i, p in enumerate(params):
-            if not isinstance(p, Tensor):
-                raise TypeError(f"parameter {i}: expected a Tensor, got {type(p).__name__}")
-            if not p.requires_grad:
-                raise ValueError(f"parameter {i} of shape {p.shape} does not require grad: "
-                                 "expected requires_grad=True")
-        if lr < 0:
-            raise ValueError(f"invalid learning rate: expected lr >= 0, got {lr}")
-        self.params = params
-        self.lr = float(lr)
+        if all(isinstance(x, dict) for x in items):
+            groups = items
+        elif any(isinstance(x, dict) for x in items):
+            raise TypeError("Optimizer got a mix of Tensors and parameter-group dicts: "
+                            "pass either Tensors or dicts with a 'params' key")
+        else:
+            groups = [{"params": items}]
+        self.defaults = dict(defaults)
+        self.param_groups, self.params = [], []
+        seen = {}
+        for gi, group in enumerate(groups):
+            unknown = sorted(set(group) - {"params"} - set(self.defaults))
+            if unknown:
+                raise ValueError(f"parameter group {gi}: unknown key(s) {unknown}; expected 'params' "
+                                 f"and any of {sorted(self.defaults)}")
+            if "params" not in group:
+                raise ValueError(f"parameter group {gi} has no 'params' key")
+            ps = group["params"]
+            ps = [ps] if isinstance(ps, Tensor) else list(ps)
+            if not ps:
+                raise ValueError(f"parameter group {gi} is empty: expected at least one Tensor")
+            for p in ps:
+                where = f"parameter {len(self.params)} (group {gi})"
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{where}: expected a Tensor, got {type(p).__name__}")
+                if not p.requires_grad:
+                    raise ValueError(f"{where} of shape {p.shape} does not require grad: "
+                                     "expected requires_grad=True")
+                if id(p) in seen:
+                    raise ValueError(f"{where} of shape {p.shape} is already in group {seen[id(p)]}: "
+                                     "a parameter may belong to one group only")
+                seen[id(p)] = gi
+                self.params.append(p)
+            full = {"params": ps}
+            for name, default in self.defaults.items():
+                full[name] = group.get(name, default)
+            self._check_group(full, gi)
+            self.param_groups.append(full)
         self.state = {}
         self.step_count = 0
+
+    def _check_group(self, group: dict, gi: int):
+        """Reject bad hyper-parameters of one group (subclasses add their own checks)."""
+        if not group["lr"] >= 0:
+            raise ValueError(f"invalid learning rate: expected lr >= 0, got {group['lr']} (group {gi})")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the first group (setting it sets every group's)."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float):
+        for group in self.param_groups:
+            group["lr"] = float(value)
+
+    def _indexed(self):
+        """``(group, i, p)`` for every parameter: ``self.state[i]`` belongs to ``p``."""
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield group, i, p
+                i += 1
 
     def zero_grad(self):
         """Forget the gradients of every parameter (set ``p.grad`` to None).
 
-        HINT: one loop over ``self.params``. None (rather than zeros) costs no memory
-        and lets ``step`` skip parameters that received no gradient.
+        HINT: one loop over ``self.params`` (every group's parameters). None (rather than
+        zeros) costs no memory and lets ``step`` skip parameters that received no gradient.
         """
         ### BEGIN SOLUTION
         for p in self.params:
@@ -147,26 +223,43 @@ class Optimizer:
         return int(sum(a.nbytes for st in self.state.values() for a in st.values()))
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: a flat dict of name -> NumPy array (fits in .npz)."""
-        d = {"lr": np.array(self.lr, dtype=np.float64),
-             "step_count": np.array(self.step_count, dtype=np.int64)}
-        for name in self.hyper_names:
-            d[f"hyper.{name}"] = np.array(getattr(self, name), dtype=np.float64)
+        """Everything needed to resume: a flat dict of name -> NumPy array (fits in .npz).
+
+        ``group.<g>.<hyper>`` for every group's hyper-parameters, ``group.<g>.size`` for
+        its number of parameters, ``state.<i>.<name>`` for the state of parameter i.
+        """
+        d = {"step_count": np.array(self.step_count, dtype=np.int64)}
+        for gi, group in enumerate(self.param_groups):
+            d[f"group.{gi}.size"] = np.array(len(group["params"]), dtype=np.int64)
+            for name in self.defaults:
+                d[f"group.{gi}.{name}"] = np.array(group[name], dtype=np.float64)
         for i, st in self.state.items():
             for name, arr in st.items():
                 d[f"state.{i}.{name}"] = arr.copy()
         return d
 
     def load_state_dict(self, d: dict):
-        """Restore what ``state_dict`` saved; shapes are checked against the parameters."""
-        self.lr = float(np.asarray(d["lr"]))
-        self.step_count = int(np.asarray(d["step_count"]))
-        for name in self.hyper_names:
-            key = f"hyper.{name}"
-            if key in d:
-                value = np.asarray(d[key]).item()
-                setattr(self, name, type(getattr(self, name))(value))
-        self.state = {}
+        """Restore what ``state_dict`` saved; groups and shapes are checked against the parameters."""
+        n_groups = sum(1 for k in d if k.startswith("group.") and k.endswith(".size"))
+        if n_groups != len(self.param_groups):
+            raise ValueError(f"the state has {n_groups} parameter group(s), the optimizer "
+                             f"{len(self.param_groups)}")
+        for gi, group in enumerate(self.param_groups):
+            size = int(np.asarray(d[f"group.{gi}.size"]))
+            if size != len(group["params"]):
+                raise ValueError(f"group {gi}: the state has {size} parameters, the optimizer "
+                                 f"{len(group['params'])}")
+        hypers = []
+        for gi, group in enumerate(self.param_groups):
+            values = {}
+            for name, default in self.defaults.items():
+                key = f"group.{gi}.{name}"
+                if key in d:
+                    value = np.asarray(d[key])
+                    values[name] = (tuple(float(v) for v in value.ravel()) if isinstance(default, tuple)
+                                    else type(default)(value.item()))
+            hypers.append(values)
+        state = {}
         for key, arr in d.items():
             if not key.startswith("state."):
                 continue
@@ -177,7 +270,11 @@ class Optimizer:
             arr = np.asarray(arr)
             if arr.shape != self.params[i].data.shape:
                 raise ValueError(f"state {key}: expected shape {self.params[i].data.shape}, got {arr.shape}")
-            self.state.setdefault(i, {})[name] = arr.astype(self.params[i].data.dtype, copy=True)
+            state.setdefault(i, {})[name] = arr.astype(self.params[i].data.dtype, copy=True)
+        for group, values in zip(self.param_groups, hypers):     # all checked: now change
+            group.update(values)
+        self.step_count = int(np.asarray(d["step_count"]))
+        self.state = state
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-optimizer-base", "locked": true, "points": 1, "schema_version": 3, "solution": false}
@@ -187,21 +284,32 @@ def test_unit_optimizer_base():
     b = Tensor(np.ones((2, 2), dtype=np.float32), requires_grad=True)
     a.grad = Tensor(np.full(3, 5.0, dtype=np.float32))
     b.grad = Tensor(np.full((2, 2), 5.0, dtype=np.float32))
-    opt = Optimizer([a, b], lr=0.1)
+    opt = Optimizer([a, b], {"lr": 0.1})
+    assert len(opt.param_groups) == 1 and opt.param_groups[0]["lr"] == 0.1 and opt.lr == 0.1
     opt.zero_grad()
     assert a.grad is None and b.grad is None, "zero_grad must set every p.grad to None"
     opt.zero_grad()  # nothing to clear: still fine
     assert a.grad is None
-    for bad in ([], [Tensor([1.0])]):
+    # two groups: zero_grad clears both; a key a group leaves out takes the default
+    c = Tensor(np.ones(2, dtype=np.float32), requires_grad=True)
+    opt = Optimizer([{"params": [a, b]}, {"params": [c], "lr": 0.5}], {"lr": 0.1})
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [id(p) for p in opt.params] == [id(a), id(b), id(c)], "opt.params: every group's parameters, in order"
+    for p in (a, b, c):
+        p.grad = Tensor(np.ones(p.shape, dtype=np.float32))
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None and c.grad is None, "zero_grad must clear every group"
+    for bad in ([], [Tensor([1.0])], a, [{"params": []}], [{"params": [a]}, {"params": [a]}],
+                [{"params": [a], "lr_typo": 0.1}], [{"params": [a]}, c]):
         try:
-            Optimizer(bad, lr=0.1)
+            Optimizer(bad, {"lr": 0.1})
         except (ValueError, TypeError):
             pass
         else:
             raise AssertionError(f"Optimizer({bad!r}) should raise")
     ### BEGIN HIDDEN TESTS
     try:
-        Optimizer([a], lr=-1.0)
+        Optimizer([a], {"lr": -1.0})
     except ValueError:
         pass
     else:
@@ -252,38 +360,39 @@ class SGD(Optimizer):
              loss.backward(); opt.step(); opt.zero_grad()
     """
 
-    hyper_names = ("momentum", "weight_decay", "nesterov")
-
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
-        super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"expected momentum >= 0 and weight_decay >= 0, got {momentum}, {weight_decay}")
-        if nesterov and momentum == 0:
-            raise ValueError("Nesterov momentum needs momentum > 0, got momentum=0")
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
-        self.nesterov = bool(nesterov)
+        super().__init__(params, dict(lr=float(lr), momentum=float(momentum),
+                                      weight_decay=float(weight_decay), nesterov=bool(nesterov)))
+
+    def _check_group(self, group, gi):
+        super()._check_group(group, gi)
+        if not (group["momentum"] >= 0 and group["weight_decay"] >= 0):
+            raise ValueError(f"expected momentum >= 0 and weight_decay >= 0, got {group['momentum']}, "
+                             f"{group['weight_decay']} (group {gi})")
+        if group["nesterov"] and group["momentum"] == 0:
+            raise ValueError(f"Nesterov momentum needs momentum > 0, got momentum=0 (group {gi})")
 
     def step(self):
         """Update every parameter that has a gradient, in place.
 
         HINTS:
-        - loop ``for i, p in enumerate(self.params)``; ``g = self._grad(p)``; skip None
-        - weight decay: ``g = g + self.weight_decay * p.data`` (a new array: never
+        - loop ``for group, i, p in self._indexed()``; ``g = self._grad(p)``; skip None;
+          read ``lr``, ``momentum``, ``weight_decay``, ``nesterov`` from ``group``
+        - weight decay: ``g = g + weight_decay * p.data`` (a new array: never
           modify the gradient in place, it belongs to the caller)
         - momentum: ``buf = self.state.get(i, {}).get("momentum_buffer")``; on the first
           step store ``g.copy()``, later ``buf *= m; buf += g`` (use ``self._buffer``)
         - Nesterov: the direction is ``g + m * buf``; classic momentum uses ``buf``
-        - finally ``p.data -= self.lr * direction`` and ``self.step_count += 1``
+        - finally ``p.data -= lr * direction``; after the loop ``self.step_count += 1``
         """
         with no_grad():
             ### BEGIN SOLUTION
-            lr, m, wd = self.lr, self.momentum, self.weight_decay
-            for i, p in enumerate(self.params):
+            for group, i, p in self._indexed():
                 g = self._grad(p)
                 if g is None:
                     continue
+                lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
                 if wd != 0.0:
                     g = g + wd * p.data
                 if m != 0.0:
@@ -295,7 +404,7 @@ class SGD(Optimizer):
                         buf *= m
                         buf += g
                     buf = st["momentum_buffer"]
-                    g = g + m * buf if self.nesterov else buf
+                    g = g + m * buf if group["nesterov"] else buf
                 p.data -= lr * g
             self.step_count += 1
             ### END SOLUTION
@@ -411,32 +520,33 @@ class Adam(Optimizer):
     EXAMPLE: opt = Adam(model.parameters(), lr=1e-3)
     """
 
-    hyper_names = ("beta1", "beta2", "eps", "weight_decay")
-
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"expected betas in [0, 1), got {betas}")
-        self.beta1, self.beta2 = float(b1), float(b2)
-        self.eps = float(eps)
-        self.weight_decay = float(weight_decay)
+        super().__init__(params, dict(lr=float(lr), betas=tuple(float(b) for b in betas),
+                                      eps=float(eps), weight_decay=float(weight_decay)))
 
-    @property
-    def betas(self):
-        return (self.beta1, self.beta2)
+    def _check_group(self, group, gi):
+        super()._check_group(group, gi)
+        betas = group["betas"]
+        if not (len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas)):
+            raise ValueError(f"expected betas = (b1, b2) in [0, 1), got {betas} (group {gi})")
+        if not (group["eps"] >= 0 and group["weight_decay"] >= 0):
+            raise ValueError(f"expected eps >= 0 and weight_decay >= 0, got {group['eps']}, "
+                             f"{group['weight_decay']} (group {gi})")
 
-    def _decay(self, p, g):
+    def _decay(self, p, g, group):
         """Adam: weight decay as an L2 term in the gradient (AdamW overrides this)."""
-        return g + self.weight_decay * p.data if self.weight_decay != 0.0 else g
+        wd = group["weight_decay"]
+        return g + wd * p.data if wd != 0.0 else g
 
     def step(self):
         """One Adam step for every parameter with a gradient, in place.
 
         HINTS:
         - ``self.step_count += 1`` first: the bias correction uses t = step_count
-        - ``g = self._decay(p, g)`` handles weight decay (so AdamW can reuse this step)
+        - loop ``for group, i, p in self._indexed()``; ``lr``, ``betas``, ``eps`` come
+          from ``group``
+        - ``g = self._decay(p, g, group)`` handles weight decay (so AdamW can reuse this step)
         - ``m = self._buffer(i, "m")``, ``v = self._buffer(i, "v")``, update them in place
         - ``bc1 = 1 - b1 ** t``, ``bc2 = 1 - b2 ** t`` are Python floats
         - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``
@@ -445,14 +555,14 @@ class Adam(Optimizer):
             ### BEGIN SOLUTION
             self.step_count += 1
             t = self.step_count
-            b1, b2, eps = self.beta1, self.beta2, self.eps
-            step_size = self.lr / (1.0 - b1 ** t)
-            sqrt_bc2 = math.sqrt(1.0 - b2 ** t)
-            for i, p in enumerate(self.params):
+            for group, i, p in self._indexed():
                 g = self._grad(p)
                 if g is None:
                     continue
-                g = self._decay(p, g)
+                (b1, b2), eps = group["betas"], group["eps"]
+                step_size = group["lr"] / (1.0 - b1 ** t)
+                sqrt_bc2 = math.sqrt(1.0 - b2 ** t)
+                g = self._decay(p, g, group)
                 m = self._buffer(i, "m")
                 v = self._buffer(i, "v")
                 m *= b1
@@ -466,7 +576,7 @@ class Adam(Optimizer):
             ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-adam", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-adam", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_adam():
     """Adam's first step is lr * sign(g); later steps follow the bias-corrected formulas."""
     w = _param([1.0, -2.0, 0.5])
@@ -541,14 +651,16 @@ class AdamW(Adam):
                  weight_decay: float = 0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _decay(self, p, g):
+    def _decay(self, p, g, group):
         """Shrink ``p.data`` in place by ``(1 - lr * wd)`` and return g unchanged.
 
-        HINT: ``p.data *= ...`` (in place); Adam.step calls this before the moment update.
+        HINT: ``lr`` and ``wd`` are ``group["lr"]`` and ``group["weight_decay"]``;
+        ``p.data *= ...`` (in place); Adam.step calls this before the moment update.
         """
         ### BEGIN SOLUTION
-        if self.weight_decay != 0.0:
-            p.data *= 1.0 - self.lr * self.weight_decay
+        lr, wd = group["lr"], group["weight_decay"]
+        if wd != 0.0:
+            p.data *= 1.0 - lr * wd
         return g
         ### END SOLUTION
 
@@ -561,7 +673,7 @@ def test_unit_adamw():
     _set_grad(w, [0.0])
     opt.step()
     np.testing.assert_allclose(w.data, [0.95], rtol=1e-6)
-    assert AdamW([_param([1.0])]).weight_decay == 0.01, "AdamW's default weight decay is 0.01"
+    assert AdamW([_param([1.0])]).param_groups[0]["weight_decay"] == 0.01, "AdamW's default weight decay is 0.01"
     ### BEGIN HIDDEN TESTS
     w = _param([2.0])
     opt = AdamW([w], lr=0.01, weight_decay=0.1)
@@ -574,7 +686,125 @@ def test_unit_adamw():
 test_unit_adamw()
 
 # %% [markdown]
-# ## 5. Learning-rate schedules
+# ## 5. Parameter groups: decay the matrices, not the biases and gains
+#
+# Weight decay pulls every decayed parameter towards 0 by the factor `1 - lr * wd` per
+# step. For a weight matrix that is the point: smaller matrices make a smoother function
+# of the input, which is the regulariser we want. For some parameters it is harmful:
+#
+# - a **bias** only shifts an output; it has few numbers and does not make the function
+#   more wiggly, so shrinking it buys no regularisation and just biases the fit;
+# - a **LayerNorm gain** `g` (module 13) sets the scale of a normalised activation, and
+#   normalisation has made that scale free on purpose; decay drags it to 0 and with it the
+#   whole branch's output, fighting the layer it belongs to.
+#
+# So GPT recipes split the parameters by shape and give each set its own hyper-parameters
+# with **parameter groups**, PyTorch's list of dicts (section 1). nanoGPT's rule: every
+# tensor with 2 or more dimensions (the matmul weights and the embedding tables) is
+# decayed; every 1-D tensor (biases, LayerNorm gains and shifts) is not. Karpathy's
+# earlier minGPT left the embeddings out of the decay as well; nanoGPT found no need to.
+#
+# ```
+#   model.parameters()                 AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
+#   ------------------                 ------------------------------------------
+#   tok. embedding (V, C)   2-D --+
+#   attention W_q  (C, C)   2-D --+--> group 0  {"params": [...], "weight_decay": 0.1}
+#   MLP W_1        (C, 4C)  2-D --+              p *= 1 - lr * 0.1 every step
+#   MLP b_1        (4C,)    1-D --+
+#   LayerNorm g    (C,)     1-D --+--> group 1  {"params": [...], "weight_decay": 0.0}
+#   LayerNorm b    (C,)     1-D --+              no shrinking
+#
+#   decay  = [p for p in model.parameters() if p.ndim >= 2]
+#   rest   = [p for p in model.parameters() if p.ndim < 2]
+#   opt    = AdamW([{"params": decay, "weight_decay": 0.1},
+#                   {"params": rest,  "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+# ```
+#
+# How much harm? A gain the loss does not push on (gradient 0) under AdamW with
+# lr = 1e-3 and wd = 0.1 is multiplied by `1 - 1e-4` per step: after milestone 5's 2,000
+# steps, by `(1 - 1e-4)^2000 = 0.82`. The cell below measures it with a real optimizer and
+# splits the milestone-3 MLP the nanoGPT way. Because your `step` reads every
+# hyper-parameter from the parameter's group, this needs no new code; the test checks it.
+
+# %%
+from tinytorch.core.layers import Linear, Sequential   # noqa: E402  (module 03)
+
+mlp = Sequential(Linear(784, 256, seed=0), Linear(256, 10, seed=1))
+decay = [p for p in mlp.parameters() if p.ndim >= 2]
+rest = [p for p in mlp.parameters() if p.ndim < 2]
+print(f"decayed group: {len(decay)} tensors, {sum(p.size for p in decay):,} numbers; "
+      f"not decayed: {len(rest)} tensors, {sum(p.size for p in rest):,} numbers")
+
+gain_decayed = Tensor(np.ones(4, dtype=np.float32), requires_grad=True)
+gain_free = Tensor(np.ones(4, dtype=np.float32), requires_grad=True)
+opt = AdamW([{"params": [gain_decayed], "weight_decay": 0.1},
+             {"params": [gain_free], "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+for _ in range(2000):
+    gain_decayed.grad = Tensor(np.zeros(4, dtype=np.float32))   # the loss ignores both gains
+    gain_free.grad = Tensor(np.zeros(4, dtype=np.float32))
+    opt.step()
+print(f"a gain with zero gradient after 2,000 AdamW steps: {gain_decayed.data[0]:.4f} in the decayed "
+      f"group, {gain_free.data[0]:.4f} in the other")
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-param-groups", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_param_groups():
+    """Each parameter steps with its own group's lr and weight decay (SGD, Adam, AdamW)."""
+    # SGD: the same gradient, lr 0.1 in group 0 and 1.0 in group 1
+    a, b = _param([0.0]), _param([0.0])
+    opt = SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    _set_grad(a, [1.0])
+    _set_grad(b, [1.0])
+    opt.step()
+    np.testing.assert_allclose([a.data[0], b.data[0]], [-0.1, -1.0], rtol=1e-6,
+                               err_msg="SGD: each group steps with its own lr")
+    # SGD: momentum and weight decay per group
+    a, b = _param([1.0]), _param([1.0])
+    opt = SGD([{"params": [a], "weight_decay": 0.5}, {"params": [b], "momentum": 0.9}], lr=0.1)
+    for _ in range(2):
+        _set_grad(a, [0.0])
+        _set_grad(b, [1.0])
+        opt.step()
+    np.testing.assert_allclose(a.data, [0.95 * 0.95], rtol=1e-6, err_msg="SGD: weight decay of group 0 only")
+    np.testing.assert_allclose(b.data, [1.0 - 0.1 - 0.19], rtol=1e-5, err_msg="SGD: momentum of group 1 only")
+    # Adam: the first step is lr * sign(g) with each group's lr
+    a, b = _param([0.0]), _param([0.0])
+    opt = Adam([{"params": [a], "lr": 0.01}, {"params": [b]}], lr=0.1)
+    _set_grad(a, [3.0])
+    _set_grad(b, [3.0])
+    opt.step()
+    np.testing.assert_allclose([a.data[0], b.data[0]], [-0.01, -0.1], rtol=1e-5,
+                               err_msg="Adam: each group steps with its own lr")
+    # AdamW, the nanoGPT split: decay 0.5 on group 0, none on group 1 (g = 0: only decay moves p)
+    w, gain = _param([1.0]), _param([1.0])
+    opt = AdamW([{"params": [w], "weight_decay": 0.5}, {"params": [gain], "weight_decay": 0.0}], lr=0.1)
+    _set_grad(w, [0.0])
+    _set_grad(gain, [0.0])
+    opt.step()
+    np.testing.assert_allclose(w.data, [0.95], rtol=1e-6, err_msg="AdamW: group 0 decays")
+    np.testing.assert_allclose(gain.data, [1.0], rtol=1e-6, err_msg="AdamW: group 1 (weight_decay 0) must not decay")
+    w, gain = _param([1.0]), _param([1.0])
+    opt = AdamW([{"params": [w], "lr": 0.2}, {"params": [gain]}], lr=0.1, weight_decay=0.5)
+    _set_grad(w, [0.0])
+    _set_grad(gain, [0.0])
+    opt.step()
+    np.testing.assert_allclose([w.data[0], gain.data[0]], [0.9, 0.95], rtol=1e-6,
+                               err_msg="AdamW: the decay uses each group's lr")
+    ### BEGIN HIDDEN TESTS
+    a, b = _param([1.0]), _param([1.0])
+    opt = Adam([{"params": [a], "betas": (0.0, 0.0)}, {"params": [b]}], lr=0.1)
+    for g in ([1.0], [4.0]):
+        _set_grad(a, g)
+        _set_grad(b, g)
+        opt.step()
+    np.testing.assert_allclose(a.data, [0.8], rtol=1e-5)
+    ### END HIDDEN TESTS
+
+
+test_unit_param_groups()
+
+# %% [markdown]
+# ## 6. Learning-rate schedules
 #
 # A large learning rate makes fast progress early; a small one settles into a minimum
 # late. A scheduler owns the optimizer's `lr` and rewrites it each time you call
@@ -604,34 +834,65 @@ test_unit_adamw()
 # %% nbgrader={"grade": false, "grade_id": "scheduler-base", "locked": true, "schema_version": 3, "solution": false}
 #| export
 class LRScheduler:
-    """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()`` into the optimizer."""
+    """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()``, one learning
+    rate per parameter group, into the optimizer's groups (PyTorch's convention)."""
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"expected an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
-        optimizer.lr = self.get_lr()
+        self._apply()
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> list:
+        """The learning rate of every group at ``self.last_epoch`` (one per ``base_lrs``)."""
         raise NotImplementedError
+
+    def _apply(self):
+        lrs = [float(lr) for lr in self.get_lr()]
+        groups = self.optimizer.param_groups
+        if len(lrs) != len(groups):
+            raise ValueError(f"{type(self).__name__}.get_lr() returned {len(lrs)} learning rate(s) "
+                             f"for {len(groups)} parameter group(s): expected one per group")
+        for group, lr in zip(groups, lrs):
+            group["lr"] = lr
 
     def step(self):
         self.last_epoch += 1
-        self.optimizer.lr = float(self.get_lr())
+        self._apply()
 
-    def get_last_lr(self) -> float:
-        return self.optimizer.lr
+    def get_last_lr(self) -> list:
+        """The learning rate of every group, as the last ``step()`` set it."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         return {"last_epoch": np.array(self.last_epoch, dtype=np.int64),
-                "base_lr": np.array(self.base_lr, dtype=np.float64)}
+                "base_lrs": np.array(self.base_lrs, dtype=np.float64)}
 
     def load_state_dict(self, d: dict):
+        base_lrs = [float(v) for v in np.asarray(d["base_lrs"]).ravel()]
+        if len(base_lrs) != len(self.optimizer.param_groups):
+            raise ValueError(f"the scheduler state has {len(base_lrs)} group(s), the optimizer "
+                             f"{len(self.optimizer.param_groups)}")
         self.last_epoch = int(np.asarray(d["last_epoch"]))
-        self.base_lr = float(np.asarray(d["base_lr"]))
-        self.optimizer.lr = float(self.get_lr())
+        self.base_lrs = base_lrs
+        self._apply()
+
+
+class LambdaLR(LRScheduler):
+    """Every group's lr is its base lr times ``lr_lambda(last_epoch)``: any schedule you
+    can write as a function, e.g. nanoGPT's linear warm-up then cosine (milestone 5)."""
+
+    def __init__(self, optimizer, lr_lambda):
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {type(lr_lambda).__name__}")
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list:
+        factor = float(self.lr_lambda(self.last_epoch))
+        return [base_lr * factor for base_lr in self.base_lrs]
 
 
 # %% nbgrader={"grade": false, "grade_id": "schedulers", "locked": false, "schema_version": 3, "solution": true}
@@ -645,10 +906,12 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        """HINT: ``self.base_lr * self.gamma ** (self.last_epoch // self.step_size)``."""
+    def get_lr(self) -> list:
+        """HINT: ``base_lr * self.gamma ** (self.last_epoch // self.step_size)`` for every
+        ``base_lr`` in ``self.base_lrs`` (a list: one lr per parameter group)."""
         ### BEGIN SOLUTION
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+        factor = self.gamma ** (self.last_epoch // self.step_size)
+        return [base_lr * factor for base_lr in self.base_lrs]
         ### END SOLUTION
 
 
@@ -661,11 +924,13 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        """HINT: ``eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2`` with t = last_epoch."""
+    def get_lr(self) -> list:
+        """HINT: ``eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2`` with
+        t = last_epoch, for every ``base_lr`` in ``self.base_lrs``."""
         ### BEGIN SOLUTION
         t = self.last_epoch
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        cos = (1 + math.cos(math.pi * t / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cos for base_lr in self.base_lrs]
         ### END SOLUTION
 
 
@@ -690,33 +955,38 @@ class OneCycleLR(LRScheduler):
     def _cos(start, end, pct):
         return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
 
-    def get_lr(self) -> float:
-        """HINTS: t = min(last_epoch, total_steps - 1).
+    def get_lr(self) -> list:
+        """The same lr for every group (``max_lr`` is absolute, not relative to a base lr).
+
+        HINTS: t = min(last_epoch, total_steps - 1).
         - if t <= warmup_end: cosine from initial_lr to max_lr, pct = t / warmup_end
         - else: cosine from max_lr to min_lr, pct = (t - warmup_end) / (total_steps - 1 - warmup_end)
-        Use ``self._cos(start, end, pct)``.
+        Use ``self._cos(start, end, pct)``; return ``[lr] * len(self.base_lrs)``.
         """
         ### BEGIN SOLUTION
         t = min(self.last_epoch, self.total_steps - 1)
         if t <= self.warmup_end and self.warmup_end > 0:
-            return self._cos(self.initial_lr, self.max_lr, t / self.warmup_end)
-        span = (self.total_steps - 1) - max(self.warmup_end, 0.0)
-        pct = (t - max(self.warmup_end, 0.0)) / span
-        return self._cos(self.max_lr, self.min_lr, pct)
+            lr = self._cos(self.initial_lr, self.max_lr, t / self.warmup_end)
+        else:
+            span = (self.total_steps - 1) - max(self.warmup_end, 0.0)
+            pct = (t - max(self.warmup_end, 0.0)) / span
+            lr = self._cos(self.max_lr, self.min_lr, pct)
+        return [lr] * len(self.base_lrs)
         ### END SOLUTION
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-schedulers", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def _lrs(scheduler, n):
-    out = [scheduler.get_last_lr()]
+    """The first group's lr before and after each of n steps."""
+    out = [scheduler.get_last_lr()[0]]
     for _ in range(n):
         scheduler.step()
-        out.append(scheduler.get_last_lr())
+        out.append(scheduler.get_last_lr()[0])
     return out
 
 
 def test_unit_schedulers():
-    """StepLR, CosineAnnealingLR and OneCycleLR produce the tables of section 5."""
+    """StepLR, CosineAnnealingLR and OneCycleLR produce the tables of section 6."""
     opt = SGD([_param([0.0])], lr=1.0)
     np.testing.assert_allclose(_lrs(StepLR(opt, step_size=2, gamma=0.1), 5),
                                [1.0, 1.0, 0.1, 0.1, 0.01, 0.01], rtol=1e-9)
@@ -731,6 +1001,17 @@ def test_unit_schedulers():
     assert all(a >= b for a, b in zip(lrs[2:], lrs[3:])), "OneCycle decreases after the peak"
     opt = SGD([_param([0.0])], lr=1.0)
     np.testing.assert_allclose(_lrs(CosineAnnealingLR(opt, T_max=2, eta_min=0.5), 2), [1.0, 0.75, 0.5])
+    # two parameter groups: each follows the schedule from its own base lr
+    two = SGD([{"params": [_param([0.0])]}, {"params": [_param([0.0])], "lr": 0.1}], lr=1.0)
+    sched = StepLR(two, step_size=1, gamma=0.5)
+    sched.step()
+    np.testing.assert_allclose(sched.get_last_lr(), [0.5, 0.05], rtol=1e-9)
+    two = SGD([{"params": [_param([0.0])]}, {"params": [_param([0.0])], "lr": 0.1}], lr=1.0)
+    sched = CosineAnnealingLR(two, T_max=2, eta_min=0.0)
+    sched.step()
+    np.testing.assert_allclose([g["lr"] for g in two.param_groups], [0.5, 0.05], rtol=1e-9)
+    two = SGD([{"params": [_param([0.0])]}, {"params": [_param([0.0])], "lr": 0.1}], lr=1.0)
+    np.testing.assert_allclose(OneCycleLR(two, max_lr=1.0, total_steps=10).get_last_lr(), [0.04, 0.04])
     ### BEGIN HIDDEN TESTS
     opt = SGD([_param([0.0])], lr=2.0)
     np.testing.assert_allclose(_lrs(StepLR(opt, step_size=3, gamma=0.5), 6), [2, 2, 2, 1, 1, 1, 0.5])
@@ -740,7 +1021,7 @@ def test_unit_schedulers():
 test_unit_schedulers()
 
 # %% [markdown]
-# ## 6. Saving optimizer state
+# ## 7. Saving optimizer state
 #
 # Resuming training from a checkpoint needs more than the weights: Adam's `m` and `v`
 # and the step count `t` (for bias correction) must come back too, or the first steps
@@ -773,6 +1054,21 @@ def test_unit_state_dict():
         w2.grad = Tensor(g)
         opt2.step()
     np.testing.assert_array_equal(w2.data, w1.data)
+    # parameter groups: each group's hyper-parameters come back; a different grouping is rejected
+    a, b = _param([1.0]), _param([1.0])
+    opt = AdamW([{"params": [a], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0, "lr": 0.5}],
+                lr=0.01, betas=(0.9, 0.99))
+    a2, b2 = _param([1.0]), _param([1.0])
+    opt2 = AdamW([{"params": [a2]}, {"params": [b2]}])
+    opt2.load_state_dict(opt.state_dict())
+    for key in ("lr", "weight_decay", "betas"):
+        assert [g[key] for g in opt2.param_groups] == [g[key] for g in opt.param_groups], f"group {key} not restored"
+    try:
+        AdamW([a2, b2]).load_state_dict(opt.state_dict())
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a state saved with 2 groups must not load into an optimizer with 1 group")
     ### BEGIN HIDDEN TESTS
     bad = dict(saved_state)
     bad["state.0.m"] = np.zeros((5,), dtype=np.float32)
@@ -788,13 +1084,12 @@ def test_unit_state_dict():
 test_unit_state_dict()
 
 # %% [markdown]
-# ## 7. Systems measurement: optimizer-state memory on a real model
+# ## 8. Systems measurement: optimizer-state memory on a real model
 #
 # Build the MLP of milestone 3 (784-256-128-10), take one real training step with each
 # optimizer, and ask each optimizer how many bytes of state it now holds.
 
 # %%
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
 
 
@@ -864,7 +1159,7 @@ def test_module():
 test_module()
 
 # %% [markdown]
-# ## 8. What the state buys: a narrow valley
+# ## 9. What the state buys: a narrow valley
 #
 # Memory is the cost; here is the benefit. The loss `f(w) = 0.5 * (w0^2 + 100 * w1^2)` is a
 # valley 100x more curved across than along (condition number 100). Plain SGD must keep `lr`
@@ -916,7 +1211,12 @@ for name, make in [("SGD", lambda ps, lr: SGD(ps, lr=lr)),
 # 5. The step costs a handful of passes over every parameter (Adam: about 10 element-wise
 #    operations). For the MLP above, compare that with the forward and backward matmuls
 #    at batch size 64 (count multiply-adds). Which dominates, and when would it flip?
-# 6. In section 8, plain SGD's best learning rate sat just below 2/100 = 0.02. Why is that the
+# 6. In section 9, plain SGD's best learning rate sat just below 2/100 = 0.02. Why is that the
 #    stability limit on this valley, and why does it make progress *along* the valley slow
 #    (how much does `w0` shrink per step)? Adam converged fastest here; construct a loss on
 #    which its per-coordinate rescaling would not help (hint: a rotated valley).
+# 7. Section 5 decays only tensors with 2 or more dimensions. A bias has a few hundred
+#    numbers, a weight matrix tens of thousands: why is decaying the bias not worth its
+#    harm, even though it costs nothing to compute? And why would decaying an embedding
+#    table be more debatable than decaying an attention matrix (think of how often a rare
+#    token's row receives a gradient, while decay shrinks it every step)?

@@ -27,10 +27,11 @@
 #   built so far                   you build now                     this unlocks
 #   ------------                   -------------                     ------------
 #   01/02 Tensor, activations      07 Training                       milestone 2 (XOR)
-#   03 Module, Linear, Sequential    train_epoch / evaluate     -->  milestone 3 (MLP, MNIST)
-#   04 losses                 -->    clip_grad_norm_                 08 DataLoader feeds it
-#   05 autograd (backward)           save/load_state_dict (.npz)     every later model trains
-#   06 optimizers, schedulers        checkpoints, Trainer            with this loop
+#   03 Module, Linear, Sequential    train_step / train_epoch   -->  milestone 3 (MLP, MNIST)
+#   04 losses                 -->    train_steps / evaluate          milestone 5 (GPT, by steps)
+#   05 autograd (backward)           clip_grad_norm_                 08 DataLoader feeds it
+#   06 optimizers, schedulers        save/load_state_dict (.npz)     every later model trains
+#                                    checkpoints, Trainer            with this loop
 #                                    memory of one step
 # ```
 
@@ -320,8 +321,8 @@ test_unit_state_dict_io()
 #
 # ```
 #   model.layers.0.weight  model.layers.0.bias ...       Module.state_dict()
-#   optimizer.lr  optimizer.step_count  optimizer.state.0.m ...   Optimizer.state_dict()
-#   scheduler.last_epoch  scheduler.base_lr              LRScheduler.state_dict()
+#   optimizer.group.0.lr  optimizer.step_count  optimizer.state.0.m ...   Optimizer.state_dict()
+#   scheduler.last_epoch  scheduler.base_lrs             LRScheduler.state_dict()
 #   meta.epoch  meta.best_accuracy                        anything numeric
 # ```
 
@@ -373,7 +374,7 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 # %% nbgrader={"grade": true, "grade_id": "test-checkpoint", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
-from tinytorch.core.optimizers import SGD, Adam, StepLR
+from tinytorch.core.optimizers import SGD, Adam, StepLR, LambdaLR
 
 
 def test_unit_checkpoint():
@@ -424,6 +425,35 @@ test_unit_checkpoint()
 # Memory discipline: read the loss as a Python float (`float(loss.data)`) before the next
 # batch. Keeping the loss *Tensor* in a list would keep its graph, and with it every
 # activation of every batch, alive until the end of the epoch.
+#
+# The body of that loop, one optimizer step on one batch, is its own function,
+# `train_step`: `train_epoch` calls it for every batch of an epoch, and section 6's
+# `train_steps` calls it for a fixed number of steps. One home for the step means one
+# place to get its order right.
+
+# %% nbgrader={"grade": false, "grade_id": "train-step", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def train_step(model, optimizer, loss_fn, x, y, max_grad_norm=None, scheduler=None):
+    """One optimizer step on the batch ``(x, y)`` (Tensors); return ``(output, loss value)``.
+
+    Order: zero_grad, forward, loss, backward, clip (if ``max_grad_norm``), step, then
+    ``scheduler.step()`` if a scheduler is given. The loss value is a Python float.
+
+    HINT: clip ``optimizer.params`` (every group's parameters) with ``clip_grad_norm_``.
+    """
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()
+    out = model(x)
+    loss = loss_fn(out, y)
+    loss.backward()
+    if max_grad_norm is not None:
+        clip_grad_norm_(optimizer.params, max_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return out, float(loss.data)
+    ### END SOLUTION
+
 
 # %% nbgrader={"grade": false, "grade_id": "train-epoch", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -436,7 +466,8 @@ def train_epoch(model, optimizer, loss_fn, data, metric=accuracy, max_grad_norm=
     epoch-level scheduler yourself after this function returns.
     ``on_batch(i, loss_value)``, if given, is called after every batch (progress bars).
 
-    HINTS: ``model.train()`` first; wrap x and y with ``_as_tensor``; ``n = len(x)``.
+    HINTS: ``model.train()`` first; wrap x and y with ``_as_tensor``; ``n = len(x)``;
+    ``out, value = train_step(...)`` does the step.
     """
     ### BEGIN SOLUTION
     model.train()
@@ -444,21 +475,12 @@ def train_epoch(model, optimizer, loss_fn, data, metric=accuracy, max_grad_norm=
     for i, (x, y) in enumerate(data):
         x, y = _as_tensor(x), _as_tensor(y)
         n = x.shape[0]
-        optimizer.zero_grad()
-        out = model(x)
-        loss = loss_fn(out, y)
-        loss.backward()
-        if max_grad_norm is not None:
-            clip_grad_norm_(optimizer.params, max_grad_norm)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        value = float(loss.data)
+        out, value = train_step(model, optimizer, loss_fn, x, y, max_grad_norm, scheduler)
         total_loss += value * n
         if metric is not None:
             total_metric += metric(out, y) * n
         count += n
-        del out, loss
+        del out
         if on_batch is not None:
             on_batch(i, value)
     if count == 0:
@@ -500,7 +522,7 @@ def evaluate(model, loss_fn, data, metric=accuracy) -> dict:
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-train-epoch", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-train-epoch", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def _blobs(n=200, seed=0):
     """Two Gaussian blobs in 2-D: class 0 around (-1, -1), class 1 around (+1, +1)."""
     rng = np.random.default_rng(seed)
@@ -578,7 +600,174 @@ def test_unit_train_epoch():
 test_unit_train_epoch()
 
 # %% [markdown]
-# ## 6. A `Trainer` with a progress display (provided)
+# ## 6. Training by steps: `train_steps`
+#
+# Epochs suit a dataset you walk through in order (MNIST: 469 batches of 128). A language
+# model samples random windows from a corpus of a million characters; "one epoch" means
+# nothing there, and recipes such as nanoGPT's count **optimizer steps** instead: 2,000
+# iterations, evaluate every 250, a learning rate that warms up for 100 steps and then
+# decays by cosine (a per-step `LambdaLR`, module 06). `train_steps` is that loop. It
+# calls the same `train_step`, so clipping, the scheduler and the order of a step are
+# those of `train_epoch`:
+#
+# ```
+#   steps done:   0     1     2    ...   250   ...   2000
+#   eval_fn():    E                      E             E      at 0, every eval_every, at the end
+#   train_step:      S     S     S ... S     S ...  S           one batch, one optimizer step
+#
+#   history = [{"step": 0,    "seconds": 0.0, "eval": eval_fn()},
+#              {"step": 250,  "seconds": training seconds of steps 1-250, "eval": ...}, ...
+#              {"step": 2000, "seconds": training seconds of all steps,   "eval": ...}]
+# ```
+#
+# `data` is a function `step -> (x, y)` (a random batch each call) or an iterable of
+# batches (a list or a `DataLoader`), started again whenever it runs out. `seconds`
+# counts training only (batches and steps): evaluation is not part of a step's cost.
+
+# %% nbgrader={"grade": false, "grade_id": "train-steps", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def _batch_source(data):
+    """A function ``step -> (x, y)`` from a callable or a re-iterable of batches."""
+    if callable(data):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], tuple):
+        raise TypeError("train_steps got one (x, y) pair: pass a list of batches, [(x, y)], "
+                        "or a function step -> (x, y)")
+    state = {"it": iter(data)}
+
+    def next_batch(step):
+        try:
+            batch = next(state["it"])
+        except StopIteration:
+            state["it"] = iter(data)                      # a list or DataLoader starts again
+            try:
+                batch = next(state["it"])
+            except StopIteration:
+                raise ValueError(f"train_steps: the data ran out after {step} steps (an iterator "
+                                 "cannot start again: pass a list, a DataLoader or a function)") from None
+        return batch
+
+    return next_batch
+
+
+def train_steps(model, optimizer, loss_fn, data, steps: int, max_grad_norm=None, scheduler=None,
+                eval_fn=None, eval_every=None, on_step=None, on_eval=None) -> dict:
+    """Train ``steps`` optimizer steps, one batch each, with ``train_step``.
+
+    ``data``: a function ``step -> (x, y)`` or an iterable of batches (restarted when it
+    runs out). ``scheduler`` is stepped after every step. ``eval_fn()`` (returns anything,
+    typically a dict of losses) runs before the first step, after every ``eval_every``
+    steps and after the last one; each result is recorded as ``{"step": s, "seconds":
+    training seconds so far, "eval": result}`` and passed to ``on_eval(record)``.
+    ``on_step(step, loss_value, seconds)`` is called after every step (step = 0, 1, ...;
+    seconds of training so far, for a progress line).
+    Returns ``{"losses": [loss of every step], "history": [records], "seconds": total}``.
+
+    HINTS: ``batch = _batch_source(data)``; per step: ``x, y = batch(step)``, wrap them with
+    ``_as_tensor``, ``_, value = train_step(...)``; time the batch and the step with
+    ``time.perf_counter()``; evaluate when ``s % eval_every == 0`` (s = steps done) or
+    ``s == steps``.
+    """
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"train_steps: expected steps >= 1, got {steps!r}")
+    if eval_every is not None and not (isinstance(eval_every, int) and eval_every >= 1):
+        raise ValueError(f"train_steps: expected eval_every >= 1, got {eval_every!r}")
+    ### BEGIN SOLUTION
+    batch = _batch_source(data)
+    losses, history, seconds = [], [], 0.0
+
+    def evaluate_now(done):
+        record = {"step": done, "seconds": seconds, "eval": eval_fn()}
+        history.append(record)
+        if on_eval is not None:
+            on_eval(record)
+
+    model.train()
+    if eval_fn is not None:
+        evaluate_now(0)
+    for step in range(steps):
+        t0 = time.perf_counter()
+        x, y = batch(step)
+        _, value = train_step(model, optimizer, loss_fn, _as_tensor(x), _as_tensor(y),
+                              max_grad_norm, scheduler)
+        seconds += time.perf_counter() - t0
+        losses.append(value)
+        if on_step is not None:
+            on_step(step, value, seconds)
+        done = step + 1
+        if eval_fn is not None and ((eval_every is not None and done % eval_every == 0) or done == steps):
+            evaluate_now(done)
+    return {"losses": losses, "history": history, "seconds": seconds}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-train-steps", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_train_steps():
+    """train_steps trains, evaluates at 0, every eval_every and the end; the step clips and schedules."""
+    x, y = _blobs(128, seed=4)
+    model = Sequential(Linear(2, 8, seed=0), ReLU(), Linear(8, 2, seed=1))
+    opt = SGD(model.parameters(), lr=0.5)
+    rng = np.random.default_rng(0)
+
+    def batch(step):                                         # a random batch of 16 per step
+        idx = rng.integers(0, len(x), 16)
+        return x[idx], y[idx]
+
+    evals, steps_seen = [], []
+    out = train_steps(model, opt, _ce, batch, 25, eval_every=10,
+                      eval_fn=lambda: evaluate(model, _ce, [(x, y)])["loss"],
+                      on_step=lambda s, v, t: steps_seen.append(s), on_eval=evals.append)
+    assert set(out) == {"losses", "history", "seconds"}, f"keys: got {sorted(out)}"
+    assert len(out["losses"]) == 25 and all(isinstance(v, float) for v in out["losses"])
+    assert [r["step"] for r in out["history"]] == [0, 10, 20, 25], \
+        f"evaluations at steps {[r['step'] for r in out['history']]}, expected [0, 10, 20, 25]"
+    assert evals == out["history"] and steps_seen == list(range(25))
+    assert out["history"][-1]["eval"] < 0.5 * out["history"][0]["eval"], "the loss must fall"
+    assert out["history"][0]["seconds"] == 0.0 and out["seconds"] >= out["history"][-2]["seconds"] > 0
+    # a list of batches starts again when it runs out: 5 steps over 2 batches
+    seen = []
+    model2 = Sequential(Linear(2, 2, seed=3))
+
+    class Count(SGD):
+        def step(self):
+            seen.append(self.params[0].grad.data.copy())
+            super().step()
+
+    train_steps(model2, Count(model2.parameters(), lr=0.0), _ce, [(x[:4], y[:4]), (x[4:8], y[4:8])], 5)
+    assert len(seen) == 5, f"expected 5 steps over a list of 2 batches, got {len(seen)}"
+    np.testing.assert_allclose(seen[2], seen[0], rtol=1e-6, err_msg="batch 0 comes again at step 2")
+    # the step clips the global gradient norm, then steps, then moves the schedule on
+    model3 = Sequential(Linear(2, 2, seed=5))
+    lrs = []
+
+    class Look(SGD):
+        def step(self):
+            norm = math.sqrt(sum(float((p.grad.data.astype(np.float64) ** 2).sum()) for p in self.params))
+            lrs.append((self.lr, norm))
+            super().step()
+
+    opt3 = Look(model3.parameters(), lr=1.0)
+    sched = LambdaLR(opt3, lambda s: 0.5 ** s)
+    train_steps(model3, opt3, _ce, lambda s: (100 * x[:8], y[:8]), 3, max_grad_norm=0.01, scheduler=sched)
+    assert [round(lr, 6) for lr, _ in lrs] == [1.0, 0.5, 0.25], \
+        f"step t must use the lr of schedule step t (scheduler after optimizer): got {[lr for lr, _ in lrs]}"
+    assert all(n <= 0.01 * (1 + 1e-4) for _, n in lrs), f"gradient norms after clipping: {[n for _, n in lrs]}"
+    try:
+        train_steps(model3, opt3, _ce, iter([(x[:4], y[:4])]), 2)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an iterator that runs out must raise a clear ValueError")
+    ### BEGIN HIDDEN TESTS
+    out = train_steps(model3, opt3, _ce, [(x[:4], y[:4])], 3, eval_fn=lambda: 1.0)
+    assert [r["step"] for r in out["history"]] == [0, 3]
+    ### END HIDDEN TESTS
+
+
+test_unit_train_steps()
+
+# %% [markdown]
+# ## 7. A `Trainer` with a progress display (provided)
 #
 # `Trainer` packages the pieces: `fit` runs epochs of `train_epoch` and `evaluate`, steps
 # an epoch scheduler, keeps a history, and can save a checkpoint whenever validation
@@ -697,7 +886,7 @@ class Trainer:
 
 
 # %% [markdown]
-# ## 7. Systems measurement: the memory lifecycle of one step
+# ## 8. Systems measurement: the memory lifecycle of one step
 #
 # What occupies memory during one step of the milestone-3 MLP (784-256-128-10, batch 128)?
 #
@@ -838,3 +1027,7 @@ test_module()
 #    `m`, `v` and `t`?
 # 5. Loading a pickle can run code. Which field of an `.npy` header would a malicious file
 #    need to abuse to do harm when loaded with `allow_pickle=False`, and why is there none?
+# 6. Milestone 5 trains for 2,000 `train_steps` on random batches of 12 windows of 64
+#    characters from a 1,003,854-character training split. How many characters does it
+#    see in total, and how many "epochs" is that? Why does counting steps, not epochs,
+#    suit random windows better (can the loop know when it has seen every window?)

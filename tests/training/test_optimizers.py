@@ -13,7 +13,7 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
 from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import (SGD, Adam, AdamW, CosineAnnealingLR, OneCycleLR, Optimizer,
+from tinytorch.core.optimizers import (SGD, Adam, AdamW, CosineAnnealingLR, LambdaLR, OneCycleLR, Optimizer,
                                        StepLR)
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "optim_golden.npz"
@@ -54,11 +54,11 @@ def test_matches_pytorch_trajectory(golden, key):
 
 
 def _lrs(sched, n):
-    out = [sched.get_last_lr()]
+    out = [sched.get_last_lr()[0]]
     for _ in range(n):
         sched.optimizer.step()
         sched.step()
-        out.append(sched.get_last_lr())
+        out.append(sched.get_last_lr()[0])
     return np.array(out)
 
 
@@ -215,7 +215,7 @@ def test_state_dict_resume_is_exact(seed, steps, which):
 def test_base_class_contract():
     assert issubclass(AdamW, Optimizer) and issubclass(SGD, Optimizer)
     with pytest.raises(NotImplementedError):
-        Optimizer([_param([1.0])], lr=0.1).step()
+        Optimizer([_param([1.0])], {"lr": 0.1}).step()
 
 
 @pytest.mark.torch
@@ -243,3 +243,132 @@ def test_mlp_training_trajectory_matches_pytorch():
         topt.step()
         assert ours == pytest.approx(float(theirs.detach()), rel=1e-5, abs=1e-6), f"step {step}"
     np.testing.assert_allclose(lins[0].weight.data, tmodel[0].weight.detach().numpy().T, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- parameter groups
+@pytest.mark.parametrize("which", ["sgd", "adam", "adamw"])
+def test_two_groups_equal_two_optimizers(which):
+    """Property of groups: one optimizer with two groups steps exactly like two optimizers."""
+    make = {"sgd": lambda ps, **kw: SGD(ps, momentum=0.9, **kw),
+            "adam": lambda ps, **kw: Adam(ps, betas=(0.9, 0.99), **kw),
+            "adamw": lambda ps, **kw: AdamW(ps, betas=(0.9, 0.99), **kw)}[which]
+    rng = np.random.default_rng(3)
+    shapes = [(4, 3), (3,), (2, 2), (2,)]
+    init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(6)]
+    ps = [_param(a) for a in init]
+    qs = [_param(a) for a in init]
+    grouped = make([{"params": ps[::2], "weight_decay": 0.1}, {"params": ps[1::2], "weight_decay": 0.0, "lr": 0.02}],
+                   lr=0.01)
+    apart = [make(qs[::2], lr=0.01, weight_decay=0.1), make(qs[1::2], lr=0.02, weight_decay=0.0)]
+    for gs in grads:
+        for p, q, g in zip(ps, qs, gs):
+            p.grad, q.grad = Tensor(g), Tensor(g.copy())
+        grouped.step()
+        for o in apart:
+            o.step()
+    for p, q in zip(ps, qs):
+        np.testing.assert_array_equal(p.data, q.data)
+    assert grouped.params == ps[::2] + ps[1::2]
+
+
+@pytest.mark.torch
+def test_groups_match_pytorch_if_available():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    a0, b0 = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    a, b = _param(a0), _param(b0)
+    ta, tb = torch.nn.Parameter(torch.from_numpy(a0.copy())), torch.nn.Parameter(torch.from_numpy(b0.copy()))
+    opt = AdamW([{"params": [a], "weight_decay": 0.1}, {"params": [b], "weight_decay": 0.0}], lr=1e-2,
+                betas=(0.9, 0.99))
+    topt = torch.optim.AdamW([{"params": [ta], "weight_decay": 0.1}, {"params": [tb], "weight_decay": 0.0}],
+                             lr=1e-2, betas=(0.9, 0.99))
+    sched = LambdaLR(opt, lambda s: 1.0 / (1 + s))
+    tsched = torch.optim.lr_scheduler.LambdaLR(topt, lambda s: 1.0 / (1 + s))
+    for _ in range(5):
+        ga, gb = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+        a.grad, b.grad = Tensor(ga), Tensor(gb)
+        ta.grad, tb.grad = torch.from_numpy(ga.copy()), torch.from_numpy(gb.copy())
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+    np.testing.assert_allclose(a.data, ta.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.data, tb.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
+
+
+def test_group_errors_are_clear():
+    a, b = _param([1.0]), _param([2.0])
+    with pytest.raises(ValueError, match="already in group 0"):
+        SGD([{"params": [a]}, {"params": [a, b]}], lr=0.1)
+    with pytest.raises(ValueError, match="already in group 0"):
+        SGD([a, a], lr=0.1)
+    with pytest.raises(ValueError, match=r"unknown key.*'lr_rate'"):
+        SGD([{"params": [a], "lr_rate": 0.1}], lr=0.1)
+    with pytest.raises(ValueError, match="group 1 is empty"):
+        Adam([{"params": [a]}, {"params": []}])
+    with pytest.raises(ValueError, match="no 'params'"):
+        Adam([{"lr": 0.1}])
+    with pytest.raises(TypeError, match="mix"):
+        Adam([{"params": [a]}, b])
+    with pytest.raises(TypeError, match="single Tensor"):
+        Adam(a)
+    with pytest.raises(ValueError, match="group 1"):
+        SGD([{"params": [a]}, {"params": [b], "lr": -1.0}], lr=0.1)
+    with pytest.raises(ValueError, match="betas"):
+        Adam([{"params": [a], "betas": (0.9, 1.5)}])
+    with pytest.raises(ValueError, match="Nesterov"):
+        SGD([{"params": [a], "nesterov": True}], lr=0.1)
+    opt = SGD([{"params": a}], lr=0.1)                       # a lone Tensor as a group's params
+    assert opt.params == [a] and opt.param_groups[0]["momentum"] == 0.0
+
+
+def test_group_state_dict_roundtrip_and_mismatch():
+    rng = np.random.default_rng(0)
+    ps = [_param(rng.standard_normal((2, 2))), _param(rng.standard_normal(2))]
+    opt = AdamW([{"params": [ps[0]], "weight_decay": 0.1}, {"params": [ps[1]], "weight_decay": 0.0, "lr": 0.5}],
+                lr=0.01, betas=(0.8, 0.9))
+    for p in ps:
+        p.grad = Tensor(np.ones(p.shape, dtype=np.float32))
+    opt.step()
+    saved = opt.state_dict()
+    assert {"group.0.lr", "group.1.lr", "group.1.weight_decay", "group.0.betas", "group.0.size"} <= set(saved)
+    qs = [_param(p.data.copy()) for p in ps]
+    opt2 = AdamW([{"params": [qs[0]]}, {"params": [qs[1]]}])
+    opt2.load_state_dict(saved)
+    assert [g["lr"] for g in opt2.param_groups] == [0.01, 0.5]
+    assert [g["weight_decay"] for g in opt2.param_groups] == [0.1, 0.0]
+    assert opt2.param_groups[0]["betas"] == (0.8, 0.9) and opt2.step_count == 1
+    # a different grouping is refused, and the refused load changes nothing
+    one = AdamW([_param(p.data.copy()) for p in ps], lr=0.3)
+    with pytest.raises(ValueError, match="group"):
+        one.load_state_dict(saved)
+    swapped = AdamW([{"params": [_param(np.ones(2))]}, {"params": [_param(np.ones((2, 2)))]}], lr=0.3)
+    with pytest.raises(ValueError, match="shape"):
+        swapped.load_state_dict(saved)
+    assert [g["lr"] for g in swapped.param_groups] == [0.3, 0.3] and swapped.step_count == 0 and not swapped.state
+
+
+def test_schedulers_set_every_group():
+    def two():
+        return SGD([{"params": [_param([0.0])]}, {"params": [_param([0.0])], "lr": 0.1}], lr=1.0)
+    opt = two()
+    sched = CosineAnnealingLR(opt, T_max=4, eta_min=0.0)
+    for _ in range(2):
+        sched.step()
+    np.testing.assert_allclose(sched.get_last_lr(), [0.5, 0.05])
+    opt = two()
+    sched = LambdaLR(opt, lambda s: 0.5 ** s)
+    sched.step()
+    np.testing.assert_allclose([g["lr"] for g in opt.param_groups], [0.5, 0.05])
+    restored = LambdaLR(two(), lambda s: 0.5 ** s)
+    restored.load_state_dict(sched.state_dict())
+    np.testing.assert_allclose(restored.get_last_lr(), [0.5, 0.05])
+    with pytest.raises(ValueError, match="group"):
+        LambdaLR(SGD([_param([0.0])], lr=1.0), lambda s: 1.0).load_state_dict(sched.state_dict())
+    with pytest.raises(TypeError, match="function"):
+        LambdaLR(two(), 0.5)
+    opt = two()
+    opt.lr = 0.3                                             # the convenience setter: every group
+    assert opt.lr == 0.3 and [g["lr"] for g in opt.param_groups] == [0.3, 0.3]

@@ -13,10 +13,10 @@ from tinytorch.core.tensor import Tensor
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
 from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import SGD, Adam, OneCycleLR, StepLR
+from tinytorch.core.optimizers import SGD, Adam, AdamW, LambdaLR, OneCycleLR, StepLR
 from tinytorch.core.training import (Trainer, accuracy, batches, clip_grad_norm_, evaluate, load_checkpoint,
                                      load_state_dict, measure_step_memory, save_checkpoint, save_state_dict,
-                                     train_epoch)
+                                     train_epoch, train_steps)
 
 
 def _blobs(n=256, seed=0, classes=3):
@@ -270,3 +270,62 @@ def test_progress_display_rich_and_plain(monkeypatch, capsys):
     d.end_epoch(0, stats, val, 1.0, 0.01)
     out = capsys.readouterr().out
     assert out.startswith("epoch   1/1 | train loss 0.5000") and "val acc 0.8750" in out
+
+
+# ---------------------------------------------------------------- train_steps
+def test_train_steps_equals_train_epoch_over_the_same_batches():
+    """One step body: train_steps over a list of batches == train_epoch over it, bit for bit
+    (two AdamW groups, clipping and a per-step schedule included)."""
+    x, y = _blobs(96, seed=7)
+    data = list(batches(x, y, 16, shuffle=True, seed=0))          # 6 batches
+
+    def fresh():
+        model = _model(seed=4)
+        decay = [p for p in model.parameters() if p.ndim >= 2]
+        rest = [p for p in model.parameters() if p.ndim < 2]
+        opt = AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=0.05)
+        return model, opt, LambdaLR(opt, lambda s: min(1.0, (s + 1) / 3))
+
+    m1, o1, s1 = fresh()
+    stats = train_epoch(m1, o1, CrossEntropyLoss(), data, max_grad_norm=0.5, scheduler=s1)
+    m2, o2, s2 = fresh()
+    out = train_steps(m2, o2, CrossEntropyLoss(), data, len(data), max_grad_norm=0.5, scheduler=s2)
+    for (name, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
+        np.testing.assert_array_equal(b, a, err_msg=name)
+    sizes = [len(b[0]) for b in data]
+    assert stats["loss"] == pytest.approx(np.dot(out["losses"], sizes) / sum(sizes), rel=1e-12)
+    assert s1.get_last_lr() == s2.get_last_lr() and o1.step_count == o2.step_count == len(data)
+
+
+def test_train_steps_callable_data_evaluation_schedule_and_errors():
+    x, y = _blobs(128, seed=2)
+    model = _model()
+    opt = Adam(model.parameters(), lr=0.02)
+    asked = []
+
+    def batch(step):
+        asked.append(step)
+        rng = np.random.default_rng(step)
+        idx = rng.integers(0, len(x), 32)
+        return x[idx], y[idx]
+
+    out = train_steps(model, opt, CrossEntropyLoss(), batch, 30, eval_every=12,
+                      eval_fn=lambda: evaluate(model, CrossEntropyLoss(), [(x, y)]))
+    assert asked == list(range(30))
+    assert [r["step"] for r in out["history"]] == [0, 12, 24, 30]
+    assert out["history"][-1]["eval"]["accuracy"] > 0.9 and model.training
+    secs = [r["seconds"] for r in out["history"]]
+    assert secs == sorted(secs) and secs[-1] == out["seconds"]
+    out = train_steps(model, opt, CrossEntropyLoss(), [(x[:8], y[:8])], 24, eval_every=12, eval_fn=lambda: 0)
+    assert [r["step"] for r in out["history"]] == [0, 12, 24]
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="steps"):
+            train_steps(model, opt, CrossEntropyLoss(), batch, bad)
+    with pytest.raises(ValueError, match="eval_every"):
+        train_steps(model, opt, CrossEntropyLoss(), batch, 3, eval_every=0)
+    with pytest.raises(ValueError, match="ran out after 1 steps"):
+        train_steps(model, opt, CrossEntropyLoss(), iter([(x[:4], y[:4])]), 3)
+    with pytest.raises(ValueError, match="ran out after 0 steps"):
+        train_steps(model, opt, CrossEntropyLoss(), [], 3)
+    with pytest.raises(TypeError, match="one \\(x, y\\) pair"):
+        train_steps(model, opt, CrossEntropyLoss(), (x, y), 3)

@@ -53,3 +53,21 @@ def test_tinytalks_pairs_and_batched_greedy_answers(ms):
     # batching by length gives the same answers as one question at a time
     assert answers == [ms.answer_questions(model, vocab, [q], max_new=4)[0] for q in qs]
     assert ms.answer_matches("Hello, Ada!", "hello ada") and not ms.answer_matches("7", "8")
+
+
+def test_nanogpt_recipe_on_module_06_groups_and_module_07_train_steps(ms, capsys):
+    """Two AdamW groups (decay on matrices only), the per-step schedule, module 07's loop."""
+    from tinytorch.models.transformer import GPT
+    model = GPT(11, 8, 1, 1, 8, seed=0)
+    opt = ms.make_optimizer(model, 1e-3, 0.1, (0.9, 0.99))
+    decay, rest = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and rest["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decay["params"]) and all(p.ndim < 2 for p in rest["params"])
+    assert len(opt.params) == len(model.parameters())
+    rng = np.random.default_rng(0)
+    batch = lambda: (rng.integers(0, 11, (2, 8)), rng.integers(0, 11, (2, 8)))   # noqa: E731
+    history, secs = ms.train(model, batch, 6, lr=1e-2, min_lr=1e-3, warmup=2, eval_every=4,
+                             eval_fn=lambda: {"val": 1.0}, log_every=5, label="t")
+    assert [it for it, _ in history] == [0, 4, 6] and secs > 0
+    printed = capsys.readouterr().out
+    assert "[t] iter     5  loss" in printed and "ms/iter" in printed and "val 1.0000" in printed

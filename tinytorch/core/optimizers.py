@@ -11,37 +11,94 @@ from tinytorch.core.autograd import no_grad
 
 # %% modules/06_optimizers/optimizers.py cell 5 (optimizer-base)
 class Optimizer:
-    """Base class: holds parameters, hyper-parameters and per-parameter state.
+    """Base class: holds parameter groups, their hyper-parameters and per-parameter state.
 
-    Subclasses implement ``step()``. ``self.state[i]`` is a dict of NumPy arrays for
-    parameter ``i`` (created lazily on the first step), ``self.step_count`` counts steps.
+    ``params`` is an iterable of Tensors (one group) or a list of dicts (PyTorch's
+    parameter groups), e.g. ``[{"params": decay, "weight_decay": 0.1}, {"params": rest,
+    "weight_decay": 0.0}]``; a key a group leaves out takes the value in ``defaults``.
+    Subclasses pass their hyper-parameters as ``defaults`` and implement ``step()``.
+    ``self.state[i]`` is a dict of NumPy arrays for parameter ``self.params[i]`` (created
+    lazily on the first step); ``self.step_count`` counts steps.
     """
 
-    #: hyper-parameters a subclass saves in its state_dict (besides ``lr``)
-    hyper_names: tuple = ()
-
-    def __init__(self, params, lr: float):
-        params = list(params)
-        if not params:
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Tensor):
+            raise TypeError("Optimizer expects an iterable of Tensors or of parameter-group dicts, "
+                            "got a single Tensor: wrap it in a list")
+        if isinstance(params, dict):
+            params = [params]
+        items = list(params)
+        if not items:
             raise ValueError("Optimizer got an empty parameter list: expected at least one Tensor")
-        for i, p in enumerate(params):
-            if not isinstance(p, Tensor):
-                raise TypeError(f"parameter {i}: expected a Tensor, got {type(p).__name__}")
-            if not p.requires_grad:
-                raise ValueError(f"parameter {i} of shape {p.shape} does not require grad: "
-                                 "expected requires_grad=True")
-        if lr < 0:
-            raise ValueError(f"invalid learning rate: expected lr >= 0, got {lr}")
-        self.params = params
-        self.lr = float(lr)
+        if all(isinstance(x, dict) for x in items):
+            groups = items
+        elif any(isinstance(x, dict) for x in items):
+            raise TypeError("Optimizer got a mix of Tensors and parameter-group dicts: "
+                            "pass either Tensors or dicts with a 'params' key")
+        else:
+            groups = [{"params": items}]
+        self.defaults = dict(defaults)
+        self.param_groups, self.params = [], []
+        seen = {}
+        for gi, group in enumerate(groups):
+            unknown = sorted(set(group) - {"params"} - set(self.defaults))
+            if unknown:
+                raise ValueError(f"parameter group {gi}: unknown key(s) {unknown}; expected 'params' "
+                                 f"and any of {sorted(self.defaults)}")
+            if "params" not in group:
+                raise ValueError(f"parameter group {gi} has no 'params' key")
+            ps = group["params"]
+            ps = [ps] if isinstance(ps, Tensor) else list(ps)
+            if not ps:
+                raise ValueError(f"parameter group {gi} is empty: expected at least one Tensor")
+            for p in ps:
+                where = f"parameter {len(self.params)} (group {gi})"
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{where}: expected a Tensor, got {type(p).__name__}")
+                if not p.requires_grad:
+                    raise ValueError(f"{where} of shape {p.shape} does not require grad: "
+                                     "expected requires_grad=True")
+                if id(p) in seen:
+                    raise ValueError(f"{where} of shape {p.shape} is already in group {seen[id(p)]}: "
+                                     "a parameter may belong to one group only")
+                seen[id(p)] = gi
+                self.params.append(p)
+            full = {"params": ps}
+            for name, default in self.defaults.items():
+                full[name] = group.get(name, default)
+            self._check_group(full, gi)
+            self.param_groups.append(full)
         self.state = {}
         self.step_count = 0
+
+    def _check_group(self, group: dict, gi: int):
+        """Reject bad hyper-parameters of one group (subclasses add their own checks)."""
+        if not group["lr"] >= 0:
+            raise ValueError(f"invalid learning rate: expected lr >= 0, got {group['lr']} (group {gi})")
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the first group (setting it sets every group's)."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float):
+        for group in self.param_groups:
+            group["lr"] = float(value)
+
+    def _indexed(self):
+        """``(group, i, p)`` for every parameter: ``self.state[i]`` belongs to ``p``."""
+        i = 0
+        for group in self.param_groups:
+            for p in group["params"]:
+                yield group, i, p
+                i += 1
 
     def zero_grad(self):
         """Forget the gradients of every parameter (set ``p.grad`` to None).
 
-        HINT: one loop over ``self.params``. None (rather than zeros) costs no memory
-        and lets ``step`` skip parameters that received no gradient.
+        HINT: one loop over ``self.params`` (every group's parameters). None (rather than
+        zeros) costs no memory and lets ``step`` skip parameters that received no gradient.
         """
         for p in self.params:
             p.grad = None
@@ -73,26 +130,43 @@ class Optimizer:
         return int(sum(a.nbytes for st in self.state.values() for a in st.values()))
 
     def state_dict(self) -> dict:
-        """Everything needed to resume: a flat dict of name -> NumPy array (fits in .npz)."""
-        d = {"lr": np.array(self.lr, dtype=np.float64),
-             "step_count": np.array(self.step_count, dtype=np.int64)}
-        for name in self.hyper_names:
-            d[f"hyper.{name}"] = np.array(getattr(self, name), dtype=np.float64)
+        """Everything needed to resume: a flat dict of name -> NumPy array (fits in .npz).
+
+        ``group.<g>.<hyper>`` for every group's hyper-parameters, ``group.<g>.size`` for
+        its number of parameters, ``state.<i>.<name>`` for the state of parameter i.
+        """
+        d = {"step_count": np.array(self.step_count, dtype=np.int64)}
+        for gi, group in enumerate(self.param_groups):
+            d[f"group.{gi}.size"] = np.array(len(group["params"]), dtype=np.int64)
+            for name in self.defaults:
+                d[f"group.{gi}.{name}"] = np.array(group[name], dtype=np.float64)
         for i, st in self.state.items():
             for name, arr in st.items():
                 d[f"state.{i}.{name}"] = arr.copy()
         return d
 
     def load_state_dict(self, d: dict):
-        """Restore what ``state_dict`` saved; shapes are checked against the parameters."""
-        self.lr = float(np.asarray(d["lr"]))
-        self.step_count = int(np.asarray(d["step_count"]))
-        for name in self.hyper_names:
-            key = f"hyper.{name}"
-            if key in d:
-                value = np.asarray(d[key]).item()
-                setattr(self, name, type(getattr(self, name))(value))
-        self.state = {}
+        """Restore what ``state_dict`` saved; groups and shapes are checked against the parameters."""
+        n_groups = sum(1 for k in d if k.startswith("group.") and k.endswith(".size"))
+        if n_groups != len(self.param_groups):
+            raise ValueError(f"the state has {n_groups} parameter group(s), the optimizer "
+                             f"{len(self.param_groups)}")
+        for gi, group in enumerate(self.param_groups):
+            size = int(np.asarray(d[f"group.{gi}.size"]))
+            if size != len(group["params"]):
+                raise ValueError(f"group {gi}: the state has {size} parameters, the optimizer "
+                                 f"{len(group['params'])}")
+        hypers = []
+        for gi, group in enumerate(self.param_groups):
+            values = {}
+            for name, default in self.defaults.items():
+                key = f"group.{gi}.{name}"
+                if key in d:
+                    value = np.asarray(d[key])
+                    values[name] = (tuple(float(v) for v in value.ravel()) if isinstance(default, tuple)
+                                    else type(default)(value.item()))
+            hypers.append(values)
+        state = {}
         for key, arr in d.items():
             if not key.startswith("state."):
                 continue
@@ -103,7 +177,11 @@ class Optimizer:
             arr = np.asarray(arr)
             if arr.shape != self.params[i].data.shape:
                 raise ValueError(f"state {key}: expected shape {self.params[i].data.shape}, got {arr.shape}")
-            self.state.setdefault(i, {})[name] = arr.astype(self.params[i].data.dtype, copy=True)
+            state.setdefault(i, {})[name] = arr.astype(self.params[i].data.dtype, copy=True)
+        for group, values in zip(self.param_groups, hypers):     # all checked: now change
+            group.update(values)
+        self.step_count = int(np.asarray(d["step_count"]))
+        self.state = state
 
 
 # %% modules/06_optimizers/optimizers.py cell 8 (sgd)
@@ -114,37 +192,38 @@ class SGD(Optimizer):
              loss.backward(); opt.step(); opt.zero_grad()
     """
 
-    hyper_names = ("momentum", "weight_decay", "nesterov")
-
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False):
-        super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"expected momentum >= 0 and weight_decay >= 0, got {momentum}, {weight_decay}")
-        if nesterov and momentum == 0:
-            raise ValueError("Nesterov momentum needs momentum > 0, got momentum=0")
-        self.momentum = float(momentum)
-        self.weight_decay = float(weight_decay)
-        self.nesterov = bool(nesterov)
+        super().__init__(params, dict(lr=float(lr), momentum=float(momentum),
+                                      weight_decay=float(weight_decay), nesterov=bool(nesterov)))
+
+    def _check_group(self, group, gi):
+        super()._check_group(group, gi)
+        if not (group["momentum"] >= 0 and group["weight_decay"] >= 0):
+            raise ValueError(f"expected momentum >= 0 and weight_decay >= 0, got {group['momentum']}, "
+                             f"{group['weight_decay']} (group {gi})")
+        if group["nesterov"] and group["momentum"] == 0:
+            raise ValueError(f"Nesterov momentum needs momentum > 0, got momentum=0 (group {gi})")
 
     def step(self):
         """Update every parameter that has a gradient, in place.
 
         HINTS:
-        - loop ``for i, p in enumerate(self.params)``; ``g = self._grad(p)``; skip None
-        - weight decay: ``g = g + self.weight_decay * p.data`` (a new array: never
+        - loop ``for group, i, p in self._indexed()``; ``g = self._grad(p)``; skip None;
+          read ``lr``, ``momentum``, ``weight_decay``, ``nesterov`` from ``group``
+        - weight decay: ``g = g + weight_decay * p.data`` (a new array: never
           modify the gradient in place, it belongs to the caller)
         - momentum: ``buf = self.state.get(i, {}).get("momentum_buffer")``; on the first
           step store ``g.copy()``, later ``buf *= m; buf += g`` (use ``self._buffer``)
         - Nesterov: the direction is ``g + m * buf``; classic momentum uses ``buf``
-        - finally ``p.data -= self.lr * direction`` and ``self.step_count += 1``
+        - finally ``p.data -= lr * direction``; after the loop ``self.step_count += 1``
         """
         with no_grad():
-            lr, m, wd = self.lr, self.momentum, self.weight_decay
-            for i, p in enumerate(self.params):
+            for group, i, p in self._indexed():
                 g = self._grad(p)
                 if g is None:
                     continue
+                lr, m, wd = group["lr"], group["momentum"], group["weight_decay"]
                 if wd != 0.0:
                     g = g + wd * p.data
                 if m != 0.0:
@@ -156,7 +235,7 @@ class SGD(Optimizer):
                         buf *= m
                         buf += g
                     buf = st["momentum_buffer"]
-                    g = g + m * buf if self.nesterov else buf
+                    g = g + m * buf if group["nesterov"] else buf
                 p.data -= lr * g
             self.step_count += 1
 
@@ -168,32 +247,33 @@ class Adam(Optimizer):
     EXAMPLE: opt = Adam(model.parameters(), lr=1e-3)
     """
 
-    hyper_names = ("beta1", "beta2", "eps", "weight_decay")
-
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
-        super().__init__(params, lr)
-        b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"expected betas in [0, 1), got {betas}")
-        self.beta1, self.beta2 = float(b1), float(b2)
-        self.eps = float(eps)
-        self.weight_decay = float(weight_decay)
+        super().__init__(params, dict(lr=float(lr), betas=tuple(float(b) for b in betas),
+                                      eps=float(eps), weight_decay=float(weight_decay)))
 
-    @property
-    def betas(self):
-        return (self.beta1, self.beta2)
+    def _check_group(self, group, gi):
+        super()._check_group(group, gi)
+        betas = group["betas"]
+        if not (len(betas) == 2 and all(0.0 <= b < 1.0 for b in betas)):
+            raise ValueError(f"expected betas = (b1, b2) in [0, 1), got {betas} (group {gi})")
+        if not (group["eps"] >= 0 and group["weight_decay"] >= 0):
+            raise ValueError(f"expected eps >= 0 and weight_decay >= 0, got {group['eps']}, "
+                             f"{group['weight_decay']} (group {gi})")
 
-    def _decay(self, p, g):
+    def _decay(self, p, g, group):
         """Adam: weight decay as an L2 term in the gradient (AdamW overrides this)."""
-        return g + self.weight_decay * p.data if self.weight_decay != 0.0 else g
+        wd = group["weight_decay"]
+        return g + wd * p.data if wd != 0.0 else g
 
     def step(self):
         """One Adam step for every parameter with a gradient, in place.
 
         HINTS:
         - ``self.step_count += 1`` first: the bias correction uses t = step_count
-        - ``g = self._decay(p, g)`` handles weight decay (so AdamW can reuse this step)
+        - loop ``for group, i, p in self._indexed()``; ``lr``, ``betas``, ``eps`` come
+          from ``group``
+        - ``g = self._decay(p, g, group)`` handles weight decay (so AdamW can reuse this step)
         - ``m = self._buffer(i, "m")``, ``v = self._buffer(i, "v")``, update them in place
         - ``bc1 = 1 - b1 ** t``, ``bc2 = 1 - b2 ** t`` are Python floats
         - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``
@@ -201,14 +281,14 @@ class Adam(Optimizer):
         with no_grad():
             self.step_count += 1
             t = self.step_count
-            b1, b2, eps = self.beta1, self.beta2, self.eps
-            step_size = self.lr / (1.0 - b1 ** t)
-            sqrt_bc2 = math.sqrt(1.0 - b2 ** t)
-            for i, p in enumerate(self.params):
+            for group, i, p in self._indexed():
                 g = self._grad(p)
                 if g is None:
                     continue
-                g = self._decay(p, g)
+                (b1, b2), eps = group["betas"], group["eps"]
+                step_size = group["lr"] / (1.0 - b1 ** t)
+                sqrt_bc2 = math.sqrt(1.0 - b2 ** t)
+                g = self._decay(p, g, group)
                 m = self._buffer(i, "m")
                 v = self._buffer(i, "v")
                 m *= b1
@@ -232,49 +312,82 @@ class AdamW(Adam):
                  weight_decay: float = 0.01):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
-    def _decay(self, p, g):
+    def _decay(self, p, g, group):
         """Shrink ``p.data`` in place by ``(1 - lr * wd)`` and return g unchanged.
 
-        HINT: ``p.data *= ...`` (in place); Adam.step calls this before the moment update.
+        HINT: ``lr`` and ``wd`` are ``group["lr"]`` and ``group["weight_decay"]``;
+        ``p.data *= ...`` (in place); Adam.step calls this before the moment update.
         """
-        if self.weight_decay != 0.0:
-            p.data *= 1.0 - self.lr * self.weight_decay
+        lr, wd = group["lr"], group["weight_decay"]
+        if wd != 0.0:
+            p.data *= 1.0 - lr * wd
         return g
 
 
-# %% modules/06_optimizers/optimizers.py cell 17 (scheduler-base)
+# %% modules/06_optimizers/optimizers.py cell 20 (scheduler-base)
 class LRScheduler:
-    """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()`` into the optimizer."""
+    """Base class: ``step()`` advances ``last_epoch`` and writes ``get_lr()``, one learning
+    rate per parameter group, into the optimizer's groups (PyTorch's convention)."""
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"expected an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        self.base_lr = optimizer.lr
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
-        optimizer.lr = self.get_lr()
+        self._apply()
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> list:
+        """The learning rate of every group at ``self.last_epoch`` (one per ``base_lrs``)."""
         raise NotImplementedError
+
+    def _apply(self):
+        lrs = [float(lr) for lr in self.get_lr()]
+        groups = self.optimizer.param_groups
+        if len(lrs) != len(groups):
+            raise ValueError(f"{type(self).__name__}.get_lr() returned {len(lrs)} learning rate(s) "
+                             f"for {len(groups)} parameter group(s): expected one per group")
+        for group, lr in zip(groups, lrs):
+            group["lr"] = lr
 
     def step(self):
         self.last_epoch += 1
-        self.optimizer.lr = float(self.get_lr())
+        self._apply()
 
-    def get_last_lr(self) -> float:
-        return self.optimizer.lr
+    def get_last_lr(self) -> list:
+        """The learning rate of every group, as the last ``step()`` set it."""
+        return [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self) -> dict:
         return {"last_epoch": np.array(self.last_epoch, dtype=np.int64),
-                "base_lr": np.array(self.base_lr, dtype=np.float64)}
+                "base_lrs": np.array(self.base_lrs, dtype=np.float64)}
 
     def load_state_dict(self, d: dict):
+        base_lrs = [float(v) for v in np.asarray(d["base_lrs"]).ravel()]
+        if len(base_lrs) != len(self.optimizer.param_groups):
+            raise ValueError(f"the scheduler state has {len(base_lrs)} group(s), the optimizer "
+                             f"{len(self.optimizer.param_groups)}")
         self.last_epoch = int(np.asarray(d["last_epoch"]))
-        self.base_lr = float(np.asarray(d["base_lr"]))
-        self.optimizer.lr = float(self.get_lr())
+        self.base_lrs = base_lrs
+        self._apply()
 
 
-# %% modules/06_optimizers/optimizers.py cell 18 (schedulers)
+class LambdaLR(LRScheduler):
+    """Every group's lr is its base lr times ``lr_lambda(last_epoch)``: any schedule you
+    can write as a function, e.g. nanoGPT's linear warm-up then cosine (milestone 5)."""
+
+    def __init__(self, optimizer, lr_lambda):
+        if not callable(lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the step, got {type(lr_lambda).__name__}")
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list:
+        factor = float(self.lr_lambda(self.last_epoch))
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+# %% modules/06_optimizers/optimizers.py cell 21 (schedulers)
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
 
@@ -284,9 +397,11 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        """HINT: ``self.base_lr * self.gamma ** (self.last_epoch // self.step_size)``."""
-        return self.base_lr * self.gamma ** (self.last_epoch // self.step_size)
+    def get_lr(self) -> list:
+        """HINT: ``base_lr * self.gamma ** (self.last_epoch // self.step_size)`` for every
+        ``base_lr`` in ``self.base_lrs`` (a list: one lr per parameter group)."""
+        factor = self.gamma ** (self.last_epoch // self.step_size)
+        return [base_lr * factor for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -298,10 +413,12 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = int(T_max), float(eta_min)
         super().__init__(optimizer)
 
-    def get_lr(self) -> float:
-        """HINT: ``eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2`` with t = last_epoch."""
+    def get_lr(self) -> list:
+        """HINT: ``eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2`` with
+        t = last_epoch, for every ``base_lr`` in ``self.base_lrs``."""
         t = self.last_epoch
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+        cos = (1 + math.cos(math.pi * t / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cos for base_lr in self.base_lrs]
 
 
 class OneCycleLR(LRScheduler):
@@ -325,15 +442,19 @@ class OneCycleLR(LRScheduler):
     def _cos(start, end, pct):
         return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
 
-    def get_lr(self) -> float:
-        """HINTS: t = min(last_epoch, total_steps - 1).
+    def get_lr(self) -> list:
+        """The same lr for every group (``max_lr`` is absolute, not relative to a base lr).
+
+        HINTS: t = min(last_epoch, total_steps - 1).
         - if t <= warmup_end: cosine from initial_lr to max_lr, pct = t / warmup_end
         - else: cosine from max_lr to min_lr, pct = (t - warmup_end) / (total_steps - 1 - warmup_end)
-        Use ``self._cos(start, end, pct)``.
+        Use ``self._cos(start, end, pct)``; return ``[lr] * len(self.base_lrs)``.
         """
         t = min(self.last_epoch, self.total_steps - 1)
         if t <= self.warmup_end and self.warmup_end > 0:
-            return self._cos(self.initial_lr, self.max_lr, t / self.warmup_end)
-        span = (self.total_steps - 1) - max(self.warmup_end, 0.0)
-        pct = (t - max(self.warmup_end, 0.0)) / span
-        return self._cos(self.max_lr, self.min_lr, pct)
+            lr = self._cos(self.initial_lr, self.max_lr, t / self.warmup_end)
+        else:
+            span = (self.total_steps - 1) - max(self.warmup_end, 0.0)
+            pct = (t - max(self.warmup_end, 0.0)) / span
+            lr = self._cos(self.max_lr, self.min_lr, pct)
+        return [lr] * len(self.base_lrs)

@@ -164,7 +164,28 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
     return {k: (v.item() if v.ndim == 0 else v) for k, v in groups["meta"].items()}
 
 
-# %% modules/07_training/training.py cell 16 (train-epoch)
+# %% modules/07_training/training.py cell 16 (train-step)
+def train_step(model, optimizer, loss_fn, x, y, max_grad_norm=None, scheduler=None):
+    """One optimizer step on the batch ``(x, y)`` (Tensors); return ``(output, loss value)``.
+
+    Order: zero_grad, forward, loss, backward, clip (if ``max_grad_norm``), step, then
+    ``scheduler.step()`` if a scheduler is given. The loss value is a Python float.
+
+    HINT: clip ``optimizer.params`` (every group's parameters) with ``clip_grad_norm_``.
+    """
+    optimizer.zero_grad()
+    out = model(x)
+    loss = loss_fn(out, y)
+    loss.backward()
+    if max_grad_norm is not None:
+        clip_grad_norm_(optimizer.params, max_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return out, float(loss.data)
+
+
+# %% modules/07_training/training.py cell 17 (train-epoch)
 def train_epoch(model, optimizer, loss_fn, data, metric=accuracy, max_grad_norm=None,
                 scheduler=None, on_batch=None) -> dict:
     """Train one pass over ``data``; return ``{"loss": mean loss, "accuracy": mean metric}``.
@@ -174,28 +195,20 @@ def train_epoch(model, optimizer, loss_fn, data, metric=accuracy, max_grad_norm=
     epoch-level scheduler yourself after this function returns.
     ``on_batch(i, loss_value)``, if given, is called after every batch (progress bars).
 
-    HINTS: ``model.train()`` first; wrap x and y with ``_as_tensor``; ``n = len(x)``.
+    HINTS: ``model.train()`` first; wrap x and y with ``_as_tensor``; ``n = len(x)``;
+    ``out, value = train_step(...)`` does the step.
     """
     model.train()
     total_loss, total_metric, count = 0.0, 0.0, 0
     for i, (x, y) in enumerate(data):
         x, y = _as_tensor(x), _as_tensor(y)
         n = x.shape[0]
-        optimizer.zero_grad()
-        out = model(x)
-        loss = loss_fn(out, y)
-        loss.backward()
-        if max_grad_norm is not None:
-            clip_grad_norm_(optimizer.params, max_grad_norm)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        value = float(loss.data)
+        out, value = train_step(model, optimizer, loss_fn, x, y, max_grad_norm, scheduler)
         total_loss += value * n
         if metric is not None:
             total_metric += metric(out, y) * n
         count += n
-        del out, loss
+        del out
         if on_batch is not None:
             on_batch(i, value)
     if count == 0:
@@ -234,7 +247,81 @@ def evaluate(model, loss_fn, data, metric=accuracy) -> dict:
     return result
 
 
-# %% modules/07_training/training.py cell 19 (trainer)
+# %% modules/07_training/training.py cell 20 (train-steps)
+def _batch_source(data):
+    """A function ``step -> (x, y)`` from a callable or a re-iterable of batches."""
+    if callable(data):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], tuple):
+        raise TypeError("train_steps got one (x, y) pair: pass a list of batches, [(x, y)], "
+                        "or a function step -> (x, y)")
+    state = {"it": iter(data)}
+
+    def next_batch(step):
+        try:
+            batch = next(state["it"])
+        except StopIteration:
+            state["it"] = iter(data)                      # a list or DataLoader starts again
+            try:
+                batch = next(state["it"])
+            except StopIteration:
+                raise ValueError(f"train_steps: the data ran out after {step} steps (an iterator "
+                                 "cannot start again: pass a list, a DataLoader or a function)") from None
+        return batch
+
+    return next_batch
+
+
+def train_steps(model, optimizer, loss_fn, data, steps: int, max_grad_norm=None, scheduler=None,
+                eval_fn=None, eval_every=None, on_step=None, on_eval=None) -> dict:
+    """Train ``steps`` optimizer steps, one batch each, with ``train_step``.
+
+    ``data``: a function ``step -> (x, y)`` or an iterable of batches (restarted when it
+    runs out). ``scheduler`` is stepped after every step. ``eval_fn()`` (returns anything,
+    typically a dict of losses) runs before the first step, after every ``eval_every``
+    steps and after the last one; each result is recorded as ``{"step": s, "seconds":
+    training seconds so far, "eval": result}`` and passed to ``on_eval(record)``.
+    ``on_step(step, loss_value, seconds)`` is called after every step (step = 0, 1, ...;
+    seconds of training so far, for a progress line).
+    Returns ``{"losses": [loss of every step], "history": [records], "seconds": total}``.
+
+    HINTS: ``batch = _batch_source(data)``; per step: ``x, y = batch(step)``, wrap them with
+    ``_as_tensor``, ``_, value = train_step(...)``; time the batch and the step with
+    ``time.perf_counter()``; evaluate when ``s % eval_every == 0`` (s = steps done) or
+    ``s == steps``.
+    """
+    if not (isinstance(steps, int) and steps >= 1):
+        raise ValueError(f"train_steps: expected steps >= 1, got {steps!r}")
+    if eval_every is not None and not (isinstance(eval_every, int) and eval_every >= 1):
+        raise ValueError(f"train_steps: expected eval_every >= 1, got {eval_every!r}")
+    batch = _batch_source(data)
+    losses, history, seconds = [], [], 0.0
+
+    def evaluate_now(done):
+        record = {"step": done, "seconds": seconds, "eval": eval_fn()}
+        history.append(record)
+        if on_eval is not None:
+            on_eval(record)
+
+    model.train()
+    if eval_fn is not None:
+        evaluate_now(0)
+    for step in range(steps):
+        t0 = time.perf_counter()
+        x, y = batch(step)
+        _, value = train_step(model, optimizer, loss_fn, _as_tensor(x), _as_tensor(y),
+                              max_grad_norm, scheduler)
+        seconds += time.perf_counter() - t0
+        losses.append(value)
+        if on_step is not None:
+            on_step(step, value, seconds)
+        done = step + 1
+        if eval_fn is not None and ((eval_every is not None and done % eval_every == 0) or done == steps):
+            evaluate_now(done)
+    return {"losses": losses, "history": history, "seconds": seconds}
+
+
+# %% modules/07_training/training.py cell 23 (trainer)
 class ProgressDisplay:
     """Per-epoch lines, plus a live per-batch bar when ``rich`` is available and stdout is a terminal."""
 
@@ -343,7 +430,7 @@ class Trainer:
         return self.history
 
 
-# %% modules/07_training/training.py cell 21 (step-memory)
+# %% modules/07_training/training.py cell 25 (step-memory)
 def measure_step_memory(model, loss_fn, optimizer, x, y) -> dict:
     """Run one training step and report memory (bytes) held after each phase.
 

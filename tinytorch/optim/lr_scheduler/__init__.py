@@ -10,6 +10,7 @@ from tinytorch._namespace import install as _install
 # public name: (module that defines it, its name there, number and slug of its lesson)
 _NAMES = {
     'LRScheduler': ('tinytorch.core.optimizers', 'LRScheduler', '06', 'optimizers'),
+    'LambdaLR': ('tinytorch.core.optimizers', 'LambdaLR', '06', 'optimizers'),
     'StepLR': ('tinytorch.core.optimizers', 'StepLR', '06', 'optimizers'),
     'CosineAnnealingLR': ('tinytorch.core.optimizers', 'CosineAnnealingLR', '06', 'optimizers'),
     'OneCycleLR': ('tinytorch.core.optimizers', 'OneCycleLR', '06', 'optimizers'),
