@@ -9,7 +9,8 @@ reference solution produces, and every observation satisfies its check, evaluate
 
 Submissions are read in nbgrader's course layout ``submitted/<student>/<assignment>/`` or
 as whole workspaces ``<student>/modules/NN_slug/slug.ipynb``; results go to nbgrader's own
-gradebook, a per-test CSV and per-student feedback files (:mod:`tito.gradebook`).
+gradebook, a per-test CSV and per-student feedback files (:mod:`tito.gradebook`). A whole
+course runs on a Dask cluster, resumably, through :mod:`tito.grade_cluster`.
 """
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ class GradeResult:
     sandbox: str = ""  # "bubblewrap" or "resource limits only"
     tampered: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    worker: str = ""  # host:pid of the process that graded it
+    key: str = ""  # the content key it was graded under (tito.grade_cluster.task_key)
 
 
 def test_cells(lesson_cells: list[Cell]) -> list[Cell]:
