@@ -135,10 +135,14 @@ class Journal:
             self._f.close()
             raise GradingError(f"another `tito grade` is writing {path}; wait for it to finish") from None
         self.entries: dict[tuple[str, str], tuple[str, GradeResult]] = {}
+        self.expected: dict[str, dict] = {}  # course digest -> the reference's check sequences
         self._f.seek(0)
         for line in self._f.read().splitlines():
             try:
                 d = json.loads(line)
+                if "expected" in d:
+                    self.expected[d["course"]] = {str(k): [int(i) for i in v] for k, v in d["expected"].items()}
+                    continue
                 r = result_from_json(d["result"])
                 self.entries[(r.student, r.assignment)] = (d["key"], r)
             except (ValueError, KeyError, TypeError):
@@ -148,16 +152,28 @@ class Journal:
         found = self.entries.get((task.student, task.module.dirname))
         return found[1] if found is not None and found[0] == key else None
 
-    def add(self, key: str, r: GradeResult) -> None:
-        self._f.write(json.dumps({"key": key, "result": result_to_json(r)}) + "\n")
+    def _append(self, d: dict) -> None:
+        self._f.write(json.dumps(d) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
+
+    def add(self, key: str, r: GradeResult) -> None:
+        self._append({"key": key, "result": result_to_json(r)})
         self.entries[(r.student, r.assignment)] = (key, r)
 
-    def compact(self) -> None:
-        """Rewrite with one line per (student, assignment), atomically."""
+    def add_expected(self, course: str, checks: dict) -> None:
+        """The trusted reference run of a module (computed here, by the client), kept so a
+        resumed run need not repeat it."""
+        self._append({"course": course, "expected": checks})
+        self.expected[course] = checks
+
+    def compact(self, courses=None) -> None:
+        """Rewrite with one line per (student, assignment) and per current module, atomically."""
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
+            for course, checks in self.expected.items():
+                if courses is None or course in courses:
+                    f.write(json.dumps({"course": course, "expected": checks}) + "\n")
             for key, r in self.entries.values():
                 f.write(json.dumps({"key": key, "result": result_to_json(r)}) + "\n")
             f.flush()
@@ -196,18 +212,24 @@ def _grade_on_worker(task: GradingTask, modules, limits: Limits, expected, sandb
     return r
 
 
-def _worker_report(course: str, submissions: str) -> dict:
+def _worker_report(course: str, submissions: str, lesson: str | None) -> dict:
+    """What the client checks about a worker; also warms it up (the first lesson parse imports
+    jupytext: seconds that would otherwise be charged to the first submission it grades)."""
+    from .lesson import read_cells
     from .sandbox import bwrap_works
 
+    if lesson and Path(lesson).is_file():
+        read_cells(Path(lesson))
     return {"grader": grader_digest(), "bwrap": bwrap_works(), "course": Path(course, "modules").is_dir(),
             "submissions": Path(submissions).is_dir(), "host": socket.gethostname()}
 
 
-def check_workers(client, manifest: Manifest, submissions: Path, sandbox: bool) -> list[str]:
+def check_workers(client, manifest: Manifest, submissions: Path, sandbox: bool, lesson: Path | None = None) -> list[str]:
     """Every worker must run this grader and see the course and the submissions at the same
     paths (a shared filesystem). Returns warnings; raises GradingError on what cannot work."""
     try:
-        reports = client.run(_worker_report, str(manifest.root.resolve()), str(submissions.resolve()))
+        reports = client.run(_worker_report, str(manifest.root.resolve()), str(submissions.resolve()),
+                             str(lesson) if lesson else None)
     except Exception as e:  # noqa: BLE001 - typically: tito cannot be imported on a worker
         raise GradingError(f"the cluster's workers cannot run tito's grader ({type(e).__name__}: {e}); install the "
                            "same tinytorch[tito,grading] on every worker") from None
@@ -291,12 +313,23 @@ def grade_course(manifest: Manifest, submissions: Path, limits: Limits | None = 
             if on_result is not None:
                 on_result(results[i], True)
 
-        # The trusted reference runs, once per module, here (never on a worker a submission used).
+        # Start the cluster while the trusted reference runs happen here, once per module (never
+        # on a worker a submission used; kept in the journal for a resumed run).
+        remote = bool(pending) and not (workers == 0 and client is None and scheduler is None)
+        starter = _Starter(client, scheduler, min(workers, len(pending)) or 1, tries) if remote else None
         expected = {}
-        for i in pending:
-            task = tasks[i]
-            if task.notebook is not None and task.module.code not in expected:
-                expected[task.module.code] = expected_checks(task.lesson, manifest.root, limits)
+        try:
+            for i in pending:
+                task = tasks[i]
+                code = task.module.code
+                if task.notebook is not None and code not in expected:
+                    if courses[code] not in book.expected:
+                        book.add_expected(courses[code], expected_checks(task.lesson, manifest.root, limits))
+                    expected[code] = book.expected[courses[code]]
+        except BaseException:
+            if starter is not None:
+                starter.close()
+            raise
 
         fresh = set()
 
@@ -316,11 +349,14 @@ def grade_course(manifest: Manifest, submissions: Path, limits: Limits | None = 
                     record(i, _grade_on_worker(tasks[i], manifest.modules, limits,
                                                expected.get(tasks[i].module.code), sandbox))
             elif pending:
-                _grade_on_dask(run, manifest, submissions, tasks, keys, pending, limits, expected, sandbox, workers,
-                               scheduler, client, tries, record)
+                _grade_on_dask(run, manifest, submissions, tasks, keys, pending, limits, expected, sandbox, starter,
+                               record)
         except KeyboardInterrupt:
             run.interrupted = True
-        book.compact()
+        finally:
+            if starter is not None:
+                starter.close()
+        book.compact(set(courses.values()))
     finally:
         book.close()
     done = [i for i in range(len(tasks)) if i in results]
@@ -331,50 +367,77 @@ def grade_course(manifest: Manifest, submissions: Path, limits: Limits | None = 
     return run
 
 
-def _grade_on_dask(run, manifest, submissions, tasks, keys, pending, limits, expected, sandbox, workers, scheduler,
-                   client, tries, record):
-    from distributed import Client, as_completed
+class _Starter:
+    """Connects to (or starts) the cluster in a thread, so the wait overlaps the reference runs."""
+
+    def __init__(self, client, scheduler, workers, tries):
+        import threading
+
+        self.client, self.scheduler, self.cluster, self.error, self.own = client, scheduler, None, None, False
+        self._thread = None
+        if client is None:
+            self._thread = threading.Thread(target=self._start, args=(workers, tries), daemon=True)
+            self._thread.start()
+
+    def _start(self, workers, tries):
+        from distributed import Client
+
+        try:
+            if self.scheduler:
+                self.client = Client(self.scheduler, timeout="30s")
+            else:
+                self.client, self.cluster = start_cluster(workers, tries)
+            self.own = True
+        except Exception as e:  # noqa: BLE001 - reported by get()
+            self.error = e
+
+    def get(self):
+        if self._thread is not None:
+            self._thread.join()
+        if self.error is not None:
+            where = f"the Dask scheduler at {self.scheduler}" if self.scheduler else "a local Dask cluster"
+            raise GradingError(f"cannot reach {where}: {type(self.error).__name__}: {self.error}")
+        return self.client
+
+    def close(self):
+        if self._thread is not None:
+            self._thread.join()
+        if self.own and self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.own, self.cluster = False, None
+
+
+def _grade_on_dask(run, manifest, submissions, tasks, keys, pending, limits, expected, sandbox, starter, record):
+    from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    own = cluster = None
+    client = starter.get()
+    run.warnings += check_workers(client, manifest, submissions, sandbox, tasks[pending[0]].lesson)
+    run.workers = len(client.scheduler_info().get("workers", {}))
+    run.where = (f"LocalCluster of {run.workers} workers" if starter.cluster is not None
+                 else f"the cluster at {client.scheduler.address} ({run.workers} workers)")
+    tries = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) + 1
+    futures = {}
+    for i in pending:
+        t = tasks[i]
+        f = client.submit(_grade_on_worker, t, manifest.modules, limits, expected.get(t.module.code), sandbox,
+                          key=f"tito-grade/{t.student}/{t.module.dirname}/{keys[i][:16]}", pure=False, retries=1)
+        futures[f.key] = (i, f)
     try:
-        if client is None:
-            if scheduler:
-                try:
-                    own = client = Client(scheduler, timeout="30s")
-                except OSError as e:
-                    raise GradingError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-            else:
-                own, cluster = start_cluster(min(workers, len(pending)), tries)
-                client = own
-        run.warnings += check_workers(client, manifest, submissions, sandbox)
-        run.workers = len(client.scheduler_info().get("workers", {}))
-        run.where = scheduler or (f"LocalCluster of {run.workers} workers" if cluster is not None else str(client.scheduler.address))
-        futures = {}
-        for i in pending:
-            t = tasks[i]
-            f = client.submit(_grade_on_worker, t, manifest.modules, limits, expected.get(t.module.code), sandbox,
-                              key=f"tito-grade/{t.student}/{t.module.dirname}/{keys[i][:16]}", pure=False, retries=1)
-            futures[f.key] = (i, f)
-        try:
-            for f in as_completed([f for _, f in futures.values()]):
-                i = futures[f.key][0]
-                try:
-                    r = f.result()
-                except KilledWorker as e:
-                    n = getattr(e, "allowed_failures", tries - 1) + 1
-                    r = failed_result(tasks[i], f"not graded: the worker grading it died {n} times (the submission "
-                                      "kills its grader or exhausts its memory); look at it by hand", keys[i])
-                except Exception as e:  # noqa: BLE001 - the grader itself failed twice on this submission
-                    r = failed_result(tasks[i], f"not graded: the grader failed on it twice ({type(e).__name__}: "
-                                      f"{str(e)[:300]})", keys[i])
-                record(i, r)
-                f.release()
-        except BaseException:
-            client.cancel([f for _, f in futures.values()], force=True)
-            raise
-    finally:
-        if own is not None:
-            own.close()
-        if cluster is not None:
-            cluster.close()
+        for f in as_completed([f for _, f in futures.values()]):
+            i = futures[f.key][0]
+            try:
+                r = f.result()
+            except KilledWorker:
+                r = failed_result(tasks[i], f"not graded: the worker grading it died {tries} times (the submission "
+                                  "kills its grader or exhausts its memory); look at it by hand", keys[i])
+            except Exception as e:  # noqa: BLE001 - the grader itself failed twice on this submission
+                r = failed_result(tasks[i], f"not graded: the grader failed on it twice ({type(e).__name__}: "
+                                  f"{str(e)[:300]})", keys[i])
+            record(i, r)
+            f.release()
+    except BaseException:
+        client.cancel([f for _, f in futures.values()], force=True)
+        raise
