@@ -146,23 +146,24 @@ def _tito(*args, cwd: Path) -> subprocess.Popen:
                             env={**os.environ, "COLUMNS": "120"})
 
 
-def test_an_interrupted_run_resumes_with_only_the_missing_and_changed(manifest, notebooks, tmp_path):
+def test_an_interrupted_run_resumes_with_only_the_missing_and_changed(manifest, notebooks, cluster, tmp_path):
+    """The first run is `tito grade --workers 2` (its own LocalCluster), stopped by SIGTERM; the
+    second sends its tasks to the already running cluster (`--scheduler ADDRESS`)."""
     import psutil
 
     g = notebooks["good"]
-    slow = insert_after(g, "test-tensor-creation", SLOW.format(1))
+    slow = insert_after(g, "test-tensor-creation", SLOW.format(0.5))
     students = [f"s{k}" for k in range(6)]
     course = _course(tmp_path / "course", {s: slow for s in students})
     journal = course / "grading-journal.jsonl"
-    args = ("grade", str(course), "--workers", "2", "--timeout", "30", "--json")
-    first = _tito(*args, cwd=tmp_path)
+    args = ("grade", str(course), "--timeout", "30", "--json")
+    first = _tito(*args, "--workers", "2", cwd=tmp_path)
     deadline = time.monotonic() + 120
-    children = []
     while time.monotonic() < deadline and first.poll() is None:
-        children = [c for c in psutil.Process(first.pid).children(recursive=True)] or children
         if journal.is_file() and len(_journal_students(journal)) >= 2:
             break
         time.sleep(0.1)
+    children = psutil.Process(first.pid).children(recursive=True)  # its cluster: nanny and worker processes
     first.send_signal(signal.SIGTERM)
     out, errs = first.communicate(timeout=120)
     assert first.returncode == 130, errs
@@ -176,11 +177,12 @@ def test_an_interrupted_run_resumes_with_only_the_missing_and_changed(manifest, 
     graded_first = _journal_students(journal)
     changed = graded_first[0]
     nbformat.write(notebooks["wrong"], str(course / "submitted" / changed / "01_tensor" / "tensor.ipynb"))
-    second = _tito(*args, cwd=tmp_path)
+    second = _tito(*args, "--scheduler", cluster.scheduler.address, cwd=tmp_path)
     out, errs = second.communicate(timeout=300)
     assert second.returncode == 0, errs
     report = json.loads(out)
     assert (report["graded"], report["reused"], report["failed"]) == (len(students) - kept + 1, kept - 1, 0)
+    assert report["where"].startswith(f"the cluster at {cluster.scheduler.address}")
     fresh = {r["student"] for r in report["results"] if not r["reused"]}
     assert fresh == (set(students) - set(graded_first)) | {changed}
     assert {r["student"]: r["score"] for r in report["results"]} == {s: 9 if s == changed else 10 for s in students}
