@@ -110,6 +110,8 @@ def grade_cmd(
                            on_result=on_result)
     except (ProbeError, RuntimeError) as e:  # GradingError too: the grader cannot trust its setup; nothing written
         fail(f"grading stopped, no grade written: {e}")
+    except KeyboardInterrupt:  # before any task was sent (during the reference runs)
+        fail("interrupted before grading started; nothing was written", 130)
     finally:
         if bar is not None:
             bar.stop()
