@@ -213,6 +213,15 @@ def main(argv=None) -> int:
                      f"{statistics.median(secs):.2f} | {pct(secs, 0.95):.2f} | {loads[k][0]:.1f} / {loads[k][1]:.1f} |")
     lines += ["", f"Scores identical across the runs ({', '.join(map(str, sizes))} workers): "
               f"**{'yes' if same else 'NO'}**; graded {len(base.results)}, failed {base.failed}.", ""]
+    for k, run in runs.items():  # what differed, so a difference can be judged (a timeout under load?)
+        other = _scores(run)
+        for key, (score, tests) in sorted(_scores(base).items()):
+            if other.get(key, (None, []))[0] != score or other.get(key)[1] != tests:
+                diff = [f"{a[0]}: {a[1]} vs {b[1]}" for a, b in zip(tests, other[key][1]) if a != b]
+                lines.append(f"- {key[0]} ({made[key[0]][1]}, module {made[key[0]][0]}): {score:g} with "
+                             f"{sizes[0]} worker(s), {other[key][0]:g} with {k}; {'; '.join(diff)}")
+    if not same:
+        lines.append("")
     lines += ["## Per kind of submission (first run)", "", "| kind | count | median s | p95 s | mean score |",
               "| --- | --- | --- | --- | --- |"]
     by_student = {r.student: r for r in base.results}
@@ -229,8 +238,10 @@ def main(argv=None) -> int:
         eff = speedup / (k2 / k1)
         lines += ["## Scaling", "", f"{k1} -> {k2} workers: **{speedup:.2f}x** (aim: at least 1.8x for 1 -> 2), "
                   f"parallel efficiency {eff * 100:.0f}%. Load average during the {k2}-worker run: "
-                  f"{loads[k2][0]:.1f} -> {loads[k2][1]:.1f} on {_cores()} cores; above the core count the "
-                  "workers shared the cores with other programs and this figure is a lower bound.", ""]
+                  f"{loads[k2][0]:.1f} -> {loads[k2][1]:.1f} on {_cores()} cores. Above the core count the workers "
+                  "shared the cores with other programs, and the figure is then no clean measure in either "
+                  "direction: the other programs slow every worker, but two worker processes also get a larger "
+                  "share of a contended CPU than one. Re-run it on a quiet machine.", ""]
     else:
         eff = 1.0
     t1 = runs[sizes[0]].seconds * sizes[0] / len(runs[sizes[0]].results)  # core-seconds per submission
