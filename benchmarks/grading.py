@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     same = all(_scores(r) == _scores(base) for r in runs.values())
     lines = header("Grading a course on Dask", "grading.py", sys.argv[1:] if argv is None else argv, load_before, [
         "wall time of a run: tito.grade_cluster.grade_course on a fresh LocalCluster (one thread per worker), "
-        "workers started and warmed up before the clock starts (worker start-up reported apart); time per "
+        "workers started and warmed up before the clock starts (their start-up is not in the wall time); time per "
         "submission: measured inside tito.grade.grade_one on the worker",
         "sandbox overhead: tinytorch.benchmarking.compare of grade_one with and without bubblewrap on one right "
         f"submission per module ({args.overhead_rounds} interleaved rounds)" if args.overhead_rounds else
