@@ -24,6 +24,7 @@ except ImportError as _e:  # pragma: no cover - only without the [tito] extra
 
 from . import export as export_mod
 from .check import check_course
+from .grade_cli import grade_cmd
 from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .progress import ProgressError
@@ -163,58 +164,8 @@ def release_cmd(
     console.print(f"Student kit: {out} (students read {out / 'README.md'}: pip install the wheel, then tito init).")
 
 
-@app.command("grade")
-def grade_cmd(
-    submissions: Path = typer.Argument(..., help="nbgrader course directory (with submitted/<student>/<assignment>/), "
-                                      "or a directory with one workspace per student."),
-    modules: Optional[List[str]] = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
-    db: Optional[str] = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades-per-test.csv)."),
-    feedback: Optional[Path] = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
-    timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT, help="Seconds of wall clock per notebook cell."),
-    memory_mb: int = typer.Option(DEFAULT_MEMORY_MB, "--memory-mb", help="Memory limit of a submission's process."),
-):
-    """Autograde in a sandbox: hidden tests restored, verdicts decided outside the student's code;
-    writes nbgrader's gradebook, a per-test CSV and per-student feedback."""
-    from .grade import grade_submissions
-    from .gradebook import write_feedback, write_gradebook, write_test_csv
-    from .sandbox import Limits, SandboxWarning, bwrap_works
-
-    manifest = _manifest()
-    if not submissions.is_dir():
-        fail(f"{submissions} is not a directory of submissions")
-    if not bwrap_works():
-        err.print("WARNING: bubblewrap (bwrap) is not available: submissions run under resource limits only and "
-                  "can read this machine's files. Install it: apt-get install bubblewrap.", style="yellow")
-    import warnings
-    warnings.simplefilter("ignore", SandboxWarning)
-    only = _select(manifest, modules) if modules else None
-    t0 = time.perf_counter()
-    from .probe import ProbeError
-
-    try:
-        results = grade_submissions(manifest, submissions, Limits(cell_timeout=timeout, memory_mb=memory_mb), only,
-                                    progress=lambda r: console.print(f"  graded {r.student} {r.assignment}: "
-                                                                     f"{r.score:g} / {r.max_score:g} ({r.seconds:.1f} s)"))
-    except (ProbeError, RuntimeError) as e:  # the grader cannot trust its own tests: nothing is written
-        fail(f"grading stopped, no grade written: {e}")
-    if not results:
-        fail(f"no submissions found under {submissions} (expected submitted/STUDENT/NN_slug/slug.ipynb "
-             "or STUDENT/modules/NN_slug/slug.ipynb)")
-    table = Table(title="Grades")
-    for col in ("student", "assignment", "score", "imports from", "note / problem"):
-        table.add_column(col)
-    for r in results:
-        table.add_row(r.student, r.assignment, f"{r.score:g} / {r.max_score:g}", r.package, r.problem or r.note)
-    console.print(table)
-    db = db or f"sqlite:///{(submissions / 'gradebook.db').resolve()}"
-    write_gradebook(results, db)
-    csv_path = csv_path or submissions / "grades-per-test.csv"
-    write_test_csv(results, csv_path)
-    written = write_feedback(results, feedback or submissions / "feedback")
-    console.print(f"Gradebook: {db}\nPer-test CSV: {csv_path}\nFeedback: {len(written)} files under "
-                  f"{feedback or submissions / 'feedback'}\nGraded {len(results)} submissions in "
-                  f"{time.perf_counter() - t0:.1f} s ({results[0].sandbox}).")
+# `tito grade` (parallel, resumable autograding) lives in its own file.
+app.command("grade")(grade_cmd)
 
 
 # ----------------------------------------------------------------------------- learner side

@@ -9,7 +9,8 @@ reference solution produces, and every observation satisfies its check, evaluate
 
 Submissions are read in nbgrader's course layout ``submitted/<student>/<assignment>/`` or
 as whole workspaces ``<student>/modules/NN_slug/slug.ipynb``; results go to nbgrader's own
-gradebook, a per-test CSV and per-student feedback files (:mod:`tito.gradebook`).
+gradebook, a per-test CSV and per-student feedback files (:mod:`tito.gradebook`). A whole
+course runs on a Dask cluster, resumably, through :mod:`tito.grade_cluster`.
 """
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ class GradeResult:
     sandbox: str = ""  # "bubblewrap" or "resource limits only"
     tampered: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    worker: str = ""  # host:pid of the process that graded it
+    key: str = ""  # the content key it was graded under (tito.grade_cluster.task_key)
 
 
 def test_cells(lesson_cells: list[Cell]) -> list[Cell]:
@@ -245,6 +248,19 @@ def expected_checks(lesson: Path, reference_root: Path, limits: Limits) -> dict[
     return out
 
 
+_REFERENCE: dict[tuple, tuple[list[Cell], dict[str, Probe]]] = {}
+
+
+def _reference(lesson: Path) -> tuple[list[Cell], dict[str, Probe]]:
+    """The reference lesson's cells and probes, parsed once per process (a worker grades many
+    submissions of the same lesson)."""
+    key = (str(lesson), lesson.stat().st_mtime_ns)
+    if key not in _REFERENCE:
+        cells = read_cells(lesson)
+        _REFERENCE[key] = (cells, probes_for(cells))
+    return _REFERENCE[key]
+
+
 def grade_one(task: GradingTask, manifest_modules, limits: Limits | None = None,
               expected: dict[str, list[int]] | None = None, sandbox: bool = True) -> GradeResult:
     """Grade one submission of one assignment; nothing here trusts the submission's process."""
@@ -255,7 +271,7 @@ def grade_one(task: GradingTask, manifest_modules, limits: Limits | None = None,
     m = task.module
     result = GradeResult(task.student, m.code, m.dirname, m.slug, 0.0, float(m.points), note=task.note,
                          problem=task.problem, sandbox="bubblewrap" if sandbox and bwrap_works() else "resource limits only")
-    reference = read_cells(task.lesson)
+    reference, probes = _reference(task.lesson)
     graded = test_cells(reference)
     points = {c.grade_id: float(c.nbgrader.get("points", 0) or 0) for c in graded}
     result.max_score = sum(points.values())
@@ -268,7 +284,6 @@ def grade_one(task: GradingTask, manifest_modules, limits: Limits | None = None,
         result.problem = str(e).replace(str(task.notebook.parent), "").lstrip("/")
         result.tests = [TestResult(g, 0, p, "not run", "the notebook could not be read") for g, p in points.items()]
         return result
-    probes = probes_for(reference)
     cells = assemble(submitted, reference, probes)
     with tempfile.TemporaryDirectory(prefix="tito-grade-") as tmp:
         work, stage = Path(tmp, "work"), Path(tmp, "pkg")
