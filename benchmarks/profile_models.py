@@ -11,7 +11,7 @@ module 19's compare() (old and new step interleaved).
   CNN: the top op, Conv2dFunction.backward, with its stride-1 input gradient computed as a
        convolution of the output gradient (tinytorch.profiling.profiler.conv_backward_fast).
   GPT: the top op is MatMul.backward, two BLAS calls already; its Amdahl ceiling is reported.
-       The experiment speeds up an element-wise op instead, GELUFunction.backward, with the
+       The experiment speeds up an element-wise op instead, GELUFn.backward, with the
        derivative computed in one buffer, in place (tinytorch.profiling.profiler.gelu_backward_inplace).
 
 Run:   python benchmarks/profile_models.py            (writes benchmarks/results/profile_models.md,
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
 
     from _report import fmt_s, header, load1
     from tinytorch.core.spatial import Conv2dFunction
-    from tinytorch.models.transformer import GELUFunction
+    from tinytorch.core.autograd import GELUFn
     from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast, gelu_backward_inplace
     from tinytorch.profiling.roofline import plot_bottlenecks
 
@@ -160,16 +160,16 @@ def main(argv=None) -> int:
         return f, rng.standard_normal(out.shape).astype(np.float32)
 
     def gelu_case():
-        f = GELUFunction()
+        f = GELUFn()
         out = f.forward(rng.standard_normal((64, 32)).astype(np.float32))
         return f, rng.standard_normal(out.shape).astype(np.float32)
 
     check_same_gradients(Conv2dFunction, conv_backward_fast, conv_case)
-    check_same_gradients(GELUFunction, gelu_backward_inplace, gelu_case)
+    check_same_gradients(GELUFn, gelu_backward_inplace, gelu_case)
 
     sections, settings, results = [], [], {}
     for name, cls, op, fast in (("cnn", Conv2dFunction, "Conv2dFunction", conv_backward_fast),
-                                ("gpt", GELUFunction, "GELUFunction", gelu_backward_inplace)):
+                                ("gpt", GELUFn, "GELUFn", gelu_backward_inplace)):
         batch = (8 if name == "cnn" else 2) if args.quick else None
         model, step, _, label = build(name, batch)
         prof = Profiler(model).run(step, warmup=1, repeats=args.repeats)

@@ -47,34 +47,23 @@
 #| namespace tinytorch.nn.functional log_softmax
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.activations import _check_dim, _float_data
+from tinytorch.core.tensor import Tensor, _wrap
 
 # %% [markdown]
 # ### Helpers (provided)
 #
-# `_float_data` and `_wrap` are the same small helpers as in module 02 (float array in,
-# Tensor out, dtype kept). `_check_same_shape` refuses predictions and targets of different
-# shapes: with broadcasting, `(N, 1) - (N,)` is silently an `(N, N)` matrix, and the loss is
-# then a wrong number that still goes down during training, one of the nastiest bugs there
-# is. `_class_indices` turns class targets (a list, an integer array, or a Tensor, whose
-# data may be float32 because `Tensor([0, 2, 1])` is float32) into a checked int64 array.
+# `_float_data` and `_check_dim` are module 02's (the float array behind an input; a checked
+# `dim`), `_wrap` is module 01's (a Tensor that keeps its dtype). `_check_same_shape` refuses
+# predictions and targets of different shapes: with broadcasting, `(N, 1) - (N,)` is silently
+# an `(N, N)` matrix, and the loss is then a wrong number that still goes down during
+# training, one of the nastiest bugs there is. `_class_indices` turns class targets (a list,
+# an integer array, or a Tensor, whose data may be float32 because `Tensor([0, 2, 1])` is
+# float32) into a checked int64 array. Module 05's differentiable losses check their inputs
+# with these same two helpers.
 
 # %% nbgrader={"grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false}
 #| export
-def _float_data(x) -> np.ndarray:
-    """The floating-point array behind ``x`` (Tensor, ndarray, list or number)."""
-    data = x.data if isinstance(x, Tensor) else np.asarray(x, dtype=np.float32)
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype(np.float32)
-    return data
-
-
-def _wrap(out) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
-
-
 def _check_same_shape(pred: np.ndarray, target: np.ndarray, who: str) -> None:
     if pred.shape != target.shape:
         raise ValueError(f"{who}: predictions and targets must have the same shape, got predictions "
@@ -290,11 +279,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     HINT: reductions with axis=dim and keepdims=True so (N, C) - (N, 1) broadcasts.
     """
     data = _float_data(x)
-    if data.ndim == 0:
-        raise ValueError("log_softmax: expected at least 1 dimension, got a scalar (shape ())")
-    if not -data.ndim <= dim < data.ndim:
-        raise ValueError(f"log_softmax: dim={dim} is out of range for a {data.ndim}-D input "
-                         f"(expected -{data.ndim} <= dim < {data.ndim})")
+    _check_dim(dim, data.ndim, "log_softmax")
     ### BEGIN SOLUTION
     shifted = data - data.max(axis=dim, keepdims=True)                 # (N, C), max of each row is 0
     log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))     # (N, 1), in [0, log C]

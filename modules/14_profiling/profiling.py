@@ -1098,7 +1098,7 @@ def conv_backward_fast(self, grad_out):
 
 
 def gelu_backward_inplace(self, grad_out):
-    """GELUFunction.backward (module 13) with the derivative built in one buffer, in place:
+    """GELUFn.backward (module 05) with the derivative built in one buffer, in place:
     0.5 (1 + t) + 0.5 c x (1 + 3a x^2)(1 - t^2), t = tanh(c (x + a x^3)) saved by forward."""
     x, t = self.saved
     dt = x.dtype.type
@@ -1119,7 +1119,7 @@ def gelu_backward_inplace(self, grad_out):
 
 # %%
 from tinytorch.core.spatial import Conv2dFunction
-from tinytorch.models.transformer import GELUFunction
+from tinytorch.core.autograd import GELUFn
 
 # same gradients as your backward, before we trust any timing
 _f = Conv2dFunction()
@@ -1128,9 +1128,9 @@ _w = _rng.standard_normal((6, 8, 3, 3)).astype(np.float32)
 _g = _rng.standard_normal(_f.forward(_x, _w, padding=1).shape).astype(np.float32)
 for _a, _b in zip(Conv2dFunction.backward(_f, _g), conv_backward_fast(_f, _g)):
     np.testing.assert_allclose(_a, _b, rtol=1e-4, atol=1e-4)
-_f = GELUFunction()
+_f = GELUFn()
 _g = _rng.standard_normal(_f.forward(_rng.standard_normal((64, 32)).astype(np.float32)).shape).astype(np.float32)
-np.testing.assert_allclose(GELUFunction.backward(_f, _g)[0], gelu_backward_inplace(_f, _g)[0], rtol=1e-5, atol=1e-6)
+np.testing.assert_allclose(GELUFn.backward(_f, _g)[0], gelu_backward_inplace(_f, _g)[0], rtol=1e-5, atol=1e-6)
 
 # a bigger input than above (32x32 images, batch 16), so that the convolutions dominate more
 amd_cnn = small_cnn(seed=1, size=32)
@@ -1142,11 +1142,11 @@ amd = measured_amdahl(amd_step, amd_cnn, "Conv2dFunction", "backward", Conv2dFun
 # the GPT: its top op, MatMul.backward, is two BLAS calls already; speed up GELU's backward
 amd_gpt = GPT(vocab_size=32, block_size=32, n_layer=1, n_head=4, n_embd=128, seed=1)
 amd_gpt_step = train_step_fn(amd_gpt, _rng.integers(0, 32, (8, 32)), Tensor(_rng.integers(0, 32, 8 * 32)))
-amd2 = measured_amdahl(amd_gpt_step, amd_gpt, "GELUFunction", "backward", GELUFunction, "backward",
+amd2 = measured_amdahl(amd_gpt_step, amd_gpt, "GELUFn", "backward", GELUFn, "backward",
                        gelu_backward_inplace)
 
 print(f"{'model and op made faster':<44} {'p':>6} {'s':>6} {'predicted':>9} {'measured':>9} {'ceiling':>8}")
-for label, a in (("CNN 32x32 b16: Conv2dFunction.backward", amd), ("GPT 128 dims b8: GELUFunction.backward", amd2)):
+for label, a in (("CNN 32x32 b16: Conv2dFunction.backward", amd), ("GPT 128 dims b8: GELUFn.backward", amd2)):
     print(f"{label:<44} {a['p'] * 100:>5.1f}% {a['s']:>5.2f}x {a['predicted']:>8.3f}x {a['measured']:>8.3f}x "
           f"{amdahl_speedup(a['p'], float('inf')):>7.2f}x")
 print(f"(p: the op's share of a plain step; s: its own speed-up in the profiles; measured: median of "

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, _wrap
 
 
 def _float_data(x) -> np.ndarray:
@@ -13,12 +13,6 @@ def _float_data(x) -> np.ndarray:
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
     return data
-
-
-def _wrap(out: np.ndarray) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype (float32 stays float32, float64 stays float64)."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
 
 
 def _check_dim(dim: int, ndim: int, who: str) -> int:
@@ -33,7 +27,23 @@ def _check_dim(dim: int, ndim: int, who: str) -> int:
     return int(dim) % ndim
 
 
-class ReLU:
+class Activation:
+    """Base class of the activations: ``__call__`` runs ``self.forward``; no parameters."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    def parameters(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ReLU(Activation):
     """Rectified linear unit: ``max(0, x)`` element-wise.
 
     EXAMPLE: ReLU()(Tensor([-1.0, 2.0])) -> Tensor([0., 2.])
@@ -47,17 +57,8 @@ class ReLU:
         data = _float_data(x)            # (...) any shape
         return _wrap(np.maximum(data, 0))  # (...) same shape and dtype
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
 
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "ReLU()"
-
-
-class Sigmoid:
+class Sigmoid(Activation):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -70,37 +71,19 @@ class Sigmoid:
         out = np.where(data >= 0, 1 / (1 + e), e / (1 + e))  # (...)
         return _wrap(out.astype(data.dtype, copy=False))
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
 
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Sigmoid()"
-
-
-class Tanh:
+class Tanh(Activation):
     """Hyperbolic tangent, range (-1, 1)."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Return tanh(x) element-wise.  HINT: np.tanh"""
         return _wrap(np.tanh(_float_data(x)))  # (...)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Tanh()"
-
 
 _GELU_C = math.sqrt(2.0 / math.pi)  # 0.7978845608...
 
 
-class GELU:
+class GELU(Activation):
     """Gaussian Error Linear Unit, tanh approximation (as in GPT-2)."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -110,20 +93,14 @@ class GELU:
         "weak" in NumPy 2, so 0.5 * float32_array stays float32).
         """
         data = _float_data(x)                                  # (...)
-        inner = _GELU_C * (data + 0.044715 * data ** 3)        # (...)
+        inner = _GELU_C * (data + 0.044715 * data * data * data)  # (...)
         return _wrap(0.5 * data * (1.0 + np.tanh(inner)))      # (...)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return "GELU(approximate='tanh')"
 
 
-class Softmax:
+class Softmax(Activation):
     """Softmax along ``dim`` (default the last axis), numerically stable."""
 
     def __init__(self, dim: int = -1):
@@ -140,12 +117,6 @@ class Softmax:
         shifted = data - data.max(axis=axis, keepdims=True)     # (B, C) - (B, 1): max is now 0
         e = np.exp(shifted)                                     # (B, C) in (0, 1]
         return _wrap(e / e.sum(axis=axis, keepdims=True))       # (B, C), rows sum to 1
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return f"Softmax(dim={self.dim})"

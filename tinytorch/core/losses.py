@@ -2,21 +2,8 @@
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
-
-
-def _float_data(x) -> np.ndarray:
-    """The floating-point array behind ``x`` (Tensor, ndarray, list or number)."""
-    data = x.data if isinstance(x, Tensor) else np.asarray(x, dtype=np.float32)
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype(np.float32)
-    return data
-
-
-def _wrap(out) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
+from tinytorch.core.activations import _check_dim, _float_data
+from tinytorch.core.tensor import Tensor, _wrap
 
 
 def _check_same_shape(pred: np.ndarray, target: np.ndarray, who: str) -> None:
@@ -108,11 +95,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     HINT: reductions with axis=dim and keepdims=True so (N, C) - (N, 1) broadcasts.
     """
     data = _float_data(x)
-    if data.ndim == 0:
-        raise ValueError("log_softmax: expected at least 1 dimension, got a scalar (shape ())")
-    if not -data.ndim <= dim < data.ndim:
-        raise ValueError(f"log_softmax: dim={dim} is out of range for a {data.ndim}-D input "
-                         f"(expected -{data.ndim} <= dim < {data.ndim})")
+    _check_dim(dim, data.ndim, "log_softmax")
     shifted = data - data.max(axis=dim, keepdims=True)                 # (N, C), max of each row is 0
     log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))     # (N, 1), in [0, log C]
     return _wrap(shifted - log_sum)                                    # (N, C)

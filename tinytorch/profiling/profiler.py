@@ -628,7 +628,7 @@ def conv_backward_fast(self, grad_out):
 
 
 def gelu_backward_inplace(self, grad_out):
-    """GELUFunction.backward (module 13) with the derivative built in one buffer, in place:
+    """GELUFn.backward (module 05) with the derivative built in one buffer, in place:
     0.5 (1 + t) + 0.5 c x (1 + 3a x^2)(1 - t^2), t = tanh(c (x + a x^3)) saved by forward."""
     x, t = self.saved
     dt = x.dtype.type
