@@ -791,7 +791,8 @@ _LOSS_FORWARDS = {
     losses.BinaryCrossEntropyLoss: _bce_forward,
     losses.CrossEntropyLoss: _ce_forward,
 }
-_ORIGINALS: dict = {}
+_ORIGINALS: dict = {}  # (owner, name) -> what module 01, 02 or 04 defined
+_METHODS: dict = {}    # (owner, name) -> the method installed instead (made once: idempotent)
 
 
 def _as_method(fn, owner, name: str, original):
@@ -813,7 +814,8 @@ def _patch(owner, name, fn) -> None:
     key = (owner, name)
     if key not in _ORIGINALS:
         _ORIGINALS[key] = owner.__dict__.get(name)
-    setattr(owner, name, _as_method(fn, owner, name, _ORIGINALS[key]))
+        _METHODS[key] = _as_method(fn, owner, name, _ORIGINALS[key])
+    setattr(owner, name, _METHODS[key])
 
 
 def _restore() -> None:
