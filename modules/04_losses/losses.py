@@ -59,8 +59,8 @@ from tinytorch.core.tensor import Tensor, _wrap
 # an `(N, N)` matrix, and the loss is then a wrong number that still goes down during
 # training, one of the nastiest bugs there is. `_class_indices` turns class targets (a list,
 # an integer array, or a Tensor, whose data may be float32 because `Tensor([0, 2, 1])` is
-# float32) into a checked int64 array. Module 05's differentiable losses check their inputs
-# with these same two helpers.
+# float32) into a checked int64 array, and `_check_probabilities` refuses binary targets
+# outside [0, 1]. Module 05's differentiable losses check their inputs with these same helpers.
 
 # %% nbgrader={"grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false}
 #| export
@@ -69,6 +69,12 @@ def _check_same_shape(pred: np.ndarray, target: np.ndarray, who: str) -> None:
         raise ValueError(f"{who}: predictions and targets must have the same shape, got predictions "
                          f"{pred.shape} and targets {target.shape} (reshape one of them; broadcasting "
                          f"here would silently compute the wrong loss)")
+
+
+def _check_probabilities(target: np.ndarray, who: str) -> None:
+    """Binary targets must lie in [0, 1] (they are probabilities too)."""
+    if target.size and (target.min() < 0 or target.max() > 1):
+        raise ValueError(f"{who}: targets must be in [0, 1], got min {target.min()} and max {target.max()}")
 
 
 def _class_indices(targets, logits_shape: tuple, who: str) -> np.ndarray:
@@ -195,15 +201,13 @@ class BinaryCrossEntropyLoss:
         """Return -mean(t log p + (1 - t) log(1 - p)) with p clipped to [eps, 1 - eps].
 
         Predictions are probabilities (after a Sigmoid); targets are in [0, 1], same shape.
-        HINT: np.clip(pred, self.eps, 1 - self.eps); ValueError if a target is outside [0, 1].
+        HINT: np.clip(pred, self.eps, 1 - self.eps); _check_probabilities(target, ...) first.
         """
         ### BEGIN SOLUTION
         pred = _float_data(predictions)                               # (N, ...)
         target = _float_data(targets).astype(pred.dtype, copy=False)
         _check_same_shape(pred, target, "BinaryCrossEntropyLoss")
-        if target.size and (target.min() < 0 or target.max() > 1):
-            raise ValueError(f"BinaryCrossEntropyLoss: targets must be in [0, 1], got min {target.min()} "
-                             f"and max {target.max()}")
+        _check_probabilities(target, "BinaryCrossEntropyLoss")
         p = np.clip(pred, self.eps, 1 - self.eps)                     # (N, ...) never 0 or 1
         per_element = target * np.log(p) + (1 - target) * np.log(1 - p)
         return _wrap(-np.mean(per_element, dtype=pred.dtype))         # ()

@@ -11,7 +11,7 @@ import numpy as np
 
 from tinytorch.core import activations, losses
 from tinytorch.core.activations import _GELU_C, _check_dim, _float_data
-from tinytorch.core.losses import _check_same_shape, _class_indices
+from tinytorch.core.losses import _check_probabilities, _check_same_shape, _class_indices
 from tinytorch.core.tensor import (Tensor, _check_clamp, _check_matmul_shapes, _index_arg, _operand,
                                    _permute_arg, _reduce_args, _reshape_arg, _values_indices, _wrap)
 
@@ -764,10 +764,7 @@ def _mse_forward(self, predictions, targets):
 
 def _bce_forward(self, predictions, targets):
     pred, target = _loss_inputs("BinaryCrossEntropyLoss", predictions, targets)
-    t = target.data
-    if t.size and (t.min() < 0 or t.max() > 1):
-        raise ValueError(f"BinaryCrossEntropyLoss: targets must be in [0, 1], got min {t.min()} "
-                         f"and max {t.max()}")
+    _check_probabilities(target.data, "BinaryCrossEntropyLoss")
     return BCEFn.apply(pred, target, eps=float(getattr(self, "eps", 1e-7)))
 
 

@@ -13,6 +13,12 @@ def _check_same_shape(pred: np.ndarray, target: np.ndarray, who: str) -> None:
                          f"here would silently compute the wrong loss)")
 
 
+def _check_probabilities(target: np.ndarray, who: str) -> None:
+    """Binary targets must lie in [0, 1] (they are probabilities too)."""
+    if target.size and (target.min() < 0 or target.max() > 1):
+        raise ValueError(f"{who}: targets must be in [0, 1], got min {target.min()} and max {target.max()}")
+
+
 def _class_indices(targets, logits_shape: tuple, who: str) -> np.ndarray:
     """Targets as an int64 array of shape logits_shape[:-1], every value in [0, C)."""
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
@@ -66,14 +72,12 @@ class BinaryCrossEntropyLoss:
         """Return -mean(t log p + (1 - t) log(1 - p)) with p clipped to [eps, 1 - eps].
 
         Predictions are probabilities (after a Sigmoid); targets are in [0, 1], same shape.
-        HINT: np.clip(pred, self.eps, 1 - self.eps); ValueError if a target is outside [0, 1].
+        HINT: np.clip(pred, self.eps, 1 - self.eps); _check_probabilities(target, ...) first.
         """
         pred = _float_data(predictions)                               # (N, ...)
         target = _float_data(targets).astype(pred.dtype, copy=False)
         _check_same_shape(pred, target, "BinaryCrossEntropyLoss")
-        if target.size and (target.min() < 0 or target.max() > 1):
-            raise ValueError(f"BinaryCrossEntropyLoss: targets must be in [0, 1], got min {target.min()} "
-                             f"and max {target.max()}")
+        _check_probabilities(target, "BinaryCrossEntropyLoss")
         p = np.clip(pred, self.eps, 1 - self.eps)                     # (N, ...) never 0 or 1
         per_element = target * np.log(p) + (1 - target) * np.log(1 - p)
         return _wrap(-np.mean(per_element, dtype=pred.dtype))         # ()
