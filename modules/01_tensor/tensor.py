@@ -395,18 +395,47 @@ def _neg(self):
     ### END SOLUTION
 
 
-# Attach the operations to the class (provided). The reflected forms handle `2 - t`,
-# `np_array * t` ...: Python calls `t.__rsub__(2)` when `int.__sub__` gives up.
+# The reflected forms handle `2 - t`, `np_array * t` ...: Python calls `t.__rsub__(2)` when
+# `int.__sub__` gives up (provided).
+def _radd(self, other):
+    """other + self."""
+    return _add(self, other)
+
+
+def _rsub(self, other):
+    """other - self (``2 - t``)."""
+    return _wrap(_operand(other, self) - self.data)
+
+
+def _rmul(self, other):
+    """other * self."""
+    return _mul(self, other)
+
+
+def _rtruediv(self, other):
+    """other / self (``1 / t``)."""
+    return _wrap(_operand(other, self) / self.data)
+
+
+def _rpow(self, other):
+    """other ** self (``2 ** t``)."""
+    return _wrap(_operand(other, self) ** self.data)
+
+
+# Attach the operations to the class (provided). These are the class's methods until module
+# 05: its enable_autograd() replaces each one with a version that also records the graph,
+# under the same name, with the same docstring and signature (help(Tensor.__add__) still
+# shows this one's docstring).
 Tensor.__add__ = _add
-Tensor.__radd__ = lambda self, other: _add(self, other)
+Tensor.__radd__ = _radd
 Tensor.__sub__ = _sub
-Tensor.__rsub__ = lambda self, other: _wrap(_operand(other, self) - self.data)
+Tensor.__rsub__ = _rsub
 Tensor.__mul__ = _mul
-Tensor.__rmul__ = lambda self, other: _mul(self, other)
+Tensor.__rmul__ = _rmul
 Tensor.__truediv__ = _truediv
-Tensor.__rtruediv__ = lambda self, other: _wrap(_operand(other, self) / self.data)
+Tensor.__rtruediv__ = _rtruediv
 Tensor.__pow__ = _pow
-Tensor.__rpow__ = lambda self, other: _wrap(_operand(other, self) ** self.data)
+Tensor.__rpow__ = _rpow
 Tensor.__neg__ = _neg
 
 
@@ -544,9 +573,14 @@ def _matmul(self, other) -> Tensor:
     ### END SOLUTION
 
 
-Tensor.matmul = _matmul
+def _rmatmul(self, other) -> Tensor:
+    """other @ self (``np_array @ t``)."""
+    return _matmul(other if isinstance(other, Tensor) else Tensor(other), self)
+
+
+Tensor.matmul = _matmul  # module 05 replaces all three (same names, docstrings, signatures)
 Tensor.__matmul__ = _matmul
-Tensor.__rmatmul__ = lambda self, other: _matmul(Tensor(other) if not isinstance(other, Tensor) else other, self)
+Tensor.__rmatmul__ = _rmatmul
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-tensor-matmul", "locked": true, "points": 2, "schema_version": 3, "solution": false}
@@ -595,6 +629,11 @@ test_unit_matmul()
 # transposes each matrix); `permute(*dims)` reorders all of them, e.g. images
 # `(B, H, W, C) -> (B, C, H, W)` with `permute(0, 3, 1, 2)`. NumPy does these without
 # copying: it only changes the *strides* (how many bytes to jump per axis).
+#
+# The argument checks are provided: `_reshape_arg` refuses a shape the elements cannot fill
+# (6 numbers into `(4, 2)`) with an error that names both shapes, and `_permute_arg` wants one
+# axis per dimension. Module 05's differentiable `reshape` and `permute` call the same two
+# helpers, so the rules (and the messages) live here only. Your part is the NumPy call.
 
 # %% nbgrader={"grade": false, "grade_id": "tensor-shape-ops", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -605,18 +644,39 @@ def _shape_arg(shape: tuple) -> tuple:
     return shape
 
 
+def _reshape_arg(t: Tensor, shape: tuple) -> tuple:
+    """The shape argument of ``t.reshape(...)`` as a tuple, or a ValueError naming both shapes
+    when ``t``'s elements cannot fill it (checked here, not deep inside NumPy; module 05's
+    differentiable reshape checks with it too)."""
+    shape = tuple(_shape_arg(shape))
+    known = 1
+    for n in shape:
+        if n != -1:
+            known *= int(n)
+    fits = known == t.size if -1 not in shape else known != 0 and t.size % known == 0
+    if not fits:
+        raise ValueError(f"cannot reshape a tensor of shape {t.shape} ({t.size} elements) "
+                         f"into shape {shape}")
+    return shape
+
+
+def _permute_arg(t: Tensor, dims: tuple) -> tuple:
+    """The axes of ``t.permute(...)`` as a tuple (``permute(2, 0, 1)`` or ``permute((2, 0, 1))``),
+    one per axis of ``t``, or a ValueError (module 05's permute checks with it too)."""
+    dims = tuple(_shape_arg(dims))
+    if len(dims) != t.ndim:
+        raise ValueError(f"permute needs {t.ndim} dims for shape {t.shape}, got {dims}")
+    return dims
+
+
 def _reshape(self, *shape) -> Tensor:
     """A tensor with the same numbers in a new shape (``-1`` allowed).
 
     EXAMPLE: Tensor(np.arange(6)).reshape(2, -1).shape -> (2, 3)
     """
-    shape = _shape_arg(shape)
+    shape = _reshape_arg(self, shape)
     ### BEGIN SOLUTION
-    try:
-        return _wrap(self.data.reshape(shape))
-    except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) "
-                         f"into shape {tuple(shape)}") from None
+    return _wrap(self.data.reshape(shape))
     ### END SOLUTION
 
 
@@ -629,15 +689,13 @@ def _transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
 
 def _permute(self, *dims) -> Tensor:
     """Reorder all axes. EXAMPLE: x of shape (2, 3, 4): x.permute(2, 0, 1).shape -> (4, 2, 3)"""
-    dims = _shape_arg(dims)
+    dims = _permute_arg(self, dims)
     ### BEGIN SOLUTION
-    if len(dims) != self.ndim:
-        raise ValueError(f"permute needs {self.ndim} dims for shape {self.shape}, got {tuple(dims)}")
     return _wrap(np.transpose(self.data, dims))
     ### END SOLUTION
 
 
-Tensor.reshape = _reshape
+Tensor.reshape = _reshape  # module 05 replaces these three with differentiable versions
 Tensor.transpose = _transpose
 Tensor.permute = _permute
 # .T reverses the axes (for a matrix: the usual transpose), like NumPy.
@@ -757,7 +815,7 @@ def _sqrt(self) -> Tensor:
     ### END SOLUTION
 
 
-Tensor.sum = _sum
+Tensor.sum = _sum  # module 05 replaces these six with differentiable versions
 Tensor.mean = _mean
 Tensor.max = _max
 Tensor.exp = _exp
@@ -823,7 +881,7 @@ def _getitem(self, index) -> Tensor:
     ### END SOLUTION
 
 
-Tensor.__getitem__ = _getitem
+Tensor.__getitem__ = _getitem  # module 05 replaces it with a differentiable version
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-tensor-getitem", "locked": true, "points": 1, "schema_version": 3, "solution": false}
@@ -937,10 +995,15 @@ def _squeeze(self, dim=None) -> Tensor:
     ### END SOLUTION
 
 
-def _clamp(self, min=None, max=None) -> Tensor:
-    """Every element limited to ``[min, max]`` (either bound may be None). HINT: ``np.clip``."""
+def _check_clamp(min, max) -> None:
+    """clamp() needs at least one bound (provided; module 05's clamp checks with it too)."""
     if min is None and max is None:
         raise ValueError("clamp: give min, max or both")
+
+
+def _clamp(self, min=None, max=None) -> Tensor:
+    """Every element limited to ``[min, max]`` (either bound may be None). HINT: ``np.clip``."""
+    _check_clamp(min, max)
     ### BEGIN SOLUTION
     return _wrap(np.clip(self.data, min, max))
     ### END SOLUTION
@@ -1002,10 +1065,25 @@ Tensor.clamp = _clamp
 Tensor.min = _min
 Tensor.view = _view
 Tensor.flatten = _flatten
-Tensor.abs = lambda self: _wrap(np.abs(self.data))
-Tensor.float = lambda self: self if self.dtype == np.float32 else _wrap(self.data.astype(np.float32))
+def _abs(self) -> Tensor:
+    """|x| element-wise."""
+    return _wrap(np.abs(self.data))
+
+
+def _float(self) -> Tensor:
+    """The tensor as float32 (itself if it already is)."""
+    return self if self.dtype == np.float32 else _wrap(self.data.astype(np.float32))
+
+
+def _clone(self) -> Tensor:
+    """A copy that shares no memory with this tensor."""
+    return _wrap(self.data.copy())
+
+
+Tensor.abs = _abs  # abs, float and clone: module 05 replaces them with differentiable versions
+Tensor.float = _float
 Tensor.long = lambda self: _wrap(self.data.astype(np.int64))
-Tensor.clone = lambda self: _wrap(self.data.copy())
+Tensor.clone = _clone
 Tensor.tolist = lambda self: self.data.tolist()
 Tensor.numel = lambda self: int(self.data.size)
 Tensor.dim = lambda self: self.data.ndim

@@ -40,8 +40,10 @@
 #
 # Every class here has the same shape: `forward(x: Tensor) -> Tensor`, `__call__` that
 # calls `self.forward`, and `parameters()` that returns `[]` (activations learn nothing).
-# Keep these names exactly: module 05's `enable_autograd()` swaps in a differentiable
-# `forward` for each class, and your `__call__` must pick it up.
+# The last two are the same for all five, so a small base class, `Activation`, holds them
+# once; you write each `forward`. Keep the names exactly: module 05's `enable_autograd()`
+# swaps in a differentiable `forward` for each class (the same mathematics, now recorded in
+# the graph with its derivative), and `__call__` must pick it up.
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp core.activations
@@ -51,10 +53,10 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, _wrap
 
 # %% [markdown]
-# ### Two small helpers (provided)
+# ### Small helpers and a base class (provided)
 #
 # Every activation starts the same way: get the float array behind the input, and at the
 # end wrap a NumPy result back into a `Tensor`. These helpers are given so that your code
@@ -63,10 +65,14 @@ from tinytorch.core.tensor import Tensor
 # - `_float_data(x)` accepts a Tensor, a NumPy array or a list. Integer and bool data become
 #   float32 (you cannot take `exp` of a label). A float64 *Tensor* stays float64, because the
 #   only way to get one is to ask for it explicitly (`Tensor(..., dtype=np.float64)`, which
-#   module 05's gradient checker does on purpose).
-# - `_wrap(out)` returns `Tensor(out)` keeping `out`'s dtype.
+#   module 05's gradient checker does on purpose). Module 04's losses use it too.
+# - `_wrap(out)` is module 01's: a Tensor around `out` that keeps `out`'s dtype.
 # - `_check_dim(dim, ndim, who)` turns an axis that does not exist into a clear error instead
-#   of a NumPy `AxisError` from deep inside a reduction.
+#   of a NumPy `AxisError` from deep inside a reduction. Module 04's `log_softmax` and module
+#   05's differentiable softmax check their `dim` with it too.
+# - `Activation` is what the five classes share: calling one runs `self.forward`, it has no
+#   parameters, and it prints as its class name, `ReLU()`. Each class below adds its
+#   `forward` (and GELU and Softmax their own `__repr__`).
 
 # %% nbgrader={"grade": false, "grade_id": "helpers", "locked": true, "schema_version": 3, "solution": false}
 #| export
@@ -76,12 +82,6 @@ def _float_data(x) -> np.ndarray:
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
     return data
-
-
-def _wrap(out: np.ndarray) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype (float32 stays float32, float64 stays float64)."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
 
 
 def _check_dim(dim: int, ndim: int, who: str) -> int:
@@ -94,6 +94,22 @@ def _check_dim(dim: int, ndim: int, who: str) -> int:
         raise ValueError(f"{who}: dim={dim} is out of range for a {ndim}-D input "
                          f"(expected -{ndim} <= dim < {ndim})")
     return int(dim) % ndim
+
+
+class Activation:
+    """Base class of the activations: ``__call__`` runs ``self.forward``; no parameters."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    def parameters(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 # %% [markdown]
 # ## 1. ReLU: the default non-linearity
@@ -120,7 +136,7 @@ def _check_dim(dim: int, ndim: int, who: str) -> int:
 
 # %% nbgrader={"grade": false, "grade_id": "relu", "locked": false, "schema_version": 3, "solution": true}
 #| export
-class ReLU:
+class ReLU(Activation):
     """Rectified linear unit: ``max(0, x)`` element-wise.
 
     EXAMPLE: ReLU()(Tensor([-1.0, 2.0])) -> Tensor([0., 2.])
@@ -135,15 +151,6 @@ class ReLU:
         data = _float_data(x)            # (...) any shape
         return _wrap(np.maximum(data, 0))  # (...) same shape and dtype
         ### END SOLUTION
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "ReLU()"
 
 # %% nbgrader={"grade": true, "grade_id": "test-relu", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 from tinytorch.testing import assert_tensor
@@ -193,7 +200,7 @@ test_unit_relu()
 
 # %% nbgrader={"grade": false, "grade_id": "sigmoid", "locked": false, "schema_version": 3, "solution": true}
 #| export
-class Sigmoid:
+class Sigmoid(Activation):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -207,15 +214,6 @@ class Sigmoid:
         out = np.where(data >= 0, 1 / (1 + e), e / (1 + e))  # (...)
         return _wrap(out.astype(data.dtype, copy=False))
         ### END SOLUTION
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Sigmoid()"
 
 # %% nbgrader={"grade": true, "grade_id": "test-sigmoid", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def test_unit_sigmoid():
@@ -260,11 +258,13 @@ test_unit_sigmoid()
 #
 # Numerics: for large `|x|` the cubic grows fast (`1e4^3 = 1e12`, still fine in float32,
 # which overflows only past 3.4e38) and `tanh` saturates to exactly +-1, so `GELU(1e4) = 1e4`
-# and `GELU(-1e4) = -0.0`. Compute the constant `sqrt(2/pi)` once.
+# and `GELU(-1e4) = -0.0`. Compute the constant `sqrt(2/pi)` once, and write the cube as
+# `data * data * data`: NumPy's `data ** 3` goes through the general power function, which
+# is several times slower than two multiplications (GELU runs on every token of a GPT).
 
 # %% nbgrader={"grade": false, "grade_id": "tanh-gelu", "locked": false, "schema_version": 3, "solution": true}
 #| export
-class Tanh:
+class Tanh(Activation):
     """Hyperbolic tangent, range (-1, 1)."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -273,20 +273,11 @@ class Tanh:
         return _wrap(np.tanh(_float_data(x)))  # (...)
         ### END SOLUTION
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Tanh()"
-
 
 _GELU_C = math.sqrt(2.0 / math.pi)  # 0.7978845608...
 
 
-class GELU:
+class GELU(Activation):
     """Gaussian Error Linear Unit, tanh approximation (as in GPT-2)."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -297,15 +288,9 @@ class GELU:
         """
         ### BEGIN SOLUTION
         data = _float_data(x)                                  # (...)
-        inner = _GELU_C * (data + 0.044715 * data ** 3)        # (...)
+        inner = _GELU_C * (data + 0.044715 * data * data * data)  # (...)
         return _wrap(0.5 * data * (1.0 + np.tanh(inner)))      # (...)
         ### END SOLUTION
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return "GELU(approximate='tanh')"
@@ -379,7 +364,7 @@ print(f"max |GELU_tanh - GELU_exact| on [-6, 6]: {_gap.max():.2e} at x = {_xs[_g
 
 # %% nbgrader={"grade": false, "grade_id": "softmax", "locked": false, "schema_version": 3, "solution": true}
 #| export
-class Softmax:
+class Softmax(Activation):
     """Softmax along ``dim`` (default the last axis), numerically stable."""
 
     def __init__(self, dim: int = -1):
@@ -398,12 +383,6 @@ class Softmax:
         e = np.exp(shifted)                                     # (B, C) in (0, 1]
         return _wrap(e / e.sum(axis=axis, keepdims=True))       # (B, C), rows sum to 1
         ### END SOLUTION
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return f"Softmax(dim={self.dim})"
@@ -586,7 +565,7 @@ print("relu([-1, 2]) =", relu(Tensor([-1.0, 2.0])).data, "  softmax([0, ln 3]) =
 #    even more important on GPUs?
 # 2. **Memory.** A network computes `GELU(x)` on activations of shape `(B, T, 4C)` with
 #    B = 32, T = 1024, C = 768 in float32. How many MB does the output take? Your GELU
-#    also creates temporaries (`data ** 3`, `inner`, `tanh(inner)`): roughly how much
+#    also creates temporaries (`data * data * data`, `inner`, `tanh(inner)`): roughly how much
 #    memory does one call touch, and what would a "fused" kernel save?
 # 3. **Speed.** Your loop-vs-vectorized measurement gave a ratio of hundreds. Where does the
 #    time go in the loop version: arithmetic, or interpreter overhead per element? What

@@ -626,7 +626,9 @@ test_unit_conv2d_backward()
 # - **avg**: each of the K*K inputs gets `grad / (K*K)`.
 #
 # Both use the same window view as im2col, `(N, C, H_out, W_out, KH, KW)`, and the
-# backward uses the same "loop over kernel offsets, add a strided slice" as col2im.
+# backward uses the same "loop over kernel offsets, add a strided slice" as col2im. The two
+# layers around them (provided) differ only in the Function they apply, so a small base
+# class, `_Pool2d`, holds the kernel size, the stride and the `forward`.
 
 # %% nbgrader={"grade": false, "grade_id": "pool-functions", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -709,8 +711,11 @@ class AvgPool2dFunction(Function):
 
 # %% nbgrader={"grade": false, "grade_id": "pool-layers", "locked": true, "schema_version": 3, "solution": false}
 #| export
-class MaxPool2d(Module):
-    """MaxPool2d(kernel_size, stride=None): stride defaults to kernel_size, like PyTorch."""
+class _Pool2d(Module):
+    """What both pooling layers share: a kernel size, a stride (by default the kernel size,
+    like PyTorch) and no parameters; a subclass names its ``function``."""
+
+    function = None  # the pooling Function of the subclass
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
@@ -718,25 +723,22 @@ class MaxPool2d(Module):
         self.stride = self.kernel_size[0] if stride is None else int(stride)
 
     def forward(self, x):
-        return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride)
 
     def __repr__(self):
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
 
 
-class AvgPool2d(Module):
-    """AvgPool2d(kernel_size, stride=None): stride defaults to kernel_size, like PyTorch."""
+class MaxPool2d(_Pool2d):
+    """MaxPool2d(kernel_size, stride=None): the maximum of each window."""
 
-    def __init__(self, kernel_size=2, stride=None):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size[0] if stride is None else int(stride)
+    function = MaxPool2dFunction
 
-    def forward(self, x):
-        return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride)
 
-    def __repr__(self):
-        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+class AvgPool2d(_Pool2d):
+    """AvgPool2d(kernel_size, stride=None): the mean of each window."""
+
+    function = AvgPool2dFunction
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-pooling", "locked": true, "points": 2, "schema_version": 3, "solution": false}

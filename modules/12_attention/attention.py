@@ -382,6 +382,14 @@ test_unit_sdpa_fused()
 
 # %% nbgrader={"grade": false, "grade_id": "mha", "locked": false, "schema_version": 3, "solution": true}
 #| export
+def child_seeds(seed, n: int) -> list:
+    """n reproducible integer seeds derived from one seed, one per sub-layer (None stays None:
+    then every sub-layer draws from the ``manual_seed`` generator). Module 13 uses it too."""
+    if seed is None:
+        return [None] * n
+    return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, n)]
+
+
 class MultiHeadAttention(Module):
     """Multi-head self-attention: MultiHeadAttention(embed_dim, num_heads, bias=True, seed=None).
 
@@ -395,8 +403,7 @@ class MultiHeadAttention(Module):
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
-        # four independent seeds derived from one, so the whole layer is reproducible
-        seeds = [None] * 4 if seed is None else [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, 4)]
+        seeds = child_seeds(seed, 4)  # four seeds from one: the whole layer is reproducible
         self.q_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[0])
         self.k_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[1])
         self.v_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[2])
@@ -509,22 +516,17 @@ for n, peak, saved_p, dt in rows:
 
 # %% [markdown]
 # The same model with the Tensor-operations version keeps several (B, H, N, N) arrays alive
-# for backward (scores, shifted, exp, weights...). Measure how much more it holds:
+# for backward (scores, shifted, exp, weights...). Measure how much more it holds, walking the
+# graph with module 05's `topological_order` (`every_input=True`: the inputs that need no
+# gradient, like the mask, are held all the same):
 
 # %%
+from tinytorch.core.autograd import topological_order
+
+
 def graph_bytes(t):
-    """Bytes of every array held by the autograd graph below t (saved values and inputs)."""
-    seen, stack, total = set(), [t], 0
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        total += node.data.nbytes
-        ctx = getattr(node, "_ctx", None)
-        if ctx is not None:
-            stack.extend(ctx.inputs)
-    return total
+    """Bytes of every tensor held by the autograd graph below t (results and all inputs)."""
+    return sum(node.data.nbytes for node in topological_order(t, every_input=True))
 
 
 rng = np.random.default_rng(0)

@@ -29,9 +29,9 @@
 #   built so far                        you build now                 this unlocks
 #   ------------                        -------------                 ------------
 #   01/02 Tensor, activations     -->   LayerNorm (fused)        -->  milestone 5: TinyTalks Q&A
-#   03 Layers (Module, Linear)    -->   GELU (fused), MLP        -->    and Shakespeare generation
+#   03 Layers (Module, Linear)    -->   MLP (GELU from before)   -->    and Shakespeare generation
 #   04 Losses (next-token CE)     -->   TransformerBlock         -->  14 Profiling (where time goes)
-#   05 Autograd (Function)        -->   GPT decoder              -->  17 KV cache (fast generation)
+#   05 Autograd (Function, GELU)  -->   GPT decoder              -->  17 KV cache (fast generation)
 #   06/07 Optimizers, training    -->   generate (temp, top-k)
 #   10 Tokenization (ids)         -->
 #   11 Embeddings (tok + pos)     -->
@@ -45,10 +45,11 @@
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.activations import GELU
 from tinytorch.core.autograd import Function, no_grad
 from tinytorch.core.layers import Module, Linear
 from tinytorch.text.embeddings import Embedding
-from tinytorch.core.attention import MultiHeadAttention, causal_mask
+from tinytorch.core.attention import MultiHeadAttention, causal_mask, child_seeds
 
 # %% [markdown]
 # ## 1. Layer normalization
@@ -129,7 +130,7 @@ class LayerNorm(Module):
         return LayerNormFunction.apply(x, self.weight, self.bias, eps=self.eps)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-layernorm", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-layernorm", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 from tinytorch.core.autograd import gradcheck
 from tinytorch.testing import assert_tensor
 
@@ -168,8 +169,9 @@ test_unit_layernorm()
 #   x (B, T, C) --Linear(C, 4C)--> (B, T, 4C) --GELU--> (B, T, 4C) --Linear(4C, C)--> (B, T, C)
 # ```
 #
-# GPT uses GELU, a smooth ReLU: gelu(x) = x * Phi(x), with Phi the standard normal CDF. GPT-2
-# and PyTorch's `GELU(approximate="tanh")` use the tanh approximation (NumPy has no erf):
+# GPT uses GELU, a smooth ReLU that you already have: module 02 wrote its forward (the tanh
+# approximation of GPT-2 and PyTorch's `GELU(approximate="tanh")`) and module 05 its
+# backward, as the fused `GELUFn` that `enable_autograd()` puts behind the class:
 #
 # ```
 #   u = sqrt(2/pi) * (x + 0.044715 x^3)       t = tanh(u)
@@ -180,62 +182,20 @@ test_unit_layernorm()
 #   gelu  -0.004  -0.159   0    0.841  2.996
 # ```
 #
-# Unlike ReLU, small negative inputs keep a small gradient, and the curve is smooth at 0.
-
-# %% nbgrader={"grade": false, "grade_id": "gelu-function", "locked": false, "schema_version": 3, "solution": true}
-#| export
-_GELU_C = np.sqrt(2.0 / np.pi)
-
-
-class GELUFunction(Function):
-    """Fused tanh-approximation GELU (as GPT-2 and PyTorch's GELU(approximate='tanh'))."""
-
-    def forward(self, x):
-        """x (...) -> gelu(x) (...), same dtype. Save what backward needs."""
-        c = x.dtype.type(_GELU_C)
-        ### BEGIN SOLUTION
-        t = np.tanh(c * (x + x.dtype.type(0.044715) * x * x * x))
-        self.save_for_backward(x, t)
-        return x.dtype.type(0.5) * x * (1 + t)
-        ### END SOLUTION
-
-    def backward(self, grad_out):
-        """grad_out (...) -> (dx,)."""
-        ### BEGIN SOLUTION
-        x, t = self.saved
-        c = x.dtype.type(_GELU_C)
-        half = x.dtype.type(0.5)
-        d = half * (1 + t) + half * x * (1 - t * t) * c * (1 + x.dtype.type(3 * 0.044715) * x * x)
-        return (grad_out * d,)
-        ### END SOLUTION
-
+# Unlike ReLU, small negative inputs keep a small gradient, and the curve is smooth at 0. So
+# the MLP below is only wiring: `Linear`, module 02's `GELU`, `Linear`. Each sub-layer gets
+# its own seed from the layer's one seed with module 12's `child_seeds`, so a whole GPT is
+# reproducible from `GPT(..., seed=0)`.
 
 # %% nbgrader={"grade": false, "grade_id": "gelu-mlp", "locked": true, "schema_version": 3, "solution": false}
 #| export
-class GELU:
-    """GELU activation as a plain class (like module 02's activations): GELU()(x)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return GELUFunction.apply(x)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-
-def _child_seeds(seed, n):
-    """n reproducible integer seeds derived from one seed (None stays None)."""
-    if seed is None:
-        return [None] * n
-    return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, n)]
-
-
 class MLP(Module):
     """Feed-forward block: Linear(C, hidden) -> GELU -> Linear(hidden, C); hidden = 4C by default."""
 
     def __init__(self, n_embd: int, hidden: int = None, seed=None):
         super().__init__()
         hidden = 4 * n_embd if hidden is None else hidden
-        s = _child_seeds(seed, 2)
+        s = child_seeds(seed, 2)
         self.fc = Linear(n_embd, hidden, seed=s[0])
         self.act = GELU()
         self.proj = Linear(hidden, n_embd, seed=s[1])
@@ -244,28 +204,24 @@ class MLP(Module):
         return self.proj(self.act(self.fc(x)))             # (..., C) -> (..., 4C) -> (..., C)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-gelu", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-def test_unit_gelu():
-    """Table values, float32, derivative by finite differences; MLP shapes."""
+# %%
+def check_gelu_mlp():
+    """Module 02's GELU, with module 05's backward, inside the MLP: table values, float32,
+    derivative by finite differences, MLP shapes and parameter count."""
     x = np.array([-3.0, -1.0, 0.0, 1.0, 3.0], dtype=np.float32)
     y = assert_tensor(GELU()(Tensor(x)), (5,), np.float32, name="GELU()(x)").data
     np.testing.assert_allclose(y, [-0.004, -0.159, 0.0, 0.841, 2.996], atol=1e-3)
     xs = np.random.default_rng(0).standard_normal(7) * 3
-    fn = GELUFunction()
-    fn.forward(xs)
-    (dx,) = fn.backward(np.ones_like(xs))
-    num = (GELUFunction().forward(xs + 1e-6) - GELUFunction().forward(xs - 1e-6)) / 2e-6
-    np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
+    gradcheck(lambda t: GELU()(t), Tensor(xs, dtype=np.float64))
+    assert np.isfinite(GELU()(Tensor(np.array([-1e4, 1e4], dtype=np.float32))).data).all()
     mlp = MLP(8, seed=0)
     assert_tensor(mlp(Tensor(np.ones((2, 3, 8), dtype=np.float32))), (2, 3, 8), np.float32, name="MLP(8)(x)")
     n = sum(p.size for p in mlp.parameters())
     assert n == 8 * 32 + 32 + 32 * 8 + 8, f"expected {8 * 32 + 32 + 32 * 8 + 8} parameters, got {n}"
-    ### BEGIN HIDDEN TESTS
-    assert np.isfinite(GELU()(Tensor(np.array([-1e4, 1e4], dtype=np.float32))).data).all()
-    ### END HIDDEN TESTS
+    print(f"GELU and MLP(8): {n} parameters, gradient checked")
 
 
-test_unit_gelu()
+check_gelu_mlp()
 
 
 # %% [markdown]
@@ -298,7 +254,7 @@ class TransformerBlock(Module):
 
     def __init__(self, n_embd: int, n_head: int, seed=None):
         super().__init__()
-        s = _child_seeds(seed, 2)
+        s = child_seeds(seed, 2)
         self.ln1 = LayerNorm(n_embd)
         self.attn = MultiHeadAttention(n_embd, n_head, seed=s[0])
         self.ln2 = LayerNorm(n_embd)
@@ -315,7 +271,7 @@ class TransformerBlock(Module):
         ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-block", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-block", "locked": true, "points": 3, "schema_version": 3, "solution": false}
 def test_unit_block():
     """Shape, residual structure and causality of one block."""
     blk = TransformerBlock(16, 4, seed=0)
@@ -377,7 +333,7 @@ class GPT(Module):
         super().__init__()
         self.vocab_size, self.block_size = vocab_size, block_size
         self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd
-        s = _child_seeds(seed, n_layer + 4)
+        s = child_seeds(seed, n_layer + 4)
         self.tok_emb = Embedding(vocab_size, n_embd, seed=s[0])
         self.pos_emb = Embedding(block_size, n_embd, seed=s[1])
         self.blocks = [TransformerBlock(n_embd, n_head, seed=s[4 + i]) for i in range(n_layer)]
@@ -566,6 +522,8 @@ test_unit_generate()
 import time
 from collections import defaultdict
 
+from tinytorch.core.autograd import topological_order
+
 
 def params_by_component(model):
     """Parameter count grouped by the first two name parts (e.g. blocks.0)."""
@@ -579,16 +537,11 @@ def params_by_component(model):
 
 def activation_bytes_by_op(out):
     """Bytes of every tensor the graph below `out` holds, grouped by the op that produced it."""
-    groups, seen, stack = defaultdict(int), set(), [out]
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
+    groups = defaultdict(int)
+    for t in topological_order(out):                   # module 05's graph walk
         ctx = t._ctx
         if ctx is None:
             continue
-        stack.extend(ctx.inputs)
         if any(np.may_share_memory(t.data, i.data) for i in ctx.inputs):
             groups["(views: no new memory)"] += 0
             continue

@@ -45,8 +45,8 @@ def _layernorm(x, g, b):
 
 
 def _gelu(x):
-    from tinytorch.models.transformer import GELUFunction
-    return GELUFunction.apply(x)
+    from tinytorch.core.autograd import GELUFn
+    return GELUFn.apply(x)
 
 
 def _block(x, g1, b1, Wq, bq, Wk, bk, Wv, bv, Wo, bo, g2, b2, W1, c1, W2, c2):

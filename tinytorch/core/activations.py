@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.tensor import Tensor, _wrap
 
 
 # %% modules/02_activations/activations.py cell 5 (helpers)
@@ -15,12 +15,6 @@ def _float_data(x) -> np.ndarray:
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
     return data
-
-
-def _wrap(out: np.ndarray) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype (float32 stays float32, float64 stays float64)."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
 
 
 def _check_dim(dim: int, ndim: int, who: str) -> int:
@@ -35,8 +29,24 @@ def _check_dim(dim: int, ndim: int, who: str) -> int:
     return int(dim) % ndim
 
 
+class Activation:
+    """Base class of the activations: ``__call__`` runs ``self.forward``; no parameters."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.forward(x)
+
+    def parameters(self) -> list:
+        return []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
 # %% modules/02_activations/activations.py cell 7 (relu)
-class ReLU:
+class ReLU(Activation):
     """Rectified linear unit: ``max(0, x)`` element-wise.
 
     EXAMPLE: ReLU()(Tensor([-1.0, 2.0])) -> Tensor([0., 2.])
@@ -50,18 +60,9 @@ class ReLU:
         data = _float_data(x)            # (...) any shape
         return _wrap(np.maximum(data, 0))  # (...) same shape and dtype
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "ReLU()"
-
 
 # %% modules/02_activations/activations.py cell 10 (sigmoid)
-class Sigmoid:
+class Sigmoid(Activation):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, computed without overflow."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -74,38 +75,20 @@ class Sigmoid:
         out = np.where(data >= 0, 1 / (1 + e), e / (1 + e))  # (...)
         return _wrap(out.astype(data.dtype, copy=False))
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Sigmoid()"
-
 
 # %% modules/02_activations/activations.py cell 13 (tanh-gelu)
-class Tanh:
+class Tanh(Activation):
     """Hyperbolic tangent, range (-1, 1)."""
 
     def forward(self, x: Tensor) -> Tensor:
         """Return tanh(x) element-wise.  HINT: np.tanh"""
         return _wrap(np.tanh(_float_data(x)))  # (...)
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
-
-    def __repr__(self) -> str:
-        return "Tanh()"
-
 
 _GELU_C = math.sqrt(2.0 / math.pi)  # 0.7978845608...
 
 
-class GELU:
+class GELU(Activation):
     """Gaussian Error Linear Unit, tanh approximation (as in GPT-2)."""
 
     def forward(self, x: Tensor) -> Tensor:
@@ -115,21 +98,15 @@ class GELU:
         "weak" in NumPy 2, so 0.5 * float32_array stays float32).
         """
         data = _float_data(x)                                  # (...)
-        inner = _GELU_C * (data + 0.044715 * data ** 3)        # (...)
+        inner = _GELU_C * (data + 0.044715 * data * data * data)  # (...)
         return _wrap(0.5 * data * (1.0 + np.tanh(inner)))      # (...)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return "GELU(approximate='tanh')"
 
 
 # %% modules/02_activations/activations.py cell 18 (softmax)
-class Softmax:
+class Softmax(Activation):
     """Softmax along ``dim`` (default the last axis), numerically stable."""
 
     def __init__(self, dim: int = -1):
@@ -146,12 +123,6 @@ class Softmax:
         shifted = data - data.max(axis=axis, keepdims=True)     # (B, C) - (B, 1): max is now 0
         e = np.exp(shifted)                                     # (B, C) in (0, 1]
         return _wrap(e / e.sum(axis=axis, keepdims=True))       # (B, C), rows sum to 1
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-    def parameters(self) -> list:
-        return []
 
     def __repr__(self) -> str:
         return f"Softmax(dim={self.dim})"

@@ -116,6 +116,14 @@ def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask=None) -> 
 
 
 # %% modules/12_attention/attention.py cell 17 (mha)
+def child_seeds(seed, n: int) -> list:
+    """n reproducible integer seeds derived from one seed, one per sub-layer (None stays None:
+    then every sub-layer draws from the ``manual_seed`` generator). Module 13 uses it too."""
+    if seed is None:
+        return [None] * n
+    return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, n)]
+
+
 class MultiHeadAttention(Module):
     """Multi-head self-attention: MultiHeadAttention(embed_dim, num_heads, bias=True, seed=None).
 
@@ -129,8 +137,7 @@ class MultiHeadAttention(Module):
         self.embed_dim = embed_dim
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
-        # four independent seeds derived from one, so the whole layer is reproducible
-        seeds = [None] * 4 if seed is None else [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, 4)]
+        seeds = child_seeds(seed, 4)  # four seeds from one: the whole layer is reproducible
         self.q_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[0])
         self.k_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[1])
         self.v_proj = Linear(embed_dim, embed_dim, bias=bias, seed=seeds[2])

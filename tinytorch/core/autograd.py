@@ -3,16 +3,22 @@
 # %% modules/05_autograd/autograd.py cell 3 (imports)
 from __future__ import annotations
 
+import functools
 import numbers
+import types
 import warnings
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor, _check_matmul_shapes, _operand, _reduce_args, _values_indices, _wrap
+from tinytorch.core import activations, losses
+from tinytorch.core.activations import _GELU_C, _check_dim, _float_data
+from tinytorch.core.losses import _check_probabilities, _check_same_shape, _class_indices
+from tinytorch.core.tensor import (Tensor, _check_clamp, _check_matmul_shapes, _index_arg, _operand,
+                                   _permute_arg, _reduce_args, _reshape_arg, _values_indices, _wrap)
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
-    "backward_pass",
+    "backward_pass", "topological_order",
 ]
 
 
@@ -45,11 +51,10 @@ class no_grad:
         return False
 
     def __call__(self, fn):
+        @functools.wraps(fn)  # the wrapper keeps fn's name, docstring and signature
         def wrapper(*args, **kwargs):
             with no_grad():
                 return fn(*args, **kwargs)
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = getattr(fn, "__doc__", None)
         return wrapper
 
 
@@ -143,8 +148,13 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 # %% modules/05_autograd/autograd.py cell 12 (backward-pass)
-def _topological_order(root: Tensor) -> list:
-    """Tensors of the graph ending in ``root``, each after all of its inputs (iterative DFS)."""
+def topological_order(root: Tensor, every_input: bool = False) -> list:
+    """Tensors of the graph ending in ``root``, each after all of its inputs (iterative DFS).
+
+    backward() needs the tensors that require grad. ``every_input=True`` lists the inputs that
+    do not as well (the batch, masks, constants): the graph keeps them alive too, so the memory
+    measurements of this module and of modules 12 and 13 walk the graph with it.
+    """
     order, visited = [], set()
     stack = [(root, False)]
     while stack:
@@ -159,7 +169,7 @@ def _topological_order(root: Tensor) -> list:
         ctx = node._ctx
         if ctx is not None:
             for inp in ctx.inputs:
-                if inp.requires_grad and id(inp) not in visited:
+                if (every_input or inp.requires_grad) and id(inp) not in visited:
                     stack.append((inp, False))
     return order
 
@@ -169,7 +179,7 @@ def backward_pass(root: Tensor, gradient=None, retain_graph: bool = False) -> No
 
     HINTS (``seed`` and ``order`` are ready when your code starts):
         - keep pending gradients in a dict keyed by ``id(tensor)``, starting with the root
-        - visit ``order`` (``_topological_order(root)``) in reverse; take (pop) the node's
+        - visit ``order`` (``topological_order(root)``) in reverse; take (pop) the node's
           pending gradient, skip nodes that received none
         - a leaf (no ``_ctx``): add into ``node.grad`` (a Tensor of the node's dtype; copy
           the array the first time so two leaves never share one)
@@ -193,7 +203,7 @@ def backward_pass(root: Tensor, gradient=None, retain_graph: bool = False) -> No
             raise RuntimeError(f"backward(): gradient of shape {seed.shape} does not match the "
                                f"output shape {root.shape}")
         seed = seed.astype(root.dtype, copy=False)
-    order = _topological_order(root)
+    order = topological_order(root)
     for node in order:
         if node._ctx is None and getattr(node, "_graph_freed", False):
             raise RuntimeError(
@@ -495,15 +505,6 @@ class Sqrt(Function):
 
 
 # %% modules/05_autograd/autograd.py cell 20 (fused-functions)
-_GELU_C = float(np.sqrt(2.0 / np.pi))
-
-
-def _axis(dim: int, ndim: int) -> int:
-    if ndim == 0 or not -ndim <= dim < ndim:
-        raise ValueError(f"dim={dim} is out of range for a {ndim}-D input")
-    return dim % ndim
-
-
 def _log_softmax_array(x: np.ndarray, axis: int) -> np.ndarray:
     shifted = x - x.max(axis=axis, keepdims=True)  # max is now 0: exp cannot overflow
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -543,10 +544,10 @@ class TanhFn(Function):
 
 
 class GELUFn(Function):
-    """GELU, tanh approximation (GPT-2, torch's approximate='tanh')."""
+    """GELU, tanh approximation (GPT-2, torch's approximate='tanh'): module 02's formula."""
 
     def forward(self, x):
-        t = np.tanh(_GELU_C * (x + 0.044715 * x ** 3))
+        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
         self.save_for_backward(x, t)
         return 0.5 * x * (1 + t)
 
@@ -558,7 +559,7 @@ class GELUFn(Function):
 
 class SoftmaxFn(Function):
     def forward(self, x, dim=-1):
-        axis = _axis(dim, x.ndim)
+        axis = _check_dim(dim, x.ndim, "Softmax")
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         s = e / e.sum(axis=axis, keepdims=True)
         self.save_for_backward(s, axis)
@@ -571,7 +572,7 @@ class SoftmaxFn(Function):
 
 class LogSoftmaxFn(Function):
     def forward(self, x, dim=-1):
-        axis = _axis(dim, x.ndim)
+        axis = _check_dim(dim, x.ndim, "log_softmax")
         out = _log_softmax_array(x, axis)
         self.save_for_backward(out, axis)
         return out
@@ -680,39 +681,13 @@ def _pow_method(self, exponent):
     return Pow.apply(self, exponent)
 
 
-def _reshape_method(self, *shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    try:
-        return Reshape.apply(self, shape=shape)
-    except ValueError:
-        raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) "
-                         f"into shape {tuple(shape)}") from None
-
-
-def _permute_method(self, *dims):
-    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-        dims = tuple(dims[0])
-    if len(dims) != self.ndim:
-        raise ValueError(f"permute needs {self.ndim} dims for shape {self.shape}, got {tuple(dims)}")
-    return Permute.apply(self, dims=tuple(dims))
-
-
 def _matmul_method(self, other):
     b = other if isinstance(other, Tensor) else _as_input(other, self)
     _check_matmul_shapes(self.shape, b.shape)
     try:
         return MatMul.apply(self, b)
-    except ValueError as e:
+    except ValueError as e:  # batch dimensions that do not broadcast
         raise ValueError(f"Shape mismatch: {self.shape} @ {b.shape}: {e}") from None
-
-
-def _getitem_method(self, index):
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return GetItem.apply(self, index=index)
 
 
 # Reductions take NumPy's axis=/keepdims= and PyTorch's dim=/keepdim= (module 01's rules).
@@ -735,9 +710,15 @@ def _max_method(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 
 def _clamp_method(self, min=None, max=None):
-    if min is None and max is None:
-        raise ValueError("clamp: give min, max or both")
+    _check_clamp(min, max)
     return Clamp.apply(self, lo=min, hi=max)
+
+
+def _backward_method(self, gradient=None, retain_graph: bool = False) -> None:
+    """Backpropagate from this tensor: fill ``.grad`` of every leaf of its graph that requires
+    grad. A non-scalar tensor needs ``gradient`` (dloss/dself); ``retain_graph=True`` keeps
+    the graph for another backward()."""
+    backward_pass(self, gradient, retain_graph)
 
 
 _TENSOR_METHODS = {
@@ -755,10 +736,10 @@ _TENSOR_METHODS = {
     "__matmul__": _matmul_method,
     "__rmatmul__": lambda self, other: _matmul_method(_as_input(other, self), self),
     "matmul": _matmul_method,
-    "reshape": _reshape_method,
+    "reshape": lambda self, *shape: Reshape.apply(self, shape=_reshape_arg(self, shape)),
     "transpose": lambda self, dim0=-2, dim1=-1: Transpose.apply(self, dim0=dim0, dim1=dim1),
-    "permute": _permute_method,
-    "__getitem__": _getitem_method,
+    "permute": lambda self, *dims: Permute.apply(self, dims=_permute_arg(self, dims)),
+    "__getitem__": lambda self, index: GetItem.apply(self, index=_index_arg(index)),
     "sum": _sum_method,
     "mean": _mean_method,
     "max": _max_method,
@@ -769,20 +750,21 @@ _TENSOR_METHODS = {
     "clamp": _clamp_method,
     "float": lambda self: self if self.dtype == np.float32 else Cast.apply(self, dtype=np.float32),
     "clone": lambda self: Cast.apply(self),
-    "backward": lambda self, gradient=None, retain_graph=False: backward_pass(self, gradient, retain_graph),
+    "backward": _backward_method,
 }
 
 
-def _float_input(x):
-    """Activations accept Tensors, arrays and lists; integers become float32."""
-    if not isinstance(x, Tensor):
-        x = Tensor(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = _wrap(x.data.astype(np.float32))
-    return x
+def _float_input(x) -> Tensor:
+    """The input of an activation or loss as a float Tensor (module 02's ``_float_data`` rules).
+
+    A float Tensor is passed on as it is: it may be part of the graph.
+    """
+    if isinstance(x, Tensor) and np.issubdtype(x.dtype, np.floating):
+        return x
+    return _wrap(_float_data(x))
 
 
-def log_softmax(x, dim: int = -1) -> Tensor:
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """Differentiable, numerically stable log-softmax along ``dim``."""
     return LogSoftmaxFn.apply(_float_input(x), dim=dim)
 
@@ -793,9 +775,7 @@ def _loss_inputs(who, pred, target):
     target = _float_input(target)
     if target.dtype != pred.dtype:
         target = _wrap(target.data.astype(pred.dtype))
-    if pred.shape != target.shape:
-        raise ValueError(f"{who}: predictions and targets must have the same shape, got "
-                         f"predictions {pred.shape} and targets {target.shape}")
+    _check_same_shape(pred, target, who)
     return pred, target
 
 
@@ -806,61 +786,55 @@ def _mse_forward(self, predictions, targets):
 
 def _bce_forward(self, predictions, targets):
     pred, target = _loss_inputs("BinaryCrossEntropyLoss", predictions, targets)
-    t = target.data
-    if t.size and (t.min() < 0 or t.max() > 1):
-        raise ValueError(f"BinaryCrossEntropyLoss: targets must be in [0, 1], got min {t.min()} "
-                         f"and max {t.max()}")
+    _check_probabilities(target.data, "BinaryCrossEntropyLoss")
     return BCEFn.apply(pred, target, eps=float(getattr(self, "eps", 1e-7)))
-
-
-def _class_targets(targets, logits_shape: tuple) -> np.ndarray:
-    """Integer class indices of shape logits_shape[:-1], each in [0, C)."""
-    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
-    if t.dtype.kind == "f":
-        if not np.all(np.isfinite(t)) or not np.all(t == np.round(t)):
-            raise ValueError("CrossEntropyLoss: targets must be integer class indices, got non-integer values")
-    elif t.dtype.kind not in "iu":
-        raise TypeError(f"CrossEntropyLoss: targets must be integer class indices, got dtype {t.dtype}")
-    if len(logits_shape) < 1:
-        raise ValueError("CrossEntropyLoss: expected logits of shape (N, C), got a scalar")
-    if t.shape != tuple(logits_shape[:-1]):
-        raise ValueError(f"CrossEntropyLoss: logits {tuple(logits_shape)} need targets of shape "
-                         f"{tuple(logits_shape[:-1])}, got {t.shape}")
-    C = logits_shape[-1]
-    if t.size and (t.min() < 0 or t.max() >= C):
-        raise ValueError(f"CrossEntropyLoss: class indices must be in [0, {C}), got min {t.min()} "
-                         f"and max {t.max()}")
-    return t.astype(np.int64, copy=False)
 
 
 def _ce_forward(self, predictions, targets):
     logits = _float_input(predictions)  # (..., C)
-    t = _class_targets(targets, logits.shape)  # (...)
+    t = _class_indices(targets, logits.shape, "CrossEntropyLoss")  # (...)
     if logits.ndim != 2:
         logits = logits.reshape(-1, logits.shape[-1])  # (N, C)
     return CrossEntropyFn.apply(logits, _wrap(t.reshape(-1)))
 
 
 _ACTIVATION_FORWARDS = {
-    "ReLU": lambda self, x: ReLUFn.apply(_float_input(x)),
-    "Sigmoid": lambda self, x: SigmoidFn.apply(_float_input(x)),
-    "Tanh": lambda self, x: TanhFn.apply(_float_input(x)),
-    "GELU": lambda self, x: GELUFn.apply(_float_input(x)),
-    "Softmax": lambda self, x: SoftmaxFn.apply(_float_input(x), dim=getattr(self, "dim", -1)),
+    activations.ReLU: lambda self, x: ReLUFn.apply(_float_input(x)),
+    activations.Sigmoid: lambda self, x: SigmoidFn.apply(_float_input(x)),
+    activations.Tanh: lambda self, x: TanhFn.apply(_float_input(x)),
+    activations.GELU: lambda self, x: GELUFn.apply(_float_input(x)),
+    activations.Softmax: lambda self, x: SoftmaxFn.apply(_float_input(x), dim=self.dim),
 }
 _LOSS_FORWARDS = {
-    "MSELoss": _mse_forward,
-    "BinaryCrossEntropyLoss": _bce_forward,
-    "CrossEntropyLoss": _ce_forward,
+    losses.MSELoss: _mse_forward,
+    losses.BinaryCrossEntropyLoss: _bce_forward,
+    losses.CrossEntropyLoss: _ce_forward,
 }
-_ORIGINALS: dict = {}
+_ORIGINALS: dict = {}  # (owner, name) -> what module 01, 02 or 04 defined
+_METHODS: dict = {}    # (owner, name) -> the method installed instead (made once: idempotent)
 
 
-def _patch(owner, name, value) -> None:
+def _as_method(fn, owner, name: str, original):
+    """A copy of ``fn`` that presents itself as ``owner.name``: the method's name (also in
+    tracebacks), the original's docstring (unless ``fn`` has its own) and its annotations."""
+    qualname = name if isinstance(owner, types.ModuleType) else f"{owner.__qualname__}.{name}"
+    code = fn.__code__.replace(co_name=name)
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        code = code.replace(co_qualname=qualname)
+    method = types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    method.__kwdefaults__ = fn.__kwdefaults__
+    method.__qualname__ = qualname
+    method.__doc__ = fn.__doc__ or getattr(original, "__doc__", None)
+    method.__annotations__ = dict(fn.__annotations__ or getattr(original, "__annotations__", {}))
+    return method
+
+
+def _patch(owner, name, fn) -> None:
     key = (owner, name)
     if key not in _ORIGINALS:
         _ORIGINALS[key] = owner.__dict__.get(name)
-    setattr(owner, name, value)
+        _METHODS[key] = _as_method(fn, owner, name, _ORIGINALS[key])
+    setattr(owner, name, _METHODS[key])
 
 
 def _restore() -> None:
@@ -874,24 +848,12 @@ def _restore() -> None:
 
 def enable_autograd() -> None:
     """Make every Tensor operation, activation and loss record a graph (idempotent)."""
-    import importlib
-
-    for name, method in _TENSOR_METHODS.items():
-        _patch(Tensor, name, method)
-    for module_name, table in (("tinytorch.core.activations", _ACTIVATION_FORWARDS),
-                               ("tinytorch.core.losses", _LOSS_FORWARDS)):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:  # not exported yet: nothing to patch
-            if e.name != module_name:
-                raise
-            continue
-        for cls_name, forward in table.items():
-            cls = getattr(module, cls_name, None)
-            if cls is not None:
-                _patch(cls, "forward", forward)
-        if module_name.endswith("losses") and hasattr(module, "log_softmax"):
-            _patch(module, "log_softmax", log_softmax)
+    for name, fn in _TENSOR_METHODS.items():
+        _patch(Tensor, name, fn)
+    for table in (_ACTIVATION_FORWARDS, _LOSS_FORWARDS):
+        for cls, forward in table.items():
+            _patch(cls, "forward", forward)
+    _patch(losses, "log_softmax", log_softmax)
     # A learner's half-finished module must not break every Tensor: check one tiny step.
     try:
         w = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)

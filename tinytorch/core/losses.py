@@ -3,29 +3,22 @@
 # %% modules/04_losses/losses.py cell 3 (imports)
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.activations import _check_dim, _float_data
+from tinytorch.core.tensor import Tensor, _wrap
 
 
 # %% modules/04_losses/losses.py cell 5 (helpers)
-def _float_data(x) -> np.ndarray:
-    """The floating-point array behind ``x`` (Tensor, ndarray, list or number)."""
-    data = x.data if isinstance(x, Tensor) else np.asarray(x, dtype=np.float32)
-    if not np.issubdtype(data.dtype, np.floating):
-        data = data.astype(np.float32)
-    return data
-
-
-def _wrap(out) -> Tensor:
-    """A Tensor over ``out`` that keeps its dtype."""
-    out = np.asarray(out)
-    return Tensor(out, dtype=out.dtype)
-
-
 def _check_same_shape(pred: np.ndarray, target: np.ndarray, who: str) -> None:
     if pred.shape != target.shape:
         raise ValueError(f"{who}: predictions and targets must have the same shape, got predictions "
                          f"{pred.shape} and targets {target.shape} (reshape one of them; broadcasting "
                          f"here would silently compute the wrong loss)")
+
+
+def _check_probabilities(target: np.ndarray, who: str) -> None:
+    """Binary targets must lie in [0, 1] (they are probabilities too)."""
+    if target.size and (target.min() < 0 or target.max() > 1):
+        raise ValueError(f"{who}: targets must be in [0, 1], got min {target.min()} and max {target.max()}")
 
 
 def _class_indices(targets, logits_shape: tuple, who: str) -> np.ndarray:
@@ -83,14 +76,12 @@ class BinaryCrossEntropyLoss:
         """Return -mean(t log p + (1 - t) log(1 - p)) with p clipped to [eps, 1 - eps].
 
         Predictions are probabilities (after a Sigmoid); targets are in [0, 1], same shape.
-        HINT: np.clip(pred, self.eps, 1 - self.eps); ValueError if a target is outside [0, 1].
+        HINT: np.clip(pred, self.eps, 1 - self.eps); _check_probabilities(target, ...) first.
         """
         pred = _float_data(predictions)                               # (N, ...)
         target = _float_data(targets).astype(pred.dtype, copy=False)
         _check_same_shape(pred, target, "BinaryCrossEntropyLoss")
-        if target.size and (target.min() < 0 or target.max() > 1):
-            raise ValueError(f"BinaryCrossEntropyLoss: targets must be in [0, 1], got min {target.min()} "
-                             f"and max {target.max()}")
+        _check_probabilities(target, "BinaryCrossEntropyLoss")
         p = np.clip(pred, self.eps, 1 - self.eps)                     # (N, ...) never 0 or 1
         per_element = target * np.log(p) + (1 - target) * np.log(1 - p)
         return _wrap(-np.mean(per_element, dtype=pred.dtype))         # ()
@@ -113,11 +104,7 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     HINT: reductions with axis=dim and keepdims=True so (N, C) - (N, 1) broadcasts.
     """
     data = _float_data(x)
-    if data.ndim == 0:
-        raise ValueError("log_softmax: expected at least 1 dimension, got a scalar (shape ())")
-    if not -data.ndim <= dim < data.ndim:
-        raise ValueError(f"log_softmax: dim={dim} is out of range for a {data.ndim}-D input "
-                         f"(expected -{data.ndim} <= dim < {data.ndim})")
+    _check_dim(dim, data.ndim, "log_softmax")
     shifted = data - data.max(axis=dim, keepdims=True)                 # (N, C), max of each row is 0
     log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))     # (N, 1), in [0, log C]
     return _wrap(shifted - log_sum)                                    # (N, C)

@@ -291,8 +291,11 @@ class AvgPool2dFunction(Function):
 
 
 # %% modules/09_spatial/spatial.py cell 24 (pool-layers)
-class MaxPool2d(Module):
-    """MaxPool2d(kernel_size, stride=None): stride defaults to kernel_size, like PyTorch."""
+class _Pool2d(Module):
+    """What both pooling layers share: a kernel size, a stride (by default the kernel size,
+    like PyTorch) and no parameters; a subclass names its ``function``."""
+
+    function = None  # the pooling Function of the subclass
 
     def __init__(self, kernel_size=2, stride=None):
         super().__init__()
@@ -300,25 +303,22 @@ class MaxPool2d(Module):
         self.stride = self.kernel_size[0] if stride is None else int(stride)
 
     def forward(self, x):
-        return MaxPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride)
+        return self.function.apply(x, kernel_size=self.kernel_size, stride=self.stride)
 
     def __repr__(self):
-        return f"MaxPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
 
 
-class AvgPool2d(Module):
-    """AvgPool2d(kernel_size, stride=None): stride defaults to kernel_size, like PyTorch."""
+class MaxPool2d(_Pool2d):
+    """MaxPool2d(kernel_size, stride=None): the maximum of each window."""
 
-    def __init__(self, kernel_size=2, stride=None):
-        super().__init__()
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size[0] if stride is None else int(stride)
+    function = MaxPool2dFunction
 
-    def forward(self, x):
-        return AvgPool2dFunction.apply(x, kernel_size=self.kernel_size, stride=self.stride)
 
-    def __repr__(self):
-        return f"AvgPool2d(kernel_size={self.kernel_size}, stride={self.stride})"
+class AvgPool2d(_Pool2d):
+    """AvgPool2d(kernel_size, stride=None): the mean of each window."""
+
+    function = AvgPool2dFunction
 
 
 # %% modules/09_spatial/spatial.py cell 27 (flatten)

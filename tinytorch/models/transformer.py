@@ -4,10 +4,11 @@
 import numpy as np
 
 from tinytorch.core.tensor import Tensor
+from tinytorch.core.activations import GELU
 from tinytorch.core.autograd import Function, no_grad
 from tinytorch.core.layers import Module, Linear
 from tinytorch.text.embeddings import Embedding
-from tinytorch.core.attention import MultiHeadAttention, causal_mask
+from tinytorch.core.attention import MultiHeadAttention, causal_mask, child_seeds
 
 
 # %% modules/13_transformers/transformers.py cell 5 (layernorm-function)
@@ -56,54 +57,14 @@ class LayerNorm(Module):
         return LayerNormFunction.apply(x, self.weight, self.bias, eps=self.eps)
 
 
-# %% modules/13_transformers/transformers.py cell 9 (gelu-function)
-_GELU_C = np.sqrt(2.0 / np.pi)
-
-
-class GELUFunction(Function):
-    """Fused tanh-approximation GELU (as GPT-2 and PyTorch's GELU(approximate='tanh'))."""
-
-    def forward(self, x):
-        """x (...) -> gelu(x) (...), same dtype. Save what backward needs."""
-        c = x.dtype.type(_GELU_C)
-        t = np.tanh(c * (x + x.dtype.type(0.044715) * x * x * x))
-        self.save_for_backward(x, t)
-        return x.dtype.type(0.5) * x * (1 + t)
-
-    def backward(self, grad_out):
-        """grad_out (...) -> (dx,)."""
-        x, t = self.saved
-        c = x.dtype.type(_GELU_C)
-        half = x.dtype.type(0.5)
-        d = half * (1 + t) + half * x * (1 - t * t) * c * (1 + x.dtype.type(3 * 0.044715) * x * x)
-        return (grad_out * d,)
-
-
-# %% modules/13_transformers/transformers.py cell 10 (gelu-mlp)
-class GELU:
-    """GELU activation as a plain class (like module 02's activations): GELU()(x)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return GELUFunction.apply(x)
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.forward(x)
-
-
-def _child_seeds(seed, n):
-    """n reproducible integer seeds derived from one seed (None stays None)."""
-    if seed is None:
-        return [None] * n
-    return [int(s) for s in np.random.default_rng(seed).integers(0, 2**31 - 1, n)]
-
-
+# %% modules/13_transformers/transformers.py cell 9 (gelu-mlp)
 class MLP(Module):
     """Feed-forward block: Linear(C, hidden) -> GELU -> Linear(hidden, C); hidden = 4C by default."""
 
     def __init__(self, n_embd: int, hidden: int = None, seed=None):
         super().__init__()
         hidden = 4 * n_embd if hidden is None else hidden
-        s = _child_seeds(seed, 2)
+        s = child_seeds(seed, 2)
         self.fc = Linear(n_embd, hidden, seed=s[0])
         self.act = GELU()
         self.proj = Linear(hidden, n_embd, seed=s[1])
@@ -112,13 +73,13 @@ class MLP(Module):
         return self.proj(self.act(self.fc(x)))             # (..., C) -> (..., 4C) -> (..., C)
 
 
-# %% modules/13_transformers/transformers.py cell 13 (block)
+# %% modules/13_transformers/transformers.py cell 12 (block)
 class TransformerBlock(Module):
     """Pre-norm block: x + attn(ln1(x)), then + mlp(ln2(x)). TransformerBlock(n_embd, n_head, seed)."""
 
     def __init__(self, n_embd: int, n_head: int, seed=None):
         super().__init__()
-        s = _child_seeds(seed, 2)
+        s = child_seeds(seed, 2)
         self.ln1 = LayerNorm(n_embd)
         self.attn = MultiHeadAttention(n_embd, n_head, seed=s[0])
         self.ln2 = LayerNorm(n_embd)
@@ -133,7 +94,7 @@ class TransformerBlock(Module):
         return x
 
 
-# %% modules/13_transformers/transformers.py cell 16 (gpt)
+# %% modules/13_transformers/transformers.py cell 15 (gpt)
 class GPT(Module):
     """GPT(vocab_size, block_size, n_layer, n_head, n_embd, seed=None): a decoder-only transformer.
 
@@ -146,7 +107,7 @@ class GPT(Module):
         super().__init__()
         self.vocab_size, self.block_size = vocab_size, block_size
         self.n_layer, self.n_head, self.n_embd = n_layer, n_head, n_embd
-        s = _child_seeds(seed, n_layer + 4)
+        s = child_seeds(seed, n_layer + 4)
         self.tok_emb = Embedding(vocab_size, n_embd, seed=s[0])
         self.pos_emb = Embedding(block_size, n_embd, seed=s[1])
         self.blocks = [TransformerBlock(n_embd, n_head, seed=s[4 + i]) for i in range(n_layer)]
@@ -193,7 +154,7 @@ class GPT(Module):
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 
 
-# %% modules/13_transformers/transformers.py cell 18 (generate)
+# %% modules/13_transformers/transformers.py cell 17 (generate)
 def generate(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
              seed=None) -> np.ndarray:
     """Autoregressive sampling from model (a GPT). idx (B, T) ints -> (B, T + max_new_tokens) int64.
