@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from tito.machine import set_blas_threads, write_result  # noqa: E402
 
@@ -40,7 +39,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from _report import fmt_s, header, load1
-    from tinytorch.benchmarking.benchmark import compare
+    from tinytorch.benchmarking.benchmark import compare, time_loop
     from tinytorch.core.autograd import no_grad
     from tinytorch.generation.kv_cache import CachedModel
     from tinytorch.models.transformer import GPT
@@ -71,24 +70,25 @@ def main(argv=None) -> int:
         print(f"{n:>4} new tokens: no cache {fmt_s(a)}, cache {fmt_s(b)} -> {speedup:.1f}x "
               f"(95% CI {lo:.1f}-{hi:.1f}x), tokens identical: {same}, load {load1():.1f}", flush=True)
 
-    # time per token against position: the same calls generate makes, each step timed
+    # time per token against position: the calls generate makes, each step timed by module 19's
+    # time_loop (fastest of --position-repeats); the cached step starts from a cache holding the
+    # T - 1 earlier tokens (resetting its length makes the step repeatable: it rewrites slot T - 1)
     n = lengths[-1]
     positions = np.arange(prompt_len, prompt_len + n)              # the context length at each step
-    t_plain = np.full(n, np.inf)
-    t_cache = np.full(n, np.inf)
     ids = model.generate(prompt, n, temperature=0)                  # (1, 16 + n): the tokens to feed
+    memo = CachedModel(model, batch_size=1, max_len=prompt_len + n)
+    t_plain, t_cache = np.zeros(n), np.zeros(n)
     with no_grad():
-        for _ in range(args.position_repeats):
-            memo = CachedModel(model, batch_size=1, max_len=prompt_len + n)
-            for i, T in enumerate(positions):
-                ctx = ids[:, :T]
-                t0 = time.perf_counter()
-                model(ctx).data[:, -1]
-                t_plain[i] = min(t_plain[i], time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                memo(ctx).data[:, -1]
-                t_cache[i] = min(t_cache[i], time.perf_counter() - t0)
-    print(f"per token at context {positions[0]}: no cache {fmt_s(t_plain[0])}, cache {fmt_s(t_cache[0])} (prefill); "
+        memo(ids[:, :prompt_len - 1])                               # fill the cache
+
+        for i, T in enumerate(positions):
+            def cached_step(T=T):
+                memo.cache.length, memo.seen = T - 1, ids[:, :T - 1]
+                return memo(ids[:, :T]).data[:, -1]
+            t_plain[i] = min(time_loop(lambda T=T: model(ids[:, :T]).data[:, -1], 1, "wall")
+                             for _ in range(args.position_repeats))
+            t_cache[i] = min(time_loop(cached_step, 1, "wall") for _ in range(args.position_repeats))
+    print(f"per token at context {positions[0]}: no cache {fmt_s(t_plain[0])}, cache {fmt_s(t_cache[0])}; "
           f"at {positions[-1]}: {fmt_s(t_plain[-1])} vs {fmt_s(t_cache[-1])}", flush=True)
 
     png = None
@@ -114,13 +114,12 @@ def main(argv=None) -> int:
             fig.savefig(png, dpi=110)
         plt.close(fig)
 
-    if args.no_write:
-        return 0
     sample = [0, 16, 48, 112, 240, n - 1]
     lines = header("KV cache (module 17): generation with and without the cache", "kv_cache.py",
                    sys.argv[1:] if argv is None else argv, load0,
                    [f"tinytorch.benchmarking.compare, {args.rounds} interleaved rounds per length, one "
-                    "generation per sample, wall clock; the ratio is the median of the per-round ratios"])
+                    "generation per sample, wall clock; the ratio is the median of the per-round ratios",
+                    f"tinytorch.benchmarking.time_loop per step, fastest of {args.position_repeats}, wall clock"])
     lines += [f"Model: {label}. Greedy decoding; the tokens with and without the cache are compared.", "",
               "## Speed-up against the number of new tokens", "",
               "| new tokens | no cache | KV cache | per token, no cache | per token, cache | speed-up | 95% CI | same tokens |",
@@ -133,6 +132,9 @@ def main(argv=None) -> int:
                 for i in sample if i < n], ""]
     if png is not None:
         lines += ["![time per token against position](kv_cache.png)", ""]
+    print("\n".join(lines))
+    if args.no_write:
+        return 0
     print("wrote", write_result("kv_cache", "\n".join(lines)))
     out = Path(__file__).resolve().parent / "results" / "kv_cache.json"
     out.write_text(json.dumps({"model": label, "lengths": results,

@@ -1596,7 +1596,8 @@ def save_pretrained(model: Module, path, card: dict, preprocess: dict) -> str:
     return str(path)
 
 
-def _resolve(name) -> Path:
+def checkpoint_path(name) -> Path:
+    """The .npz of a shipped checkpoint (one of ``PRETRAINED``) or of a path to one."""
     if isinstance(name, str) and name in PRETRAINED:
         import tinytorch
         # __path__ rather than __file__: it also works when tinytorch is a namespace package
@@ -1617,7 +1618,7 @@ def load_pretrained(name) -> Module:
     """A trained model in eval mode: ``name`` is one of ``PRETRAINED`` or a path to a .npz written
     by ``save_pretrained``. The model gets ``.card`` (dict) and ``.preprocess`` (callable)."""
     from tinytorch.core.training import load_state_dict
-    path = _resolve(name)
+    path = checkpoint_path(name)
     meta = path.with_suffix(".json")
     if not meta.is_file():
         raise PretrainedError(f"{meta} is missing: a checkpoint is the .npz and its .json")
@@ -1683,6 +1684,22 @@ def window_loss(model, ids, n_windows=None, batch_size: int = 32) -> float:
             logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))   # (b, T, V)
             total -= np.take_along_axis(logp, ids[ix + 1][..., None], axis=-1).sum()
     return float(total / (n * T))
+
+# %% [markdown]
+# What does a checkpoint cost? Its parameters, 4 bytes each, and little else: `profile_memory`
+# measures what loading one allocates, next to the size of its file.
+
+# %%
+from tinytorch.models.pretrained import PRETRAINED, checkpoint_path, load_pretrained
+
+for name in PRETRAINED:
+    mem = profile_memory(load_pretrained, name)
+    model = load_pretrained(name)
+    n = sum(p.size for p in model.parameters())
+    print(f"{name:<16} {n:>8,} parameters x 4 B = {4 * n / 1e6:5.2f} MB; file "
+          f"{checkpoint_path(name).stat().st_size / 1e6:5.2f} MB; loading allocated "
+          f"{mem['retained_bytes'] / 1e6:5.2f} MB (peak {mem['peak_bytes'] / 1e6:5.2f} MB); card: "
+          f"{model.card['metric']} {model.card['value']:.4f} on {model.card['dataset']}")
 
 # %% [markdown]
 # ## Reflect

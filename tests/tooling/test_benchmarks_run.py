@@ -15,6 +15,7 @@ SMALL = {
     "profile_models.py": ["--quick"],
     "roofline.py": ["--quick"],
     "serve_models.py": ["--quick"],
+    "kv_cache.py": ["--quick", "--rounds", "9", "--position-repeats", "1"],
 }
 
 

@@ -157,7 +157,8 @@ def save_pretrained(model: Module, path, card: dict, preprocess: dict) -> str:
     return str(path)
 
 
-def _resolve(name) -> Path:
+def checkpoint_path(name) -> Path:
+    """The .npz of a shipped checkpoint (one of ``PRETRAINED``) or of a path to one."""
     if isinstance(name, str) and name in PRETRAINED:
         import tinytorch
         # __path__ rather than __file__: it also works when tinytorch is a namespace package
@@ -178,7 +179,7 @@ def load_pretrained(name) -> Module:
     """A trained model in eval mode: ``name`` is one of ``PRETRAINED`` or a path to a .npz written
     by ``save_pretrained``. The model gets ``.card`` (dict) and ``.preprocess`` (callable)."""
     from tinytorch.core.training import load_state_dict
-    path = _resolve(name)
+    path = checkpoint_path(name)
     meta = path.with_suffix(".json")
     if not meta.is_file():
         raise PretrainedError(f"{meta} is missing: a checkpoint is the .npz and its .json")
