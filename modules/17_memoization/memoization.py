@@ -283,7 +283,8 @@ def attend_cached(attn, x: Tensor, cache: KVCache, layer: int) -> Tensor:
     """Module 12's MultiHeadAttention ``attn`` on new tokens x (B, t, C), with the keys and values
     of earlier tokens from ``cache`` (and this call's written to it). Returns (B, t, C).
 
-    HINT: the projections and head split of MultiHeadAttention.forward, then
+    HINT: the projections and head split of MultiHeadAttention.forward (Linear takes (B, t, C)
+          as it is: no need to flatten to 2-D without a backward pass), then
           k_all, v_all = cache.update(layer, k.data, v.data); mask = None if t == 1 else
           cached_causal_mask(cache.length, t); scaled_dot_product_attention(q, Tensor(k_all),
           Tensor(v_all), mask=mask); merge the heads and apply out_proj.
@@ -291,15 +292,14 @@ def attend_cached(attn, x: Tensor, cache: KVCache, layer: int) -> Tensor:
     B, t, C = x.shape
     H, D = attn.num_heads, attn.head_dim
     ### BEGIN SOLUTION
-    x2 = x.reshape(B * t, C)                                    # (B*t, C)
-    q = attn.q_proj(x2).reshape(B, t, H, D).transpose(1, 2)    # (B, H, t, D)
-    k = attn.k_proj(x2).reshape(B, t, H, D).transpose(1, 2)    # (B, H, t, D)
-    v = attn.v_proj(x2).reshape(B, t, H, D).transpose(1, 2)    # (B, H, t, D)
+    q = attn.q_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
+    k = attn.k_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
+    v = attn.v_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
     k_all, v_all = cache.update(layer, k.data, v.data)          # (B, H, offset+t, D) each
     mask = None if t == 1 else cached_causal_mask(cache.length, t)   # (t, offset+t)
     y = scaled_dot_product_attention(q, Tensor(k_all), Tensor(v_all), mask=mask)   # (B, H, t, D)
-    y = y.transpose(1, 2).reshape(B * t, C)                     # (B*t, C)
-    return attn.out_proj(y).reshape(B, t, C)                    # (B, t, C)
+    y = y.transpose(1, 2).reshape(B, t, C)                      # (B, t, C)
+    return attn.out_proj(y)                                     # (B, t, C)
     ### END SOLUTION
 
 
@@ -309,7 +309,7 @@ def forward_cached(model, idx, cache: KVCache) -> Tensor:
 
     HINT: positions np.arange(cache.length, cache.length + t); for each block:
           x = x + attend_cached(block.attn, block.ln1(x), cache, i); x = x + block.mlp(block.ln2(x));
-          then cache.advance(t), model.ln_f, model.lm_head on x.reshape(B * t, C).
+          then cache.advance(t), model.ln_f and model.lm_head.
     """
     idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
     if idx.ndim != 2:
@@ -325,9 +325,7 @@ def forward_cached(model, idx, cache: KVCache) -> Tensor:
         x = x + attend_cached(block.attn, block.ln1(x), cache, i)         # (B, t, C)
         x = x + block.mlp(block.ln2(x))                                   # (B, t, C)
     cache.advance(t)
-    x = model.ln_f(x)                                                     # (B, t, C)
-    logits = model.lm_head(x.reshape(B * t, model.n_embd))                # (B*t, V)
-    return logits.reshape(B, t, model.vocab_size)                         # (B, t, V)
+    return model.lm_head(model.ln_f(x))                                   # (B, t, V)
     ### END SOLUTION
 
 
