@@ -1690,8 +1690,6 @@ def window_loss(model, ids, n_windows=None, batch_size: int = 32) -> float:
 # measures what loading one allocates, next to the size of its file.
 
 # %%
-from tinytorch.models.pretrained import PRETRAINED, checkpoint_path, load_pretrained
-
 for name in PRETRAINED:
     mem = profile_memory(load_pretrained, name)
     model = load_pretrained(name)
