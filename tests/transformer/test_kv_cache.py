@@ -60,3 +60,6 @@ def test_cache_memory_is_the_formula(trained):
             forward_cached(model, np.zeros((1, model.block_size + 1), dtype=np.int64), cache)
     with pytest.raises(ValueError, match="max_len"):
         KVCache(1, 1, 1, 1, 0)
+    k = np.ones((1, model.blocks[0].attn.num_heads, 3, model.n_embd // model.blocks[0].attn.num_heads), np.float32)
+    ka, va = new_cache(model, 1).update(0, k, k)
+    assert ka.base is not None and va.base is not None, "update returns views of the cache, not copies"
