@@ -42,6 +42,32 @@ def data_dir() -> Path:
     return path
 
 
+# CIFAR-10 is shared as JPEG bytes (``$TINYTORCH_DATA/cifar10/cifar10-jpeg.npz``) with a script
+# that writes the official ``cifar-10-batches-py/`` layout. ``cifar_root`` runs it once per
+# session into a temporary directory (about 10-20 s), unless ``$TINYTORCH_DATA`` already holds
+# an extracted ``cifar-10-batches-py/``, and the loader then reads it through the same code path
+# as a downloaded copy. Set ``TINYTORCH_TEST_CACHE=DIR`` to keep the built batches in DIR.
+@pytest.fixture(scope="session")
+def cifar_root(data_dir: Path, tmp_path_factory) -> Path:
+    if (data_dir / "cifar-10-batches-py" / "data_batch_1").is_file():
+        return data_dir
+    script = data_dir / "cifar10" / "build_cifar10_batches.py"
+    if not script.is_file() or not (data_dir / "cifar10" / "cifar10-jpeg.npz").is_file():
+        pytest.skip(f"{data_dir}/cifar10 lacks build_cifar10_batches.py or cifar10-jpeg.npz")
+    pytest.importorskip("PIL", reason="building CIFAR-10 batches from JPEG needs Pillow")
+    keep = os.environ.get("TINYTORCH_TEST_CACHE")  # optional: build once, reuse in later sessions
+    if keep:
+        dest = Path(keep) / "cifar10-built"
+        if (dest / "cifar-10-batches-py" / ".complete").is_file():
+            return dest
+        dest.mkdir(parents=True, exist_ok=True)
+    else:
+        dest = tmp_path_factory.mktemp("cifar10")
+    subprocess.run([sys.executable, str(script), str(dest)], check=True, capture_output=True, timeout=600)
+    (dest / "cifar-10-batches-py" / ".complete").touch()
+    return dest
+
+
 def _run(cmd, **kw):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
     assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"

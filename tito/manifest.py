@@ -70,6 +70,9 @@ class Manifest:
     root: Path
     modules: tuple[ModuleSpec, ...]
     milestones: tuple[MilestoneSpec, ...] = field(default=())
+    # folders of data inside the package that no lesson generates (datasets, trained weights):
+    # export leaves them alone; workspaces, grading stages, student kits and wheels copy them
+    package_data: tuple[Path, ...] = field(default=())
 
     def module(self, key: int | str) -> ModuleSpec:
         """Look a module up by number (1, "1", "01") or slug ("tensor")."""
@@ -164,7 +167,12 @@ def _validate(data: dict, path: Path) -> Manifest:
         bad = [r for r in ms.requires if r not in known]
         if bad:
             raise ManifestError(f"{path}: milestone {ms.number} requires unknown modules {bad}")
-    return Manifest(root=path.parent.parent, modules=modules, milestones=milestones)
+    package_data = tuple(Path(p) for p in data.get("package_data", []))
+    for p in package_data:
+        if p.is_absolute() or ".." in p.parts or p.parts[:1] != ("tinytorch",) or len(p.parts) < 2:
+            raise ManifestError(f"{path}: package_data entry {p.as_posix()!r} is not a folder inside tinytorch/")
+    return Manifest(root=path.parent.parent, modules=modules, milestones=milestones,
+                    package_data=package_data)
 
 
 @lru_cache(maxsize=8)

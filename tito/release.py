@@ -207,9 +207,9 @@ def release_kit(manifest: Manifest, out: Path, only: list[ModuleSpec] | None = N
     written = release(manifest, out, only)
     (out / MANIFEST_RELPATH).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(manifest.root / MANIFEST_RELPATH, out / MANIFEST_RELPATH)
-    data = manifest.root / "tinytorch" / "data" / "files"
-    if data.is_dir():
-        shutil.copytree(data, out / "tinytorch" / "data" / "files", dirs_exist_ok=True)
+    for rel in manifest.package_data:  # the bundled datasets and trained weights
+        if (manifest.root / rel).is_dir():
+            shutil.copytree(manifest.root / rel, out / rel, dirs_exist_ok=True)
     for old in (out / "wheels").glob("*.whl") if (out / "wheels").is_dir() else []:
         old.unlink()
     from .answers import write_sealed

@@ -42,7 +42,6 @@ from .sandbox import DEFAULT_CELL_TIMEOUT
 META_DIR = ".tinytorch"
 CONFIG = "workspace.json"
 PROGRESS = "progress.json"
-DATA_FILES = Path("tinytorch", "data", "files")
 
 
 class WorkspaceError(Exception):
@@ -129,9 +128,9 @@ def init_workspace(dest: Path, manifest: Manifest, start: ModuleSpec | None = No
                 raise WorkspaceError(f"Cannot provide the files of module {m.code}: {e}") from None
         write_files(package, build)
         write_files(package_init_files(list(package), manifest), build)
-        data_src = manifest.root / DATA_FILES
-        if data_src.is_dir():  # bundled datasets are data, not learner code
-            shutil.copytree(data_src, build / DATA_FILES)
+        for rel in manifest.package_data:  # bundled datasets and weights are data, not learner code
+            if (manifest.root / rel).is_dir():
+                shutil.copytree(manifest.root / rel, build / rel)
         (build / META_DIR).mkdir(exist_ok=True)
         atomic_write(build / META_DIR / CONFIG, json.dumps(
             {"format": 1, "course": str(manifest.root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -274,10 +273,11 @@ def _stage_package(ws: Workspace, files: dict[Path, str], stage: Path) -> None:
     existing = [p.relative_to(stage) for p in (stage / "tinytorch").rglob("*.py")] if (stage / "tinytorch").is_dir() else []
     write_files(files, stage)
     write_files(package_init_files(existing + list(files), ws.manifest), stage)
-    data = ws.package_dir / "data" / "files"
-    if data.is_dir():  # copied: the sandbox sees nothing outside the staged package
-        (stage / DATA_FILES).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(data, stage / DATA_FILES)
+    for rel in ws.manifest.package_data:  # copied: the sandbox sees nothing outside the staged package
+        data = ws.package_dir.parent / rel
+        if data.is_dir():
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(data, stage / rel)
 
 
 def nbgrader_checksum(source: str, cell_type: str, meta: dict) -> str:

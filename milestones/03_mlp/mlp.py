@@ -11,15 +11,15 @@ cross-entropy) with nothing but your tinytorch:
 
 Run:   python milestones/03_mlp/mlp.py                  (both datasets, full run)
        python milestones/03_mlp/mlp.py --quick          (TinyDigits + 2 MNIST epochs)
-       python milestones/03_mlp/mlp.py --save mlp.npz   (also save the MNIST weights)
+       python milestones/03_mlp/mlp.py --save mlp.npz   (also save the MNIST weights and card)
        python milestones/03_mlp/mlp.py --load mlp.npz   (evaluate saved weights, no training)
 
-Rebuilding a saved model elsewhere (weights are a plain .npz, no pickle):
+Rebuilding a saved model elsewhere (mlp.npz holds the weights, no pickle; mlp.json the
+architecture, the preprocessing and the card):
 
-    import tinytorch
-    model = build_model()                       # the function below: same architecture
-    model.load_state_dict(tinytorch.load("mlp.npz"))
-    logits = model(Tensor(prepare(images)))     # images: (N, 28, 28) uint8 -> (N, 10)
+    from tinytorch.models.pretrained import load_pretrained
+    model = load_pretrained("mlp.npz")          # or "mnist_mlp": the one shipped with tinytorch
+    logits = model(model.preprocess(images))    # images: (N, 28, 28) uint8 -> (N, 10)
 
 Needs modules 01-07, and module 08 for the dataset loaders.
 """
@@ -133,8 +133,8 @@ def main(argv=None) -> int:
         data = load(name) or (load("tinydigits") if name == "mnist" else None)
         if data is None:
             return 1
-        model = build_model()
-        model.load_state_dict(tinytorch.load(args.load))
+        from tinytorch.models.pretrained import load_pretrained
+        model = load_pretrained(args.load)                     # the .npz and its .json card
         res = evaluate(model, CrossEntropyLoss(), batches(data[1][0], data[1][1], 1000))
         print(f"{args.load}: test accuracy {res['accuracy']:.2%}, test loss {res['loss']:.4f}")
         return 0
@@ -171,10 +171,31 @@ def main(argv=None) -> int:
         print(f"{r['dataset']:<11} {r['train_n']:>7,} {r['test_n']:>7,} {r['epochs']:>6} {r['train_acc']:>9.2%} "
               f"{r['test_acc']:>9.2%} {r['seconds']:>9.1f}  {target}")
     if args.save and trained is not None:
-        path = tinytorch.save(trained.state_dict(), args.save)
-        print(f"\nweights of the last model ({results[-1]['dataset']}) saved to {path}; "
-              "rebuild with build_model() + model.load_state_dict(tinytorch.load(path))")
+        path = save_card(trained, results[-1], args.save, argv)
+        print(f"\nthe last model ({results[-1]['dataset']}) saved to {path} and its card; "
+              "load it with tinytorch.models.pretrained.load_pretrained(path)")
     return 0 if ok else 1
+
+
+def save_card(model, res, path, argv, subset=1000):
+    """save_pretrained: the weights and a card whose numbers are measured here on the raw test
+    images through the checkpoint's own preprocess (all of them, and the first ``subset``)."""
+    from tinytorch.data import datasets
+    from tinytorch.models.pretrained import image_accuracy, make_preprocess, save_pretrained, today
+    name = res["dataset"]
+    (_, _), (xte, yte) = datasets.load_mnist() if name == "mnist" else datasets.load_tinydigits()
+    spec = {"type": "image", "mean": [MNIST_MEAN], "std": [MNIST_STD], "flatten": True}
+    model.preprocess = make_preprocess(spec)
+    card = {"name": "mnist_mlp" if name == "mnist" else "tinydigits_mlp", "milestone": 3,
+            "dataset": "MNIST" if name == "mnist" else "TinyDigits",
+            "split": f"test ({len(yte):,} images)", "metric": "accuracy",
+            "value": image_accuracy(model, xte, yte),
+            "subset": {"images": f"the first {subset} test images", "n": subset,
+                       "value": image_accuracy(model, xte[:subset], yte[:subset])},
+            "trained": f"{res['epochs']} epochs on {res['train_n']:,} images, {res['seconds']:.0f} s",
+            "command": "python milestones/03_mlp/mlp.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "date": today()}
+    return save_pretrained(model, path, card, spec)
 
 
 if __name__ == "__main__":

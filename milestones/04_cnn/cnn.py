@@ -8,7 +8,7 @@ Part 2: a 160k-parameter CNN (Conv2d + BatchNorm2d + ReLU + MaxPool2d, flips and
 
 Run:  python milestones/04_cnn/cnn.py             (full: TinyDigits, then CIFAR-10, ~1 h on 2 cores)
       python milestones/04_cnn/cnn.py --quick     (a few minutes: TinyDigits + a CIFAR-10 slice)
-      python milestones/04_cnn/cnn.py --save cnn.npz   (save the CIFAR model's state_dict)
+      python milestones/04_cnn/cnn.py --save cnn.npz   (save the CIFAR model: cnn.npz + cnn.json card)
 CIFAR-10 comes from load_cifar10(root=...): --cifar-root DIR, else $TINYTORCH_DATA.
 Only tinytorch, NumPy and the standard library are used; everything is seeded.
 """
@@ -162,9 +162,28 @@ def part2_cifar(root, epochs, n_train=None, n_test=None, batch=128, save=None, s
             f"epoch {t_train:.0f} s ({steps_per_epoch * batch / t_train:.0f} img/s)  "
             f"total {time.perf_counter() - t_start:.0f} s  load average {os.getloadavg()[0]:.1f}")
     if save:
-        np.savez(save, **{k: np.asarray(v) for k, v in model.state_dict().items()})
-        log(f"saved state_dict to {save}")
+        trained = (f"{epochs} epochs on {len(xtr):,} images, batch {batch}, one-cycle to lr {max_lr}, "
+                   f"seed {seed}, {time.perf_counter() - t_start:.0f} s")
+        log(f"saved the model and its card to {save_card(model, save, xte, yte, mean, std, trained)}")
     return history, n_params(model)
+
+
+def save_card(model, path, xte, yte, mean, std, trained, subset=1000, command=None):
+    """save_pretrained: the weights and a card whose test accuracy is measured here on the raw
+    uint8 test images through the checkpoint's own preprocess (all of them, and the first
+    ``subset``)."""
+    from tinytorch.models.pretrained import image_accuracy, make_preprocess, save_pretrained, today
+    spec = {"type": "image", "mean": [float(m) for m in mean], "std": [float(s) for s in std]}
+    model.preprocess = make_preprocess(spec)
+    card = {"name": "cifar10_cnn", "milestone": 4, "dataset": "CIFAR-10",
+            "split": f"test ({len(yte):,} images)", "metric": "accuracy",
+            "value": image_accuracy(model, xte, yte),
+            "subset": {"images": f"the first {subset} test images", "n": subset,
+                       "value": image_accuracy(model, xte[:subset], yte[:subset])},
+            "trained": trained,
+            "command": command or "python milestones/04_cnn/cnn.py " + " ".join(sys.argv[1:]),
+            "date": today()}
+    return save_pretrained(model, path, card, spec)
 
 
 def main(argv=None):
@@ -172,7 +191,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a few minutes: TinyDigits (3 epochs) + 1 epoch on a 5,000-image CIFAR-10 slice")
     ap.add_argument("--epochs", type=int, default=None, help="CIFAR-10 epochs (default 6, quick 1)")
     ap.add_argument("--cifar-root", default=None, help="directory holding cifar-10-batches-py/")
-    ap.add_argument("--save", default=None, help="save the CIFAR-10 model state_dict to this .npz")
+    ap.add_argument("--save", default=None, help="save the CIFAR-10 model to this .npz (+ .json card; "
+                    "tinytorch.models.pretrained.load_pretrained reads it)")
     ap.add_argument("--skip-digits", action="store_true")
     ap.add_argument("--skip-cifar", action="store_true")
     ap.add_argument("--seed", type=int, default=0)

@@ -241,6 +241,16 @@ def run_tinytalks(args):
         q, a, lv = test_pairs[i]
         mark = "ok " if correct[i] else "BAD"
         print(f"  [{mark}] L{lv} Q: {q}\n            expected: {a!r:<24} got: {answers[i]!r}")
+    if args.save:
+        card = {"name": "tinytalks_gpt", "milestone": 5, "dataset": "TinyTalks (bundled)",
+                "split": f"test ({len(test_pairs)} questions)", "metric": "exact-match accuracy, greedy",
+                "value": acc, "prompt": "\nQ: {question}\nA: ", "stop": "\n",
+                "subset": {"questions": "the first 40 test questions", "n": 40, "value": float(np.mean(
+                    [answer_matches(g, a) for g, (_, a, _) in zip(
+                        answer_questions(model, vocab, [q for q, _, _ in test_pairs[:40]]), test_pairs[:40])]))},
+                "per_level": {str(lv): v for lv, (_, v) in per_level.items()},
+                "val_loss_answers": float(history[-1][1]["val"]) if history else None}
+        save_card(model, vocab, card, secs, args)
     return {"accuracy": acc, "per_level": per_level, "train_seconds": secs,
             "final_losses": history[-1][1] if history else {}, "params": n_params(model),
             "samples": [(test_pairs[i][0], test_pairs[i][1], answers[i], correct[i]) for i in sorted(pick)]}
@@ -304,8 +314,32 @@ def run_shakespeare(args):
     sample = vocab.decode(out[0, 1:], skip_special_tokens=True)
     print(f"\nsample ({args.sample_len} characters, temperature 0.8, top-k 200, seed {args.seed}, "
           f"{gen_secs:.1f} s):\n" + "-" * 60 + f"\n{sample}\n" + "-" * 60)
+    if args.save:
+        from tinytorch.models.pretrained import window_loss
+        n_val = (len(val_data) - 1) // T
+        card = {"name": "shakespeare_gpt", "milestone": 5, "dataset": "tinyshakespeare.txt",
+                "split": f"validation: the last 10% ({len(val_data):,} characters), its {n_val:,} "
+                         f"non-overlapping {T}-character windows",
+                "metric": "cross-entropy per character (nats)", "value": window_loss(model, val_data),
+                "subset": {"windows": "the first 64 validation windows", "n": 64,
+                           "value": window_loss(model, val_data, 64)},
+                "val_loss_milestone": {f"{args.eval_iters} random batches": final["val"],
+                                       f"{args.final_eval_iters} random batches": precise}}
+        save_card(model, vocab, card, secs, args)
     return {"val_loss": final["val"], "val_loss_precise": precise, "train_loss": final["train"],
             "train_seconds": secs, "history": history, "sample": sample, "params": n_params(model)}
+
+
+def save_card(model, vocab, card, secs, args):
+    """--save DIR: DIR/<name>.npz + .json through save_pretrained (load with load_pretrained)."""
+    from tinytorch.models.pretrained import save_pretrained, today
+    card.update(trained=f"{args.iters if card['name'] == 'shakespeare_gpt' else args.tt_iters} iterations, "
+                        f"seed {args.seed}, {secs:.0f} s",
+                command="python milestones/05_transformer/transformer.py " + " ".join(sys.argv[1:]),
+                date=today())
+    spec = {"type": "text", "tokenizer": {"type": "CharTokenizer", **vocab.to_dict()}}
+    path = save_pretrained(model, Path(args.save) / f"{card['name']}.npz", card, spec)
+    print(f"saved {path} and its card ({card['metric']}: {card['value']:.4f})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +361,8 @@ def main(argv=None):
     ap.add_argument("--tt-lr", type=float, default=2e-3)
     ap.add_argument("--tt-answer-loss", type=int, default=1, choices=(0, 1),
                     help="1: train TinyTalks on the answer characters only (default); 0: every character")
+    ap.add_argument("--save", metavar="DIR", default=None,
+                    help="save each trained model as DIR/<name>.npz + .json (card), read by load_pretrained")
     args = ap.parse_args(argv)
     if args.iters is None:
         args.iters = 200 if args.quick else 2000

@@ -374,11 +374,16 @@ class GPT(Module):
         ### END SOLUTION
 
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
-                 seed=None) -> np.ndarray:
+                 seed=None, use_cache: bool = False) -> np.ndarray:
         """Append max_new_tokens sampled tokens to idx (B, T); returns int64 ids (B, T + new).
 
         temperature 0 means greedy (argmax); top_k keeps only the k most likely tokens.
+        use_cache=True keeps every layer's keys and values (module 17's KV cache) instead of
+        running the whole context again for each token: the same tokens, much faster.
         """
+        if use_cache:
+            from tinytorch.generation.kv_cache import generate_cached   # module 17
+            return generate_cached(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 
 

@@ -1418,6 +1418,298 @@ print(f"\nprofile_memory of one CNN forward with a graph: peak {m_plain['peak_by
 # profiles with profiles and plain timings with plain timings.
 
 # %% [markdown]
+# ## 8. The trained reference models
+#
+# Profiling, quantizing, pruning and caching are only worth measuring on models that have
+# learned something: a randomly initialized CNN has nothing to lose when you quantize it. The
+# course ships the four milestone models, trained, so that this tier starts from them instead of
+# an hour of training:
+#
+# ```
+#   name              milestone   what                                  card's number
+#   mnist_mlp         03          784-256-128-10 MLP, MNIST             test accuracy (10,000 images)
+#   cifar10_cnn       04          5-conv CNN with BatchNorm, CIFAR-10   test accuracy (10,000 images)
+#   shakespeare_gpt   05          4-layer GPT, tinyshakespeare          validation loss per character
+#   tinytalks_gpt     05          4-layer GPT, TinyTalks Q&A            exact match on 293 test questions
+# ```
+#
+# A checkpoint is *data, never code*: `NAME.npz` holds the `state_dict` (read with
+# `allow_pickle=False`, so opening it cannot run anything) and `NAME.json` describes the rest: the
+# architecture (a `Sequential` of known layers, or a `GPT`), how raw input becomes model input
+# (`preprocess`: uint8 images or text), and the **card**: dataset, split, the measured number,
+# the exact command that trained it and the date. The milestones' `--save` writes exactly this
+# pair, so your own trained model loads the same way: `load_pretrained("my_cnn.npz")`.
+#
+# ```
+#   model = load_pretrained("cifar10_cnn")     # eval mode, weights loaded
+#   x = model.preprocess(images_uint8)         # (N, 3, 32, 32) uint8 -> normalized float32 Tensor
+#   logits = model(x)                          # (N, 10)
+#   model.card["value"], model.card["command"]
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "pretrained", "locked": true, "schema_version": 3, "solution": false}
+#| export models.pretrained
+import datetime
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.layers import Module
+
+PRETRAINED = ("mnist_mlp", "cifar10_cnn", "shakespeare_gpt", "tinytalks_gpt")
+CARD_FIELDS = ("dataset", "split", "metric", "value", "command", "date")
+FORMAT = 1
+_MAX_JSON = 1 << 20
+_GPT_ARGS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
+
+
+class PretrainedError(ValueError):
+    """A checkpoint that cannot be loaded; the message says why."""
+
+
+def _layer_kinds():
+    """type name -> (class, hyperparameters) of the layers a checkpoint may contain."""
+    from tinytorch.core import activations, layers
+    kinds = {"Linear": (layers.Linear, ("in_features", "out_features", "bias")),
+             "Dropout": (layers.Dropout, ("p",))}
+    for name in ("ReLU", "Sigmoid", "Tanh", "GELU"):
+        kinds[name] = (getattr(activations, name), ())
+    try:                                           # module 09: only needed for the CNN
+        from tinytorch.core import spatial
+    except ImportError:
+        return kinds
+    kinds.update({"Conv2d": (spatial.Conv2d, ("in_channels", "out_channels", "kernel_size", "stride",
+                                              "padding", "bias")),
+                  "MaxPool2d": (spatial.MaxPool2d, ("kernel_size", "stride")),
+                  "AvgPool2d": (spatial.AvgPool2d, ("kernel_size", "stride")),
+                  "BatchNorm2d": (spatial.BatchNorm2d, ("num_features", "eps", "momentum")),
+                  "Flatten": (spatial.Flatten, ())})
+    return kinds
+
+
+def describe_model(model) -> dict:
+    """The architecture of ``model`` as JSON-able data: a Sequential of known layers, or a GPT."""
+    kind = type(model).__name__
+    if kind == "GPT":
+        return {"type": "GPT", **{k: int(getattr(model, k)) for k in _GPT_ARGS}}
+    if kind != "Sequential":
+        raise PretrainedError(f"a checkpoint holds a Sequential of known layers or a GPT, not a {kind}")
+    kinds, spec = _layer_kinds(), []
+    for i, layer in enumerate(model.layers):
+        name = type(layer).__name__
+        if name not in kinds:
+            raise PretrainedError(f"layer {i}: {name} cannot be described; known: {sorted(kinds)}")
+        entry = {"type": name}
+        for p in kinds[name][1]:
+            v = getattr(layer, p)
+            entry[p] = (v is not None) if p == "bias" else (list(v) if isinstance(v, tuple) else v)
+        spec.append(entry)
+    return {"type": "Sequential", "layers": spec}
+
+
+def build_model(spec: dict) -> Module:
+    """A fresh model from ``describe_model``'s data (only known layer types are built)."""
+    if not isinstance(spec, dict) or spec.get("type") not in ("Sequential", "GPT"):
+        raise PretrainedError(f"architecture must be a Sequential or a GPT, got {str(spec)[:80]}")
+    if spec["type"] == "GPT":
+        from tinytorch.models.transformer import GPT
+        args = [spec.get(k) for k in _GPT_ARGS]
+        if any(isinstance(a, bool) or not isinstance(a, int) or not 1 <= a <= 65536 for a in args):
+            raise PretrainedError(f"GPT needs integers {_GPT_ARGS} in 1..65536, got {args}")
+        return GPT(*args, seed=0)
+    from tinytorch.core.layers import Sequential
+    kinds, made = _layer_kinds(), []
+    for i, entry in enumerate(spec.get("layers") or []):
+        name = entry.get("type") if isinstance(entry, dict) else None
+        if name not in kinds:
+            raise PretrainedError(f"layer {i}: unknown type {name!r}; known: {sorted(kinds)}")
+        cls, params = kinds[name]
+        extra = sorted(set(entry) - set(params) - {"type"})
+        if extra:
+            raise PretrainedError(f"layer {i} ({name}): unknown hyperparameters {extra}")
+        args = {p: tuple(entry[p]) if isinstance(entry.get(p), list) else entry[p] for p in params if p in entry}
+        try:
+            made.append(cls(**args))
+        except (TypeError, ValueError) as e:
+            raise PretrainedError(f"layer {i} ({name}): {e}") from None
+    if not made:
+        raise PretrainedError("a Sequential checkpoint needs at least one layer")
+    return Sequential(*made)
+
+
+def make_preprocess(spec: dict):
+    """The callable that turns raw input into model input, from the checkpoint's description.
+
+    ``{"type": "image", "mean": [...], "std": [...], "flatten": bool}``: uint8 images (N, H, W) or
+    (N, C, H, W) -> float32 Tensor, scaled to [0, 1] and standardized per channel (flattened to
+    (N, -1) for an MLP). ``{"type": "text", "tokenizer": {...}}``: a string (or a list of strings
+    of equal length) -> int64 token ids (1, T) (or (B, T)); its ``.tokenizer`` decodes.
+    """
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "image":
+        mean = np.asarray(spec["mean"], dtype=np.float32)          # (C,)
+        std = np.asarray(spec["std"], dtype=np.float32)            # (C,)
+        flatten = bool(spec.get("flatten", False))
+
+        def preprocess(images):
+            x = np.asarray(images)
+            if x.dtype != np.uint8:
+                raise TypeError(f"preprocess expects raw uint8 images, got dtype {x.dtype}")
+            if x.ndim == 3:
+                x = x[:, None]                                       # (N, 1, H, W)
+            if x.ndim != 4 or x.shape[1] != mean.size:
+                raise ValueError(f"preprocess expects (N, {mean.size}, H, W) images, got {np.shape(images)}")
+            x = x.astype(np.float32) / np.float32(255.0)            # (N, C, H, W) in [0, 1]
+            x = (x - mean[:, None, None]) / std[:, None, None]      # standardized
+            return Tensor(x.reshape(len(x), -1) if flatten else x)
+        return preprocess
+    if kind == "text":
+        from tinytorch.text.tokenization import CharTokenizer
+        tok = spec.get("tokenizer") or {}
+        if tok.get("type") != "CharTokenizer":
+            raise PretrainedError(f"unknown tokenizer {tok.get('type')!r}")
+        tokenizer = CharTokenizer.from_dict(tok)
+
+        def preprocess(text):
+            texts = [text] if isinstance(text, str) else list(text)
+            ids = [tokenizer.encode(t) for t in texts]
+            if len({len(i) for i in ids}) != 1:
+                raise ValueError("preprocess: texts of a batch must have the same length in tokens")
+            return np.array(ids, dtype=np.int64)                     # (B, T)
+        preprocess.tokenizer = tokenizer
+        return preprocess
+    raise PretrainedError(f"unknown preprocess type {kind!r}: expected 'image' or 'text'")
+
+
+def save_pretrained(model: Module, path, card: dict, preprocess: dict) -> str:
+    """Write ``path`` (.npz, the state_dict, no pickle) and the same name with .json
+    (architecture, preprocess, card). Returns the .npz path. The card needs ``CARD_FIELDS``."""
+    from tinytorch.core.training import save_state_dict
+    missing = [k for k in CARD_FIELDS if k not in card]
+    if missing:
+        raise PretrainedError(f"the card lacks {missing}; it needs {list(CARD_FIELDS)}")
+    make_preprocess(preprocess)                                      # refuse what cannot be loaded
+    path = Path(os.fspath(path))
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    doc = {"format": FORMAT, "architecture": describe_model(model), "preprocess": preprocess,
+           "parameters": int(sum(p.size for p in model.parameters())), "card": dict(card)}
+    text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_state_dict(model.state_dict(), path)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path.with_suffix(".json"))
+    return str(path)
+
+
+def checkpoint_path(name) -> Path:
+    """The .npz of a shipped checkpoint (one of ``PRETRAINED``) or of a path to one."""
+    if isinstance(name, str) and name in PRETRAINED:
+        import tinytorch
+        # __path__ rather than __file__: it also works when tinytorch is a namespace package
+        candidates = [Path(p) / "models" / "files" / f"{name}.npz" for p in tinytorch.__path__]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            raise PretrainedError(f"the checkpoint {name}.npz is missing: it ships with tinytorch in "
+                                  "tinytorch/models/files/; reinstall the package or restore that folder")
+        return path
+    path = Path(os.fspath(name))
+    if path.suffix != ".npz" or not path.is_file():
+        raise PretrainedError(f"unknown checkpoint {name!r}: give one of {list(PRETRAINED)} or the path "
+                              "of an existing .npz written by save_pretrained (a milestone's --save)")
+    return path
+
+
+def load_pretrained(name) -> Module:
+    """A trained model in eval mode: ``name`` is one of ``PRETRAINED`` or a path to a .npz written
+    by ``save_pretrained``. The model gets ``.card`` (dict) and ``.preprocess`` (callable)."""
+    from tinytorch.core.training import load_state_dict
+    path = checkpoint_path(name)
+    meta = path.with_suffix(".json")
+    if not meta.is_file():
+        raise PretrainedError(f"{meta} is missing: a checkpoint is the .npz and its .json")
+    if meta.stat().st_size > _MAX_JSON:
+        raise PretrainedError(f"{meta} is larger than {_MAX_JSON} bytes: not a checkpoint description")
+    try:
+        doc = json.loads(meta.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PretrainedError(f"{meta}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise PretrainedError(f"{meta}: expected a checkpoint description of format {FORMAT}")
+    model = build_model(doc.get("architecture"))
+    try:
+        state = load_state_dict(path)
+    except ValueError as e:            # np.load refuses object arrays (pickle) and bad files
+        raise PretrainedError(f"{path}: {e}") from None
+    try:
+        model.load_state_dict(state)
+    except (KeyError, ValueError) as e:
+        raise PretrainedError(f"{path} does not fit its architecture: {e}") from None
+    model.eval()
+    model.card = dict(doc.get("card") or {})
+    model.preprocess = make_preprocess(doc.get("preprocess"))
+    return model
+
+
+def today() -> str:
+    """The date for a card (UTC, ISO)."""
+    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+
+
+def image_accuracy(model, images, labels, batch_size: int = 500) -> float:
+    """Share of ``labels`` the model's argmax gets right on raw uint8 ``images`` (eval mode)."""
+    from tinytorch.core.autograd import no_grad
+    labels = np.asarray(labels)
+    model.eval()
+    correct = 0
+    with no_grad():
+        for i in range(0, len(labels), batch_size):
+            logits = model(model.preprocess(images[i:i + batch_size])).data        # (b, classes)
+            correct += int((logits.argmax(axis=1) == labels[i:i + batch_size]).sum())
+    return correct / max(1, len(labels))
+
+
+def window_loss(model, ids, n_windows=None, batch_size: int = 32) -> float:
+    """Mean next-token cross-entropy (nats per token) over the non-overlapping windows of
+    ``model.block_size`` tokens of ``ids``: window w reads ids[wT:(w+1)T] and predicts
+    ids[wT+1:(w+1)T+1]. ``n_windows`` takes the first ones (None: all that fit)."""
+    from tinytorch.core.autograd import no_grad
+    ids = np.asarray(ids, dtype=np.int64)
+    T = model.block_size
+    n = (len(ids) - 1) // T if n_windows is None else min(int(n_windows), (len(ids) - 1) // T)
+    if n < 1:
+        raise ValueError(f"window_loss needs more than {T} tokens, got {len(ids)}")
+    starts = np.arange(n) * T
+    total = 0.0
+    model.eval()
+    with no_grad():
+        for i in range(0, n, batch_size):
+            ix = starts[i:i + batch_size, None] + np.arange(T)                    # (b, T)
+            logits = model(ids[ix]).data.astype(np.float64)                       # (b, T, V)
+            logits -= logits.max(axis=-1, keepdims=True)
+            logp = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))   # (b, T, V)
+            total -= np.take_along_axis(logp, ids[ix + 1][..., None], axis=-1).sum()
+    return float(total / (n * T))
+
+# %% [markdown]
+# What does a checkpoint cost? Its parameters, 4 bytes each, and little else: `profile_memory`
+# measures what loading one allocates, next to the size of its file.
+
+# %%
+for name in PRETRAINED:
+    mem = profile_memory(load_pretrained, name)
+    model = load_pretrained(name)
+    n = sum(p.size for p in model.parameters())
+    print(f"{name:<16} {n:>8,} parameters x 4 B = {4 * n / 1e6:5.2f} MB; file "
+          f"{checkpoint_path(name).stat().st_size / 1e6:5.2f} MB; loading allocated "
+          f"{mem['retained_bytes'] / 1e6:5.2f} MB (peak {mem['peak_bytes'] / 1e6:5.2f} MB); card: "
+          f"{model.card['metric']} {model.card['value']:.4f} on {model.card['dataset']}")
+
+# %% [markdown]
 # ## Reflect
 #
 # 1. Your CNN's conv backward took a share p of the step. If a library made every convolution

@@ -78,10 +78,10 @@ def learners_package(manifest, exported, number: int, dest: Path) -> Path:
     files = {rel: text for n, f in exported.items() if n < number for rel, text in f.items()}
     write_files(files, dest)
     write_files(package_init_files(list(files), manifest), dest)
-    data = manifest.root / "tinytorch" / "data" / "files"
-    if data.is_dir():
-        (dest / "tinytorch" / "data").mkdir(parents=True, exist_ok=True)
-        os.symlink(data, dest / "tinytorch" / "data" / "files")
+    for rel in manifest.package_data:
+        if (manifest.root / rel).is_dir():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(manifest.root / rel, dest / rel)
     return dest
 
 

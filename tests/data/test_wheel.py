@@ -1,5 +1,6 @@
-"""The bundled datasets ship in the wheel: build it, install it into a fresh virtual
-environment, and load TinyDigits and TinyTalks from the installed package (offline)."""
+"""The bundled datasets and checkpoints ship in the wheel: build it, install it into a fresh
+virtual environment, and load TinyDigits, TinyTalks and every pretrained model from the
+installed package (offline)."""
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ import json, tinytorch
 from tinytorch.data.datasets import load_tinydigits, load_tinytalks
 (x, y), (xt, yt) = load_tinydigits()
 (q, a), (qv, av), (qt, at) = load_tinytalks()
+from tinytorch.models.pretrained import PRETRAINED, load_pretrained
+cards = {n: load_pretrained(n).card["value"] for n in PRETRAINED}
 print(json.dumps({"file": tinytorch.__file__, "digits": [x.shape, xt.shape, str(x.dtype)],
-                  "talks": [len(q), len(qv), len(qt)]}))
+                  "talks": [len(q), len(qv), len(qt)], "cards": cards}))
 """
 
 
@@ -27,3 +30,4 @@ def test_wheel_ships_and_loads_the_bundled_data(installed_wheel, tmp_path):
     assert Path(info["file"]).resolve().is_relative_to(site.resolve()), info["file"]
     assert info["digits"] == [[4000, 28, 28], [1000, 28, 28], "uint8"]
     assert sum(info["talks"]) > 2800 and min(info["talks"]) > 250
+    assert sorted(info["cards"]) == ["cifar10_cnn", "mnist_mlp", "shakespeare_gpt", "tinytalks_gpt"], info["cards"]

@@ -17,6 +17,7 @@ SMALL = {
     "serve_models.py": ["--quick"],
     "shared_weight.py": ["--quick"],
     "grading.py": ["--submissions", "3", "--workers", "1", "--overhead-rounds", "0"],
+    "kv_cache.py": ["--quick", "--rounds", "9", "--position-repeats", "1"],
 }
 
 

@@ -57,6 +57,29 @@ def test_bad_manifests_are_refused(tmp_path):
         load_manifest(tmp_path)
 
 
+def test_package_data_ships_in_the_wheel_and_is_not_code(manifest, repo_root):
+    """Every package_data folder exists, holds no Python, and pyproject ships it."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    assert manifest.package_data, "the manifest declares no package_data"
+    shipped = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["tinytorch"]
+    for rel in manifest.package_data:
+        assert (repo_root / rel).is_dir(), rel
+        assert not list((repo_root / rel).rglob("*.py")), f"{rel} holds Python: data folders hold data"
+        assert f"{rel.relative_to('tinytorch').as_posix()}/*" in shipped, (rel, shipped)
+
+
+def test_package_data_outside_the_package_is_refused(tmp_path):
+    (tmp_path / "modules").mkdir()
+    (tmp_path / "modules" / "modules.toml").write_text('package_data = ["../etc"]\n')
+    load_manifest.cache_clear()
+    with pytest.raises(ManifestError, match="not a folder inside tinytorch"):
+        load_manifest(tmp_path)
+    load_manifest.cache_clear()
+
+
 def _text_files(root: Path):
     for path in root.rglob("*"):
         if any(part in SKIP_DIRS for part in path.relative_to(root).parts):

@@ -1,0 +1,609 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Module 17: Memoization (KV cache)
+#
+# Your GPT writes text one token at a time, and for every new token module 13's `generate` runs
+# the *whole* context through the model again. Token 500 recomputes the keys and values of the
+# 499 tokens before it, which were already computed for token 499, and for 498, and so on: the
+# work per token grows with the length, and the total work of a generation grows with its
+# square. Yet those keys and values never change (a causal model never lets an early token see
+# a later one). Remember them, and each new token costs one token's work. This is memoization,
+# the oldest trick in computing, applied to attention: the **KV cache**, which every production
+# language model server uses. You build it on your own GPT without changing a line of module 13,
+# prove that it gives the same tokens and the same logits, measure its memory against the
+# formula, and measure the speed-up (the full-size figure with module 19's harness).
+
+# %% [markdown]
+# ## Connection map
+#
+# ```
+#   built so far                        you build now                      this unlocks
+#   ------------                        -------------                      ------------
+#   12 MultiHeadAttention: q, k, v -->  KVCache: per-layer keys and  -->   20 capstone: the speed
+#      projections, causal mask           values, preallocated               track's generation
+#   13 GPT, generate(): the whole  -->  cached_causal_mask(offset, t) -->  milestone 6: >= 10x
+#      context again for each token     forward_cached: positions          faster generation
+#   14 count_flops, profile_memory -->    offset, one token per step
+#                                       generate(..., use_cache=True)
+#                                       memory = 2 x L x T x C x 4 bytes
+# ```
+
+# %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
+#| default_exp generation.kv_cache
+#| export
+import numpy as np
+
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
+
+# %% [markdown]
+# ## 1. Where the work goes without a cache
+#
+# One step of `generate` with a context of T tokens runs every layer on all T positions:
+#
+# ```
+#   step t (context T = t tokens)           per layer, per sequence
+#   ------------------------------          ------------------------------------------
+#   q, k, v, out projections                4 x (T x C x C) multiply-adds
+#   MLP (C -> 4C -> C)                      8 x (T x C x C)
+#   scores q k^T and weights @ v            2 x (T x T x C)
+# ```
+#
+# Only the *last* position's logits are used. With a cache, step t computes q, k, v for the one
+# new token, appends k and v to the stored ones, and lets the single query attend to all t keys:
+#
+# ```
+#   cached step t                           per layer, per sequence
+#   projections + MLP of 1 token            12 x (1 x C x C)
+#   one query against t keys                2 x (1 x t x C)
+# ```
+#
+# Worked numbers for the speed benchmark's model (4 layers, C = 128, context 512), at the last
+# step (t = 512): without the cache 4 x (12 x 512 x 128^2 + 2 x 512^2 x 128) = 671 M multiply-adds;
+# with it 4 x (12 x 128^2 + 2 x 512 x 128) = 1.3 M, about 500 times fewer. Module 14's
+# `count_flops` counts it on a small GPT (2 FLOPs per multiply-add):
+
+# %%
+from tinytorch.models.transformer import GPT
+from tinytorch.profiling.profiler import count_flops
+
+small = GPT(vocab_size=20, block_size=64, n_layer=2, n_head=2, n_embd=32, seed=0)
+for T in (8, 16, 32, 64):
+    f = count_flops(small, np.zeros((1, T), dtype=np.int64)).flops
+    print(f"forward of {T:>2} tokens (what step {T} recomputes without a cache): {f / 1e6:6.2f} MFLOP "
+          f"({f / T / 1e3:5.1f} kFLOP per token)")
+
+# %% [markdown]
+# The FLOPs per token grow with T (the attention term), and a generation of n tokens without a
+# cache does the sum of all of them: O(n^2) projection work and O(n^3) attention work. With the
+# cache: O(n) and O(n^2), with a much smaller constant.
+#
+# ## 2. The cache: preallocated keys and values
+#
+# Each layer keeps the keys and values of every token seen so far, shaped like attention needs
+# them: `(B, H, t, D)` with `H x D = C`. Appending with `np.concatenate` would copy the whole
+# cache at every step (O(n^2) bytes copied over a generation); instead the cache allocates
+# room for `max_len` tokens once and writes each new token in place:
+#
+# ```
+#   keys[layer]   (B, H, max_len, D)     length = 5 tokens written so far
+#                  t=0 t=1 t=2 t=3 t=4 | t=5 ... (empty) ... max_len-1
+#   update(layer, k_new (B, H, 2, D))    writes slots 5 and 6, returns keys[layer][:, :, :7]
+#   advance(2)                            length = 7 (once every layer has written)
+# ```
+#
+# `update` returns *views* of the filled part (no copy). `advance` is separate from `update`
+# because all layers write at the same offset during one forward pass; the length moves on
+# once, at the end.
+
+# %% nbgrader={"grade": false, "grade_id": "kv-cache", "locked": false, "schema_version": 3, "solution": true}
+#| export
+class KVCache:
+    """KVCache(n_layer, batch_size, n_head, head_dim, max_len): room for ``max_len`` tokens.
+
+    ``keys`` and ``values`` are float32 arrays (n_layer, B, H, max_len, D), allocated once;
+    ``length`` is the number of tokens stored. ``update(layer, k, v)`` writes k, v (B, H, t, D)
+    at positions length..length+t-1 of that layer and returns the views (B, H, length+t, D) of
+    keys and values; ``advance(t)`` moves ``length`` on after all layers have written.
+    """
+
+    def __init__(self, n_layer: int, batch_size: int, n_head: int, head_dim: int, max_len: int,
+                 dtype=np.float32):
+        for label, value in (("n_layer", n_layer), ("batch_size", batch_size), ("n_head", n_head),
+                             ("head_dim", head_dim), ("max_len", max_len)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"KVCache: {label} must be a positive int, got {value!r}")
+        self.n_layer, self.max_len = int(n_layer), int(max_len)
+        shape = (int(n_layer), int(batch_size), int(n_head), int(max_len), int(head_dim))
+        self.keys = np.zeros(shape, dtype=dtype)
+        self.values = np.zeros(shape, dtype=dtype)
+        self.length = 0
+
+    def update(self, layer: int, k: np.ndarray, v: np.ndarray):
+        """Write k, v (B, H, t, D) after the stored tokens of ``layer``; return all of them.
+
+        EXAMPLE: with length 5, update(0, k, v) with t = 2 fills slots 5 and 6 of layer 0 and
+                 returns keys[0, :, :, :7], values[0, :, :, :7] (views, not copies).
+        HINT: end = self.length + t; refuse end > self.max_len with a ValueError that says the
+              cache is full; slice assignment self.keys[layer, :, :, self.length:end] = k.
+        """
+        k, v = np.asarray(k), np.asarray(v)
+        if not 0 <= layer < self.n_layer:
+            raise IndexError(f"KVCache has {self.n_layer} layers, got layer {layer}")
+        if k.shape != v.shape or k.ndim != 4 or k.shape[:2] != self.keys.shape[1:3] or k.shape[3] != self.keys.shape[4]:
+            want = self.keys.shape[1:3] + ("t",) + self.keys.shape[4:]
+            raise ValueError(f"KVCache.update expected k and v of shape {want}, got {k.shape} and {v.shape}")
+        ### BEGIN SOLUTION
+        end = self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KV cache full: {self.length} tokens stored + {k.shape[2]} new > max_len "
+                             f"{self.max_len}")
+        self.keys[layer, :, :, self.length:end] = k
+        self.values[layer, :, :, self.length:end] = v
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        ### END SOLUTION
+
+    def advance(self, t: int) -> None:
+        """The t tokens just written by every layer now count as stored."""
+        if self.length + t > self.max_len:
+            raise ValueError(f"KV cache full: cannot advance {t} past max_len {self.max_len}")
+        self.length += int(t)
+
+    def reset(self) -> None:
+        """Forget every token (the memory stays allocated for the next sequence)."""
+        self.length = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.values.nbytes
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-kv-cache", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_kv_cache():
+    """update writes at the current length, returns views of everything stored, refuses overflow."""
+    rng = np.random.default_rng(0)
+    cache = KVCache(n_layer=2, batch_size=1, n_head=2, head_dim=3, max_len=4)
+    k1, v1 = rng.standard_normal((2, 1, 2, 2, 3)).astype(np.float32)
+    ka, va = cache.update(0, k1, v1)
+    assert ka.shape == (1, 2, 2, 3) and va.shape == (1, 2, 2, 3), (ka.shape, va.shape)
+    np.testing.assert_array_equal(ka, k1)
+    np.testing.assert_array_equal(va, v1)
+    assert cache.length == 0, "update must not move the length: advance does, after every layer"
+    cache.update(1, k1 * 2, v1 * 2)
+    cache.advance(2)
+    k2, v2 = rng.standard_normal((2, 1, 2, 1, 3)).astype(np.float32)
+    ka, va = cache.update(0, k2, v2)
+    assert ka.shape == (1, 2, 3, 3), f"after 2 stored + 1 new, expected 3 keys, got {ka.shape}"
+    np.testing.assert_array_equal(ka[:, :, :2], k1)
+    np.testing.assert_array_equal(ka[:, :, 2:], k2)
+    np.testing.assert_array_equal(va[:, :, 2:], v2)
+    np.testing.assert_array_equal(cache.keys[1, :, :, :2], k1 * 2)
+    cache.advance(1)
+    try:
+        cache.update(0, np.zeros((1, 2, 2, 3), np.float32), np.zeros((1, 2, 2, 3), np.float32))
+    except ValueError as e:
+        assert "full" in str(e), str(e)
+    else:
+        raise AssertionError("writing 2 tokens into a cache with 1 free slot must raise ValueError")
+    ### BEGIN HIDDEN TESTS
+    assert cache.nbytes == 2 * 2 * 1 * 2 * 4 * 3 * 4
+    cache.reset()
+    assert cache.length == 0 and cache.update(0, k2, v2)[0].shape == (1, 2, 1, 3)
+    ### END HIDDEN TESTS
+
+
+test_unit_kv_cache()
+
+# %% [markdown]
+# ## 3. The causal mask when the queries start late
+#
+# Without a cache, a sequence of T tokens has T queries and T keys, and query i may see keys
+# 0..i: `causal_mask(T)` of module 12. With a cache, a forward pass brings t *new* tokens at
+# absolute positions `offset .. offset + t - 1` (offset = tokens already stored), and they
+# attend to all `offset + t` keys. New query i sits at position offset + i and may see keys
+# 0 .. offset + i:
+#
+# ```
+#   offset = 3, t = 2            keys 0 1 2 3 4
+#   query at position 3    ->         1 1 1 1 0
+#   query at position 4    ->         1 1 1 1 1
+# ```
+#
+# The prefill (offset 0, t = T) is the ordinary causal mask; a single new token (t = 1) sees
+# everything, so no mask is needed at all.
+
+# %% nbgrader={"grade": false, "grade_id": "cached-mask", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def cached_causal_mask(offset: int, t: int) -> np.ndarray:
+    """Boolean (t, offset + t) mask: True where new query i (position offset + i) may attend to
+    key j, i.e. j <= offset + i.
+
+    EXAMPLE: cached_causal_mask(0, 3) == causal_mask(3); cached_causal_mask(3, 1) is all True.
+    HINT: compare np.arange(offset + t)[None, :] with (offset + np.arange(t))[:, None].
+    """
+    if offset < 0 or t < 1:
+        raise ValueError(f"cached_causal_mask needs offset >= 0 and t >= 1, got offset={offset}, t={t}")
+    ### BEGIN SOLUTION
+    return np.arange(offset + t)[None, :] <= (offset + np.arange(t))[:, None]
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-cached-mask", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_cached_causal_mask():
+    """The prefill mask is module 12's causal mask; later queries see every earlier key."""
+    m = cached_causal_mask(3, 2)
+    assert m.shape == (2, 5) and m.dtype == bool, (m.shape, m.dtype)
+    np.testing.assert_array_equal(m, [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(cached_causal_mask(0, 4), causal_mask(4))
+    assert cached_causal_mask(7, 1).all() and cached_causal_mask(7, 1).shape == (1, 8)
+    ### BEGIN HIDDEN TESTS
+    full = causal_mask(9)
+    np.testing.assert_array_equal(cached_causal_mask(5, 4), full[5:9, :9])
+    ### END HIDDEN TESTS
+
+
+test_unit_cached_causal_mask()
+
+# %% [markdown]
+# ## 4. A forward pass that remembers
+#
+# `forward_cached(model, idx, cache)` runs module 13's GPT on the t *new* tokens `idx` (B, t),
+# reusing its layers (the same `Linear`, `LayerNorm` and `MLP` objects, so the same weights):
+#
+# ```
+#   positions    offset .. offset+t-1        (not 0 .. t-1: the new tokens come after the stored)
+#   x            tok_emb(idx) + pos_emb(positions)                            (B, t, C)
+#   each block   h = ln1(x)
+#                q, k, v = projections of h, split into heads             (B, H, t, D)
+#                k_all, v_all = cache.update(layer, k, v)                 (B, H, offset+t, D)
+#                x = x + out_proj(attention(q, k_all, v_all, cached mask))
+#                x = x + mlp(ln2(x))
+#   then         cache.advance(t); logits = lm_head(ln_f(x))                  (B, t, V)
+# ```
+#
+# `attend_cached` is the attention half of one block; `forward_cached` embeds, runs the blocks
+# and the head. Both use only what the layers already have: module 13 is not changed.
+
+# %% nbgrader={"grade": false, "grade_id": "forward-cached", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def attend_cached(attn, x: Tensor, cache: KVCache, layer: int) -> Tensor:
+    """Module 12's MultiHeadAttention ``attn`` on new tokens x (B, t, C), with the keys and values
+    of earlier tokens from ``cache`` (and this call's written to it). Returns (B, t, C).
+
+    HINT: the projections and head split of MultiHeadAttention.forward (Linear takes (B, t, C)
+          as it is: no need to flatten to 2-D without a backward pass), then
+          k_all, v_all = cache.update(layer, k.data, v.data); mask = None if t == 1 else
+          cached_causal_mask(cache.length, t); scaled_dot_product_attention(q, Tensor(k_all),
+          Tensor(v_all), mask=mask); merge the heads and apply out_proj.
+    """
+    B, t, C = x.shape
+    H, D = attn.num_heads, attn.head_dim
+    ### BEGIN SOLUTION
+    q = attn.q_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
+    k = attn.k_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
+    v = attn.v_proj(x).reshape(B, t, H, D).transpose(1, 2)     # (B, H, t, D)
+    k_all, v_all = cache.update(layer, k.data, v.data)          # (B, H, offset+t, D) each
+    mask = None if t == 1 else cached_causal_mask(cache.length, t)   # (t, offset+t)
+    y = scaled_dot_product_attention(q, Tensor(k_all), Tensor(v_all), mask=mask)   # (B, H, t, D)
+    y = y.transpose(1, 2).reshape(B, t, C)                      # (B, t, C)
+    return attn.out_proj(y)                                     # (B, t, C)
+    ### END SOLUTION
+
+
+def forward_cached(model, idx, cache: KVCache) -> Tensor:
+    """Logits (B, t, V) of the new tokens ``idx`` (B, t) of a GPT, after the ``cache.length``
+    tokens already in ``cache``; writes their keys and values and advances the cache.
+
+    HINT: positions np.arange(cache.length, cache.length + t); for each block:
+          x = x + attend_cached(block.attn, block.ln1(x), cache, i); x = x + block.mlp(block.ln2(x));
+          then cache.advance(t), model.ln_f and model.lm_head.
+    """
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    if idx.ndim != 2:
+        raise ValueError(f"forward_cached expected token ids of shape (B, t), got {idx.shape}")
+    B, t = idx.shape
+    if cache.length + t > model.block_size:
+        raise ValueError(f"{cache.length} cached + {t} new tokens exceed the model's context "
+                         f"(block_size {model.block_size}): positions past it have no embedding")
+    ### BEGIN SOLUTION
+    start = cache.length
+    x = model.tok_emb(idx) + model.pos_emb(np.arange(start, start + t))   # (B, t, C)
+    for i, block in enumerate(model.blocks):
+        x = x + attend_cached(block.attn, block.ln1(x), cache, i)         # (B, t, C)
+        x = x + block.mlp(block.ln2(x))                                   # (B, t, C)
+    cache.advance(t)
+    return model.lm_head(model.ln_f(x))                                   # (B, t, V)
+    ### END SOLUTION
+
+
+def new_cache(model, batch_size: int, max_len: int = None) -> KVCache:
+    """An empty KVCache shaped for ``model`` (a GPT), room for max_len (default block_size) tokens."""
+    n_head = model.blocks[0].attn.num_heads
+    return KVCache(model.n_layer, batch_size, n_head, model.n_embd // n_head,
+                   model.block_size if max_len is None else max_len)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-forward-cached", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+def test_unit_forward_cached():
+    """Prefill, then one token at a time: the logits are those of the full forward pass."""
+    from tinytorch.testing import assert_tensor
+
+    model = GPT(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16, seed=1)
+    ids = np.random.default_rng(0).integers(0, 11, (2, 9))          # (B, T)
+    with no_grad():
+        full = model(ids).data                                       # (2, 9, 11)
+        cache = new_cache(model, batch_size=2)
+        first = forward_cached(model, ids[:, :5], cache)             # prefill 5 tokens
+        assert_tensor(first, (2, 5, 11), np.float32)
+        assert cache.length == 5, f"after a prefill of 5 tokens the cache holds {cache.length}"
+        np.testing.assert_allclose(first.data, full[:, :5], atol=1e-5, rtol=1e-5)
+        for t in range(5, 9):                                        # then one token at a time
+            step = forward_cached(model, ids[:, t:t + 1], cache)
+            assert_tensor(step, (2, 1, 11), np.float32)
+            np.testing.assert_allclose(step.data[:, 0], full[:, t], atol=1e-5, rtol=1e-5,
+                                       err_msg=f"token {t}: cached logits differ from the full pass "
+                                               "(positions offset? mask? keys of earlier tokens?)")
+        assert cache.length == 9
+        two = forward_cached(model, ids[:, :2], new_cache(model, 2))  # a 2-token chunk after 0
+        np.testing.assert_allclose(two.data, full[:, :2], atol=1e-5, rtol=1e-5)
+    ### BEGIN HIDDEN TESTS
+    with no_grad():
+        cache = new_cache(model, batch_size=2)
+        forward_cached(model, ids[:, :3], cache)
+        chunk = forward_cached(model, ids[:, 3:7], cache)            # a chunk of 4 after 3 stored
+        np.testing.assert_allclose(chunk.data, full[:, 3:7], atol=1e-5, rtol=1e-5)
+    ### END HIDDEN TESTS
+
+
+test_unit_forward_cached()
+
+# %% [markdown]
+# ## 5. `generate(..., use_cache=True)`: memoizing the model
+#
+# (Once this module is exported, module 13's `GPT.generate(..., use_cache=True)` calls the
+# `generate_cached` you write here; inside the lesson we call `generate_cached` directly.)
+#
+# Module 13's `generate` calls `model(ctx)` with the whole context and reads the last
+# position's logits. The cache can stand in for the model: a callable that remembers which
+# tokens it has already seen, runs `forward_cached` on the new ones only, and hands back their
+# logits. The sampling code (greedy, temperature, top-k, the seeded random numbers) stays
+# module 13's, untouched, so with and without the cache the *same* code picks the tokens:
+#
+# ```
+#   generate(model, ...)        ctx (B, T) --> model(ctx)               --> logits[:, -1]
+#   generate(memo, ...)         ctx (B, T) --> memo: ctx[:, :stored] is what I saw? then
+#                                              forward_cached(ctx[:, stored:]) --> logits[:, -1]
+# ```
+#
+# **When the sequence outgrows the context.** The GPT has a position embedding for positions
+# 0 .. block_size - 1 only. Past that, `generate` slides the window: the context is the last
+# block_size tokens, so every token moves one position to the left, and its stored keys and
+# values (computed with its *old* position's embedding) are stale. This cache then **re-prefills**:
+# when the context it is given does not start with the tokens it stored, it empties itself and
+# runs the whole context again. The tokens stay identical to the uncached ones, and past the
+# context every step costs a full forward pass, as without the cache. (Models with relative
+# positions, such as rotary embeddings, can keep their cache while the window slides; ours
+# cannot.) Use `max_new_tokens <= block_size - prompt length` to stay on the fast path.
+
+# %% nbgrader={"grade": false, "grade_id": "memo", "locked": false, "schema_version": 3, "solution": true}
+#| export
+class CachedModel:
+    """A GPT behind a KV cache, called like the model: ``memo(ctx)`` returns logits whose last
+    position is the model's for that context, computing only tokens it has not seen."""
+
+    def __init__(self, model, batch_size: int, max_len: int = None):
+        self.model = model
+        self.block_size = model.block_size
+        self.cache = new_cache(model, batch_size, max_len)
+        self.seen = np.zeros((batch_size, 0), dtype=np.int64)   # (B, stored) the ids in the cache
+        self.prefills = 0                                       # how often the whole context ran
+
+    def __call__(self, ctx) -> Tensor:
+        """Logits (B, new, V) of the tokens of ctx (B, T) after the longest stored prefix.
+
+        HINT: stored = self.cache.length; if ctx is not longer than stored or
+              ctx[:, :stored] differs from self.seen: reset the cache (and count a prefill);
+              then forward_cached on ctx[:, stored:] and remember ctx in self.seen.
+        """
+        ctx = np.asarray(ctx.data if isinstance(ctx, Tensor) else ctx, dtype=np.int64)
+        ### BEGIN SOLUTION
+        stored = self.cache.length
+        if ctx.shape[1] <= stored or not np.array_equal(ctx[:, :stored], self.seen):
+            self.cache.reset()
+            stored = 0
+        if stored == 0:
+            self.prefills += 1
+        logits = forward_cached(self.model, ctx[:, stored:], self.cache)   # (B, new, V)
+        self.seen = ctx.copy()
+        return logits
+        ### END SOLUTION
+
+
+def generate_cached(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
+                    seed=None) -> np.ndarray:
+    """Module 13's generate, with the model replaced by a CachedModel: same tokens, same
+    sampling, one token of work per step while the sequence fits in the context."""
+    from tinytorch.models.transformer import generate
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
+    if idx.ndim == 1:
+        idx = idx[None, :]
+    memo = CachedModel(model, batch_size=idx.shape[0],
+                       max_len=min(model.block_size, idx.shape[1] + max(0, int(max_new_tokens))))
+    return generate(memo, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-memo", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_generate_cached():
+    """Greedy and seeded sampling give the same tokens as without the cache, including past the
+    context (a re-prefill), and the model is called once per token on the fast path."""
+    model = GPT(vocab_size=13, block_size=16, n_layer=2, n_head=2, n_embd=16, seed=3)
+    prompt = np.random.default_rng(1).integers(0, 13, (2, 4))
+    plain = model.generate(prompt, 12, temperature=0)
+    cached = generate_cached(model, prompt, 12, temperature=0)
+    assert cached.dtype == np.int64 and cached.shape == (2, 16), (cached.dtype, cached.shape)
+    np.testing.assert_array_equal(cached, plain, err_msg="greedy tokens differ with the cache")
+    a = model.generate(prompt, 12, temperature=1.0, top_k=5, seed=7)
+    b = generate_cached(model, prompt, 12, temperature=1.0, top_k=5, seed=7)
+    np.testing.assert_array_equal(b, a, err_msg="seeded sampling differs with the cache")
+    long_plain = model.generate(prompt, 20, temperature=0)             # 4 + 20 > 16: window slides
+    long_cached = generate_cached(model, prompt, 20, temperature=0)
+    np.testing.assert_array_equal(long_cached, long_plain, err_msg="past the context (re-prefill)")
+    memo = CachedModel(model, batch_size=2)
+    with no_grad():
+        out = memo(prompt)
+        assert out.shape == (2, 4, 13) and memo.prefills == 1, (out.shape, memo.prefills)
+        nxt = np.concatenate([prompt, prompt[:, :1]], axis=1)
+        assert memo(nxt).shape == (2, 1, 13), "a context one token longer must compute one token"
+        assert memo.prefills == 1 and memo.cache.length == 5
+        other = np.concatenate([nxt, nxt[:, :1]], axis=1)          # longer, but a different start
+        other[:, 0] = (other[:, 0] + 1) % 13
+        np.testing.assert_allclose(memo(other).data[:, -1], model(other).data[:, -1], atol=1e-5)
+        assert memo.prefills == 2, "a context that does not extend the stored one must re-prefill"
+    ### BEGIN HIDDEN TESTS
+    np.testing.assert_array_equal(generate_cached(model, prompt[0], 5, temperature=0),
+                                  model.generate(prompt[:1], 5, temperature=0))
+    ### END HIDDEN TESTS
+
+
+test_unit_generate_cached()
+
+# %% [markdown]
+# ## 6. What the cache costs: memory
+#
+# Every layer stores a key and a value vector of C numbers for every token of every sequence:
+#
+# ```
+#   bytes = 2 (k and v) x layers x batch x tokens x C x 4 (float32)
+#   the benchmark's GPT: 2 x 4 x 1 x 512 x 128 x 4 = 2,097,152 bytes = 2 MiB per sequence
+#   a 7B model (32 layers, C = 4096, fp16: 2 bytes) at 4,096 tokens: 2 x 32 x 4096 x 4096 x 2 = 2 GiB
+# ```
+#
+# That is why the cache, not the weights, limits how many users a language-model server can
+# serve at once. Measured with module 14's `profile_memory` (tracemalloc sees NumPy's
+# allocations):
+
+# %%
+from tinytorch.profiling.profiler import profile_memory
+
+for layers, batch, tokens, dims, heads in ((4, 1, 512, 128, 4), (2, 8, 64, 32, 2)):
+    mem = profile_memory(lambda: KVCache(layers, batch, heads, dims // heads, tokens))
+    formula = 2 * layers * batch * tokens * dims * 4
+    print(f"{layers} layers, batch {batch}, {tokens} tokens, {dims} dims: measured "
+          f"{mem['retained_bytes']:,} bytes retained, formula 2 x L x B x T x C x 4 = {formula:,} "
+          f"(ratio {mem['retained_bytes'] / formula:.4f})")
+
+# %% nbgrader={"grade": true, "grade_id": "test-memory", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_unit_cache_memory():
+    """The cache allocates 2 x layers x batch x tokens x dims x 4 bytes, measured, plus a little."""
+    for layers, batch, tokens, dims, heads in ((4, 1, 512, 128, 4), (3, 2, 40, 24, 3)):
+        cache = KVCache(layers, batch, heads, dims // heads, tokens)
+        formula = 2 * layers * batch * tokens * dims * 4
+        assert cache.nbytes == formula, (cache.nbytes, formula)
+        mem = profile_memory(lambda: KVCache(layers, batch, heads, dims // heads, tokens))
+        assert formula <= mem["retained_bytes"] < formula + 4096, (mem["retained_bytes"], formula)
+
+
+test_unit_cache_memory()
+
+# %% [markdown]
+# ## 7. What the cache buys: time per token
+#
+# Now the claim itself, on a small GPT so that the lesson stays quick (the full-size measurement
+# is below). The two variants run interleaved, plain then cached, five times, so that a busy
+# machine slows both alike; the speed-up is the median of the five ratios (module 19 turns this
+# into `compare`, with a confidence interval and a rank test):
+
+# %%
+import time
+
+demo = GPT(vocab_size=32, block_size=128, n_layer=2, n_head=2, n_embd=64, seed=0)
+prompt = np.zeros((1, 8), dtype=np.int64)
+ratios, plain_s, cached_s = [], [], []
+for _ in range(5):
+    t0 = time.perf_counter()
+    slow = demo.generate(prompt, 120, temperature=0)
+    t1 = time.perf_counter()
+    fast = generate_cached(demo, prompt, 120, temperature=0)
+    t2 = time.perf_counter()
+    plain_s.append(t1 - t0)
+    cached_s.append(t2 - t1)
+    ratios.append((t1 - t0) / (t2 - t1))
+assert np.array_equal(slow, fast)
+print(f"120 new tokens, context 128, 2 layers, 64 dims: no cache {np.median(plain_s) * 1e3:.0f} ms, "
+      f"KV cache {np.median(cached_s) * 1e3:.0f} ms -> speed-up {np.median(ratios):.1f}x "
+      f"(five interleaved runs: {min(ratios):.1f}x to {max(ratios):.1f}x)")
+
+# %% [markdown]
+# `benchmarks/kv_cache.py` measures the GPT of the issue (4 layers, 4 heads, 128 dims, context
+# 512) in one run: the speed-up at 16 to 496 new tokens and the time of every step against its
+# position, written to `benchmarks/results/kv_cache.md` with the machine and its load:
+#
+# ![time per token against position, with and without the KV cache](../../benchmarks/results/kv_cache.png)
+#
+# Without the cache the time per token grows with the position (the whole context again, and
+# attention over it); with it the time per token is almost flat: the projections and the MLP
+# of one token, plus one query against t keys, which is small next to the fixed cost of the
+# Python calls at this size.
+
+# %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 1, "schema_version": 3, "solution": false}
+def test_module():
+    """The KV cache on a GPT: batch of prompts, greedy and sampled, and a bad cache refused."""
+    model = GPT(vocab_size=17, block_size=24, n_layer=3, n_head=4, n_embd=32, seed=5)
+    prompt = np.random.default_rng(2).integers(0, 17, (3, 6))
+    for kw in ({"temperature": 0}, {"temperature": 0.8, "top_k": 4, "seed": 11}):
+        np.testing.assert_array_equal(generate_cached(model, prompt, 18, **kw),
+                                      model.generate(prompt, 18, **kw), err_msg=str(kw))
+    with no_grad():
+        cache = new_cache(model, batch_size=3)
+        assert cache.keys.shape == (3, 3, 4, 24, 8), cache.keys.shape
+        logits = forward_cached(model, prompt, cache)
+        np.testing.assert_allclose(logits.data, model(prompt).data, atol=1e-5, rtol=1e-5)
+        try:
+            forward_cached(model, np.zeros((3, 19), dtype=np.int64), cache)   # 6 + 19 > 24
+        except ValueError as e:
+            assert "context" in str(e), str(e)
+        else:
+            raise AssertionError("tokens past the context must raise ValueError")
+    ### BEGIN HIDDEN TESTS
+    try:
+        KVCache(2, 1, 2, 4, 0)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("max_len 0 must be refused")
+    ### END HIDDEN TESTS
+
+
+test_module()
+
+# %% [markdown]
+# ## Reflect
+#
+# 1. Without the cache, generating n tokens costs the sum over t of one forward pass of t
+#    tokens. Write the total multiply-adds of the projections and of attention as functions of
+#    n, L and C. At which n does attention's share pass the projections' for C = 128? (Hint:
+#    compare 12 x C^2 per token with 2 x t x C.)
+# 2. The benchmark's cache holds 2 MiB per sequence at 512 tokens. How many sequences of 4,096
+#    tokens fit next to a 7B fp16 model (14 GB of weights) on an 80 GB GPU? What does grouped-query
+#    attention (8 key/value heads shared by 32 query heads) change in that number?
+# 3. On this machine the cached step at position 500 is not 500 times faster than the uncached
+#    one, although it does about 500 times fewer multiply-adds. Where does its time go? (Count the
+#    Python calls of one cached step, and look at module 14's profile of a step.)
+# 4. Past the context, our cache re-prefills at every step. Propose a cheaper policy (for
+#    example re-prefilling the last half of the window, once every block_size / 2 steps). What
+#    does it cost, and why are its tokens no longer identical to the uncached ones?
+# 5. Sampling with and without the cache gave the same text. Why is that not guaranteed in
+#    general with floating point? (The logits agree to 1e-5, not exactly: when could two tokens'
+#    probabilities be so close that the difference flips a choice?)
