@@ -119,11 +119,7 @@ def init_workspace(dest: Path, manifest: Manifest, start: ModuleSpec | None = No
                                             m.export_target))
             except (LessonError, ExportError) as e:
                 raise WorkspaceError(f"Cannot provide module {m.code}: {e}") from None
-        write_files(package, build)
-        write_files(package_init_files(list(package), manifest), build)
-        data_src = manifest.root / DATA_FILES
-        if data_src.is_dir():  # bundled datasets are data, not learner code
-            shutil.copytree(data_src, build / DATA_FILES)
+        install_package_files(build, package, manifest, data_from=manifest.root / "tinytorch")
         (build / META_DIR).mkdir(exist_ok=True)
         atomic_write(build / META_DIR / CONFIG, json.dumps(
             {"format": 1, "course": str(manifest.root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -257,18 +253,30 @@ def _syntax_errors(cells: list[Cell]) -> list[str]:
     return errors
 
 
+def install_package_files(root: Path, files: dict[Path, str], manifest: Manifest,
+                          data_from: Path | None = None) -> None:
+    """Install exported module ``files`` (paths relative to ``root``) into the package
+    ``root/tinytorch``, next to the modules already there, and regenerate its ``__init__``
+    files for all of them. ``data_from``: a package whose bundled datasets are copied in too
+    (data, not learner code). The one way a package is made: ``tito init --start``, the staged
+    copy that ``tito module test`` runs, and ``tito module complete``."""
+    pkg = root / "tinytorch"
+    existing = [p.relative_to(root) for p in pkg.rglob("*.py")] if pkg.is_dir() else []
+    write_files(files, root)
+    write_files(package_init_files(existing + list(files), manifest), root)
+    data = None if data_from is None else data_from / "data" / "files"
+    if data is not None and data.is_dir() and not (root / DATA_FILES).exists():
+        (root / DATA_FILES).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(data, root / DATA_FILES)
+
+
 def _stage_package(ws: Workspace, files: dict[Path, str], stage: Path) -> None:
-    """Copy the learner's package into ``stage`` and add this module's export to it."""
+    """Copy the learner's package into ``stage`` and add this module's export to it (the data
+    is copied too: the sandbox sees nothing outside the staged package)."""
     if ws.package_dir.is_dir():
         shutil.copytree(ws.package_dir, stage / "tinytorch",
                         ignore=shutil.ignore_patterns("__pycache__", "files"))
-    existing = [p.relative_to(stage) for p in (stage / "tinytorch").rglob("*.py")] if (stage / "tinytorch").is_dir() else []
-    write_files(files, stage)
-    write_files(package_init_files(existing + list(files), ws.manifest), stage)
-    data = ws.package_dir / "data" / "files"
-    if data.is_dir():  # copied: the sandbox sees nothing outside the staged package
-        (stage / DATA_FILES).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(data, stage / DATA_FILES)
+    install_package_files(stage, files, ws.manifest, data_from=ws.package_dir)
 
 
 def nbgrader_checksum(source: str, cell_type: str, meta: dict) -> str:
@@ -390,9 +398,7 @@ def complete_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_CELL_
     outcome = test_module(ws, m, timeout)
     if not outcome.passed:
         return outcome
-    existing = [p.relative_to(ws.root) for p in ws.package_dir.rglob("*.py")]
-    write_files(outcome.staged_files, ws.root)
-    write_files(package_init_files(existing + list(outcome.staged_files), ws.manifest), ws.root)
+    install_package_files(ws.root, outcome.staged_files, ws.manifest)
     progress_mod.record(ws.progress_path, ws.manifest, m.number, outcome.report.score, outcome.report.max_score)
     return outcome
 
