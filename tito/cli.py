@@ -20,7 +20,7 @@ try:
     from rich.table import Table
 except ImportError as _e:  # pragma: no cover - only without the [tito] extra
     sys.stderr.write(f"tito needs its tools ({_e.name} is missing): pip install 'tinytorch[tito]'\n")
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 
 from . import export as export_mod
 from .check import check_course
