@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lesson import Cell
+from .sandbox import rlimits
 
 DEFAULT_TIMEOUT = 600.0  # seconds of wall clock for one notebook
 DEFAULT_MEMORY_MB = 8192
@@ -63,21 +64,6 @@ class RunReport:
         return not self.killed and bool(self.graded) and not self.failed_graded
 
 
-def _limits(memory_mb: int, cpu_seconds: float):
-    def apply():  # runs in the child between fork and exec
-        os.setsid()
-        try:
-            import resource
-
-            mem = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            cpu = int(cpu_seconds) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        except (ImportError, ValueError, OSError):
-            pass
-    return apply
-
-
 def child_env(pythonpath: Path | None) -> dict[str, str]:
     """Environment for a child: ``pythonpath`` first, so its ``tinytorch`` shadows any other."""
     env = dict(os.environ)
@@ -97,7 +83,7 @@ def run_process(cmd: list[str], cwd: Path, pythonpath: Path | None, timeout: flo
     """Run ``cmd`` isolated; returns (exit code or None if killed on timeout, combined output)."""
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=child_env(pythonpath), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True, preexec_fn=_limits(memory_mb, timeout * 2),
+        stdin=subprocess.DEVNULL, text=True, preexec_fn=rlimits(memory_mb, int(timeout * 2) + 1, cpu_grace=5),
     )
     try:
         out, _ = proc.communicate(timeout=timeout)
