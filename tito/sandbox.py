@@ -178,8 +178,12 @@ def _stuck_line(output: str) -> str:
 class Session:
     """One sandboxed interpreter running a notebook's cells in order."""
 
-    def __init__(self, workdir: Path, package_dir: Path | None, limits: Limits, sandbox: bool = True):
+    def __init__(self, workdir: Path, package_dir: Path | None, limits: Limits, sandbox: bool = True,
+                 trusted: bool = False):
+        """``trusted``: the course's own code (its reference lessons, see tito.runner.run_cells):
+        this environment's interpreter with its packages (plots, progress bars), limits only."""
         self.limits = limits
+        sandbox = sandbox and not trusted
         self.isolated = sandbox and bwrap_works()
         if sandbox and not self.isolated:
             warnings.warn("bubblewrap (bwrap) is not available: learner code runs under resource limits only, "
@@ -218,19 +222,26 @@ class Session:
                 cmd.append(inner_pkg)
             cwd = None
         else:
-            for d in _numpy_dirs():
-                os.symlink(d, lib / d.name)
             harness = Path(self._tmp, "harness.py")
             shutil.copyfile(HARNESS, harness)
             if GRADPROBE.is_file():
                 shutil.copyfile(GRADPROBE, harness.with_name(GRADPROBE.name))
-            cmd = [str(exe), "-I", "-S", "-X", "faulthandler", str(harness), str(cmd_r), str(res_w), str(lib)]
+            if trusted:
+                cmd = [sys.executable, "-X", "faulthandler", str(harness), str(cmd_r), str(res_w)]
+            else:
+                for d in _numpy_dirs():
+                    os.symlink(d, lib / d.name)
+                cmd = [str(exe), "-I", "-S", "-X", "faulthandler", str(harness), str(cmd_r), str(res_w), str(lib)]
             if package_dir is not None:
                 cmd.append(str(package_dir))
             cwd = str(workdir)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HOME": str(workdir), "MPLBACKEND": "Agg"}
+        if trusted:
+            from .runner import child_env
+
+            env = {**child_env(package_dir), "MPLBACKEND": "Agg"}
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, pass_fds=(cmd_r, res_w), preexec_fn=_preexec(limits))
         os.close(cmd_r)
@@ -390,12 +401,13 @@ class NotebookCell:
 
 
 def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | None, limits: Limits,
-                 sandbox: bool = True, max_restarts: int = 12) -> list[CellRun]:
+                 sandbox: bool = True, max_restarts: int = 12, trusted: bool = False) -> list[CellRun]:
     """Run ``cells`` in order in a sandboxed interpreter. A cell that hangs or crashes the
     interpreter is recorded; a fresh interpreter re-runs the definitions before it (the cells
-    that are not probes and succeeded) and the run goes on with the next cell."""
+    that are not probes and succeeded) and the run goes on with the next cell (at most
+    ``max_restarts`` times: with 0, the cells after a crash are not run)."""
     results: list[CellRun] = []
-    session = Session(workdir, package_dir, limits, sandbox)
+    session = Session(workdir, package_dir, limits, sandbox, trusted)
     restarts = 0
     try:
         for i, cell in enumerate(cells):
@@ -405,7 +417,7 @@ def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | N
                     continue
                 session.close()
                 restarts += 1
-                session = Session(workdir, package_dir, limits, sandbox)
+                session = Session(workdir, package_dir, limits, sandbox, trusted)
                 for prev, res in zip(cells[:i], results):
                     if not prev.probe and res.status == "ok":
                         session.run_cell(prev.label, prev.source, False)

@@ -240,14 +240,14 @@ class TestOutcome:
 
 
 def _syntax_errors(cells: list[Cell]) -> list[str]:
-    from ._cellrunner import _strip_magics
+    from .probe import strip_magics
 
     errors = []
     for c in cells:
         if c.kind != "code":
             continue
         try:
-            compile(_strip_magics(c.source), c.label(), "exec")
+            compile(strip_magics(c.source), c.label(), "exec")
         except SyntaxError as e:
             errors.append(f"SyntaxError in {c.label()} line {e.lineno}: {e.msg}: {(e.text or '').strip()}")
     return errors
