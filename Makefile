@@ -1,13 +1,15 @@
 # Commands for a fresh machine with Python 3.10+:
 #   make setup  set up .venv (tinytorch editable, with tito); then `source .venv/bin/activate`
 #   make demo   set up .venv on first use, then run the milestone tour on the bundled data
-#   make test   set up .venv on first use, then run the whole test suite
+#   make test   set up .venv on first use, then run the whole test suite (make check, then pytest)
+#   make check  the fast checks, no tests: ruff, tinytorch/ equals the lessons' export, tito check
+#   make lint-fix  ruff's automatic fixes (lint and import order), then re-export tinytorch/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test check clean
+.PHONY: setup demo test check lint-fix clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +27,18 @@ demo: $(STAMP)
 # are not slowed by threads waiting for each other.
 test: export OPENBLAS_NUM_THREADS = 1
 test: export OMP_NUM_THREADS = 1
-test: $(STAMP)
+test: check
+	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/tito export --check
 	$(BIN)/tito check
-	$(BIN)/python -m pytest -q
+
+# Fixes in the lessons change what they export: tinytorch/ is written again from them.
+lint-fix: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/tito export
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

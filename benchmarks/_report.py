@@ -1,4 +1,5 @@
-"""Shared header of every benchmark report: command, machine, package, date, harness settings.
+"""Every benchmark report: its shared header (command, machine, package, date, harness
+settings) and where it is written (``benchmarks/results/<name>.md``).
 
 The timings themselves come from module 19's harness (tinytorch.benchmarking.benchmark) and
 module 14's profiler; this file only formats. Standard library at import time, so that a
@@ -9,6 +10,9 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def load1() -> float:
@@ -21,7 +25,7 @@ def load1() -> float:
 def header(title: str, script: str, argv, load_before: float, settings: list[str]) -> list[str]:
     import tinytorch
     from tinytorch.benchmarking.benchmark import describe_environment
-    from tito.machine import describe, display_path
+    from tito.machine import describe
 
     args = " ".join(argv)
     return [f"# {title}", "",
@@ -42,3 +46,21 @@ def fmt_s(s: float) -> str:
 
 def argv() -> list[str]:
     return sys.argv[1:]
+
+
+def display_path(path: str) -> str:
+    """``path`` as ``<repo>/...`` when it lies in this checkout, so that written results name
+    no directory of the machine they ran on."""
+    p = Path(path).resolve()
+    try:
+        return "<repo>/" + p.relative_to(REPO).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def write_result(name: str, text: str) -> str:
+    """Write a benchmark's report to ``benchmarks/results/<name>.md``; returns the path shown."""
+    path = REPO / "benchmarks" / "results" / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    return display_path(str(path))

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -38,10 +39,10 @@ def main(argv=None) -> int:
     from tinytorch.nn import CrossEntropyLoss
     from tinytorch.optim import SGD
     from tinytorch.utils.data import DataLoader, TensorDataset
-    from tito.manifest import load_manifest
+    from tito.milestones import load_milestone
 
     load0 = load1()
-    ms = load_manifest().load_milestone("cnn")
+    ms = load_milestone("cnn")
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (args.images, 3, 32, 32), dtype=np.uint8)      # (N, 3, 32, 32) uint8
     y = rng.integers(0, 10, args.images)

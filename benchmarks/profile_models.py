@@ -24,7 +24,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 def build(name, batch=None, seed=0):
@@ -35,11 +36,11 @@ def build(name, batch=None, seed=0):
     from tinytorch.core.optimizers import SGD, AdamW
     from tinytorch.core.tensor import Tensor
     from tinytorch.core.training import train_epoch
-    from tito.manifest import load_manifest
+    from tito.milestones import load_milestone
 
     rng = np.random.default_rng(seed)
     if name == "cnn":
-        ms = load_manifest().load_milestone("cnn")
+        ms = load_milestone("cnn")
         B = batch or 128
         model = ms.cifar_cnn(seed)
         x = rng.standard_normal((B, 3, 32, 32)).astype(np.float32)          # (B, 3, 32, 32)
@@ -214,7 +215,7 @@ def main(argv=None) -> int:
                      f"{amd['measured']:.3f}x ({amd['measured_ci'][0]:.3f}-{amd['measured_ci'][1]:.3f}) | {amd['ceiling']:.2f}x |",
                      ""]
         if not args.no_write:
-            from tito.machine import display_path
+            from _report import display_path
             from pathlib import Path
             try:
                 png = Path(__file__).resolve().parent / "results" / f"bottlenecks_{name}.png"

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -42,7 +43,7 @@ def main(argv=None) -> int:
     from tinytorch.core.tensor import Tensor
     from tinytorch.profiling.profiler import Profiler
     from tinytorch.profiling.roofline import measure_bandwidth, measure_peak_flops, plot_roofline, roofline_table
-    from tito.machine import display_path
+    from _report import display_path
 
     load0 = load1()
     peak = measure_peak_flops(n=args.n, repeats=args.machine_repeats)

@@ -19,7 +19,8 @@ import argparse
 import json
 import sys
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
     from tinytorch.benchmarking.benchmark import MARKDOWN_HEADER, offline, plot_latencies, server, single_stream
     from tinytorch.core.autograd import no_grad
     from tinytorch.core.tensor import Tensor
-    from tito.machine import display_path
+    from _report import display_path
 
     load0 = load1()
     rng = np.random.default_rng(0)

@@ -1,18 +1,20 @@
-"""Write golden fixtures tests/golden/<name>.npz from PyTorch for the opcheck kit.
+"""Write the golden fixtures tests/golden/<name>.npz from PyTorch: the one fixture pipeline.
 
 Usage (torch must be installed; the fixtures are then committed so the suite runs without it):
     python scripts/make_golden.py                      # every tests/**/*opcases*.py
-    python scripts/make_golden.py tests/opcheck/core_opcases.py   # one file of cases
+    python scripts/make_golden.py tests/opcheck/core_opcases.py   # one cases file
     python scripts/make_golden.py --check              # only report stale or missing fixtures
 
-A cases file defines ``CASES``: a list of ``opcheck.OpCase`` with a ``torch_fn``. Each fixture
-holds the inputs, the float64 forward output and the gradient of every float input for the
-projection ``sum(out * R)`` (R seeded from the case name).
+A cases file defines ``CASES`` (a list of ``opcheck.OpCase``; each case with a ``torch_fn`` gets
+a fixture with its inputs, the float64 forward output and the gradient of every float input
+for the projection ``sum(out * R)``, R seeded from the case name) and/or ``FIXTURES`` (name ->
+a function that returns the arrays of a reference PyTorch computes, such as optimizer
+trajectories). Tests read the first through ``opcheck.check_case``, the second through
+``opcheck.load_golden``.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -22,14 +24,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from opcheck import GOLDEN_DIR, golden_path, reference_with_torch, torch_available  # noqa: E402
+from opcheck import (  # noqa: E402
+    GOLDEN_DIR,
+    case_files,
+    golden_path,
+    load_cases_file,
+    reference_with_torch,
+    torch_available,
+)
 
 
-def load_cases(path: Path):
-    spec = importlib.util.spec_from_file_location(f"_opcases_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(getattr(module, "CASES", []))
+def references(files: list[Path]):
+    """(fixture name, a function computing its arrays) for every fixture the files define."""
+    for f in files:
+        module = load_cases_file(f.resolve())
+        for case in getattr(module, "CASES", []):
+            if case.torch_fn is not None:
+                yield case.name, (lambda case=case: reference_with_torch(case))
+        yield from getattr(module, "FIXTURES", {}).items()
+
+
+def _same(path: Path, ref: dict) -> bool:
+    if not path.exists():
+        return False
+    with np.load(path) as z:
+        return set(z.files) == set(ref) and all(
+            z[k].shape == ref[k].shape and np.allclose(z[k], ref[k], rtol=1e-12, atol=1e-12) for k in ref)
 
 
 def main(argv=None) -> int:
@@ -40,28 +60,18 @@ def main(argv=None) -> int:
     if not torch_available():
         print("torch is not installed: golden fixtures are made from PyTorch", file=sys.stderr)
         return 2
-    files = args.files or sorted((ROOT / "tests").rglob("*opcases*.py"))
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     written = stale = 0
-    for f in files:
-        for case in load_cases(f):
-            if case.torch_fn is None:
-                continue
-            ref = reference_with_torch(case)
-            path = golden_path(case.name)
-            if args.check:
-                ok = path.exists()
-                if ok:
-                    with np.load(path) as z:
-                        ok = set(z.files) == set(ref) and all(
-                            z[k].shape == ref[k].shape and np.allclose(z[k], ref[k], rtol=1e-12, atol=1e-12)
-                            for k in ref)
-                if not ok:
-                    stale += 1
-                    print(f"stale or missing: {path.relative_to(ROOT)}")
-                continue
-            np.savez_compressed(path, **ref)
-            written += 1
+    for name, compute in references(args.files or case_files()):
+        ref = {k: np.asarray(v) for k, v in compute().items()}
+        path = golden_path(name)
+        if args.check:
+            if not _same(path, ref):
+                stale += 1
+                print(f"stale or missing: {path.relative_to(ROOT)}")
+            continue
+        np.savez_compressed(path, **ref)
+        written += 1
     if args.check:
         print(f"{stale} stale or missing fixtures")
         return 1 if stale else 0

@@ -57,7 +57,7 @@ _only_the_learners_code(globals(), True, {'tinytorch.core.tensor': 1, 'tinytorch
 del _only_the_learners_code
 # --- end of the workspace guard ---
 
-__version__ = "0.1.0"
+__version__ = '0.1.0'  # pyproject.toml's, written by tito export
 
 # Module 05 switches on gradients for the one Tensor class, once it has been exported.
 try:

@@ -20,13 +20,14 @@ try:
     from rich.table import Table
 except ImportError as _e:  # pragma: no cover - only without the [tito] extra
     sys.stderr.write(f"tito needs its tools ({_e.name} is missing): pip install 'tinytorch[tito]'\n")
-    raise SystemExit(2)
+    raise SystemExit(2) from None
 
 from . import export as export_mod
 from .check import check_course
 from .grade_cli import grade_cmd
 from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
+from .milestones import missing_modules, unlocked
 from .progress import ProgressError
 from .progress import describe as describe_progress
 from .progress import repair as repair_progress
@@ -348,10 +349,8 @@ def _print_next(ws: Workspace) -> None:
     ready = [m for m in ws.manifest.modules if states[m.number] == "ready"]
     if ready:
         console.print(f"Next: tito module start {ready[0].code}  ({ready[0].title})")
-    done = ws.progress()
-    for ms in ws.manifest.milestones:
-        if all(done.is_done(r) for r in ms.requires) and (ws.manifest.root / ms.script).is_file():
-            console.print(f"Unlocked: milestone {ms.number} ({ms.title}): tito milestone run {ms.number}")
+    for ms in unlocked(ws.manifest, ws.progress()):
+        console.print(f"Unlocked: milestone {ms.number} ({ms.title}): tito milestone run {ms.number}")
 
 
 @app.command("status")
@@ -415,7 +414,7 @@ def milestone_list():
         elif done is None:
             state = "run with --reference (no workspace here)"
         else:
-            missing = [r for r in ms.requires if not done.is_done(r)]
+            missing = missing_modules(ms, done)
             state = "unlocked" if not missing else "needs " + ", ".join(f"{r:02d}" for r in missing)
         table.add_row(str(ms.number), ms.title, " ".join(f"{r:02d}" for r in ms.requires), ms.target, state)
     console.print(table)
@@ -437,7 +436,7 @@ def _run_milestone(manifest: Manifest, key: str, reference: bool, args: list[str
             done = ws.progress()
         except ProgressError as e:
             fail(str(e))
-        missing = [ws.manifest.module(r) for r in ms.requires if not done.is_done(r)]
+        missing = [ws.manifest.module(r) for r in missing_modules(ms, done)]
         if missing:
             fail(f"Milestone {ms.number} needs modules " + ", ".join(f"{m.code} {m.slug}" for m in missing)
                  + " completed first (or run the reference with --reference).")

@@ -1,4 +1,5 @@
-"""What machine a measurement ran on, and the BLAS thread setting, for milestones and benchmarks.
+"""What machine a measurement ran on, and the BLAS thread setting, for milestones and benchmarks
+(benchmark reports are written by benchmarks/_report.py).
 
 Standard library only, and cheap to import: milestone scripts import it before NumPy, because
 OpenBLAS reads its thread count once, when NumPy loads.
@@ -51,26 +52,3 @@ def describe() -> str:
     if load is not None:
         parts.append(f"load average {load:.1f}")
     return ", ".join(parts)
-
-
-def display_path(path: str) -> str:
-    """``path`` as ``<repo>/...`` when it lies in this checkout, so that written results name
-    no directory of the machine they ran on."""
-    from pathlib import Path
-
-    p = Path(path).resolve()
-    root = Path(__file__).resolve().parent.parent
-    try:
-        return "<repo>/" + p.relative_to(root).as_posix()
-    except ValueError:
-        return str(p)
-
-
-def write_result(name: str, text: str) -> str:
-    """Write a benchmark's report to ``benchmarks/results/<name>.md``; returns the path shown."""
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / f"{name}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    return display_path(str(path))

@@ -91,23 +91,6 @@ class Manifest:
         known = ", ".join(f"{m.number} {m.slug}" for m in self.milestones)
         raise ManifestError(f"No milestone {key!r}. Known milestones: {known}")
 
-    def load_milestone(self, key: int | str):
-        """A milestone script as a Python module (its functions; ``main()`` is not run), for
-        tests and benchmarks that reuse the milestone's own network and training step.
-        Environment defaults the script sets when imported (BLAS threads) are undone."""
-        import importlib.util
-
-        ms = self.milestone(key)
-        saved = dict(os.environ)
-        try:
-            spec = importlib.util.spec_from_file_location(f"milestone_{ms.slug}", self.root / ms.script)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        return module
-
     def lesson_path(self, m: ModuleSpec) -> Path:
         return self.root / m.lesson_relpath
 

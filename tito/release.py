@@ -159,13 +159,16 @@ def _requirements(manifest: Manifest) -> list[str]:
 GRADING_ONLY = {"_gradprobe.py"}
 
 
-def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str = "0.1.0") -> Path:
+def build_tito_wheel(manifest: Manifest, out_dir: Path, version: str | None = None) -> Path:
     """A wheel of the ``tito`` package only (the command line: no lesson, no tinytorch code),
-    built directly as the zip file the wheel format specifies."""
+    built directly as the zip file the wheel format specifies; ``version``: the course's."""
     import base64
     import hashlib
     import zipfile
 
+    from . import distribution_version
+
+    version = version or distribution_version()
     name = "tinytorch_tito"
     dist = f"{name}-{version}.dist-info"
     files: dict[str, bytes] = {}

@@ -1,22 +1,21 @@
-"""Run a learner's notebook and its integration tests in an isolated child process.
+"""Child processes and their reports: a command (the integration tests, an import check) run
+isolated, and the course's own notebooks run cell by cell with :func:`run_cells`.
 
-Student code is untrusted: it runs in a separate process with a wall-clock timeout, a CPU
-time limit and an address-space limit, in its own process group so that everything it
-starts is killed with it. The parent never imports the learner's code.
+A child runs in a separate process with a wall-clock timeout, a CPU time limit and an
+address-space limit, in its own process group so that everything it starts is killed with
+it. The parent never imports the child's code. Learner notebooks are run by
+:mod:`tito.sandbox` (``run_cells`` uses the same harness).
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .lesson import Cell
+from .sandbox import Limits, NotebookCell, rlimits, run_notebook
 
 DEFAULT_TIMEOUT = 600.0  # seconds of wall clock for one notebook
 DEFAULT_MEMORY_MB = 8192
@@ -63,21 +62,6 @@ class RunReport:
         return not self.killed and bool(self.graded) and not self.failed_graded
 
 
-def _limits(memory_mb: int, cpu_seconds: float):
-    def apply():  # runs in the child between fork and exec
-        os.setsid()
-        try:
-            import resource
-
-            mem = memory_mb * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-            cpu = int(cpu_seconds) + 1
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        except (ImportError, ValueError, OSError):
-            pass
-    return apply
-
-
 def child_env(pythonpath: Path | None) -> dict[str, str]:
     """Environment for a child: ``pythonpath`` first, so its ``tinytorch`` shadows any other."""
     env = dict(os.environ)
@@ -97,7 +81,7 @@ def run_process(cmd: list[str], cwd: Path, pythonpath: Path | None, timeout: flo
     """Run ``cmd`` isolated; returns (exit code or None if killed on timeout, combined output)."""
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=child_env(pythonpath), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True, preexec_fn=_limits(memory_mb, timeout * 2),
+        stdin=subprocess.DEVNULL, text=True, preexec_fn=rlimits(memory_mb, int(timeout * 2) + 1, cpu_grace=5),
     )
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -120,41 +104,20 @@ def run_process(cmd: list[str], cwd: Path, pythonpath: Path | None, timeout: flo
 
 def run_cells(cells: list[Cell], cwd: Path, pythonpath: Path | None,
               timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB) -> RunReport:
-    """Execute the code cells in order in a fresh interpreter; one result per code cell."""
+    """Execute the code cells in order in one fresh interpreter, as a kernel would; one result
+    per code cell. For the course's own notebooks (the reference lessons, a release's): the
+    grading harness of :mod:`tito.sandbox`, trusted (this environment's packages, limits only),
+    ``timeout`` seconds per cell; a crash or a hang stops the notebook (``RunReport.killed``)."""
     code_cells = [c for c in cells if c.kind == "code"]
-    with tempfile.TemporaryDirectory(prefix="tito-run-") as tmp:
-        cells_json, report_json = Path(tmp, "cells.json"), Path(tmp, "report.json")
-        cells_json.write_text(json.dumps([
-            {"index": c.index, "label": c.label(), "source": c.source} for c in code_cells
-        ]), encoding="utf-8")
-        # A copy of the runner in the temp dir: the child's sys.path then holds neither tito's
-        # modules nor the course checkout, only what ``pythonpath`` names.
-        script = Path(tmp, "cellrunner.py")
-        shutil.copyfile(Path(__file__).with_name("_cellrunner.py"), script)
-        cmd = [sys.executable, str(script), str(cells_json), str(report_json)]
-        code, output = run_process(cmd, cwd, pythonpath, timeout, memory_mb)
-        raw = json.loads(report_json.read_text(encoding="utf-8")) if report_json.is_file() else []
-    by_index = {r["index"]: r for r in raw}
+    limits = Limits(cell_timeout=timeout, memory_mb=memory_mb, cpu_seconds=int(2 * timeout) + 1)
+    runs = run_notebook([NotebookCell(c.label(), c.source) for c in code_cells], Path(cwd), pythonpath, limits,
+                        max_restarts=0, trusted=True)
     report = RunReport()
-    if code is None:
-        report.killed = f"stopped after {timeout:.0f} s (time limit): an infinite loop or a very slow cell?"
-    elif code != 0:
-        tail = output.strip().splitlines()[-3:]
-        if code < 0 and -code == signal.SIGXCPU or code == -signal.SIGKILL:
-            report.killed = "stopped by the CPU-time limit"
-        elif "MemoryError" in output or code == -signal.SIGSEGV:
-            report.killed = f"stopped: out of memory (limit {memory_mb} MB)"
-        else:
-            report.killed = f"the notebook process exited with code {code}: {' '.join(tail)}"
-    for c in code_cells:
-        r = by_index.get(c.index)
-        status = r["status"] if r else "not run"
-        if status == "running":
-            status = "error"
-            r["error"] = report.killed or "the cell did not finish"
+    for c, run in zip(code_cells, runs):
+        if run.status in ("timeout", "crashed") and not report.killed:
+            report.killed = run.error
         report.cells.append(CellResult(
-            index=c.index, label=c.label(), status=status,
-            output=r["output"] if r else "", error=r["error"] if r else "",
-            graded=c.is_graded, points=float(c.nbgrader.get("points", 0) or 0),
+            index=c.index, label=c.label(), status=run.status if run.status in ("ok", "not run") else "error",
+            output=run.output, error=run.error, graded=c.is_graded, points=float(c.nbgrader.get("points", 0) or 0),
         ))
     return report

@@ -13,9 +13,19 @@ reads each cell's outcome (and a probe's observations) from another pipe, with a
 deadline per cell. A cell that hangs kills the session; :func:`run_notebook` starts a new
 one, re-runs the cells that defined things, and goes on with the next cell, so one
 infinite loop costs only the tests that need the hanging function.
+
+:func:`run_evaluation` is the Olympics worker's sandbox: one bundle evaluated by
+``tito.olympics.evaluate`` in a fresh interpreter (``-I``) with a minimal environment, killed
+with the worker, under the same resource limits and, with ``bwrap``, in new user, PID,
+network, IPC and UTS namespaces as nobody, seeing only the system's libraries, the Python
+installation, the ``tinytorch``/``tito`` packages, the bundle and the evaluation data (all
+read-only) and an empty ``/tmp``: not the server's database or files.
+
+Both use the same pieces: :func:`bwrap_works`, :func:`rlimits` and :func:`system_binds`.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -88,9 +98,27 @@ def _python() -> tuple[Path, Path]:
     return exe, Path(sys.base_prefix).resolve()
 
 
-def _preexec(limits: Limits):
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In a child (preexec): get SIGKILL when the parent dies (Linux; a no-op elsewhere)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def rlimits(memory_mb: int, cpu_seconds: int, cpu_grace: int = 0, file_mb: int | None = None,
+            processes: int | None = None, open_files: int | None = None, with_parent: bool = False):
+    """A ``preexec_fn``: the child gets its own session (so its whole process group can be
+    killed), dies with its parent if ``with_parent``, and gets these limits: address space,
+    CPU seconds (SIGXCPU, then SIGKILL ``cpu_grace`` seconds later; this one must hold), file
+    size, processes, open files, and no core dumps."""
     def apply():
         os.setsid()
+        if with_parent:
+            die_with_parent()
         import resource
 
         def lim(what, value):
@@ -98,13 +126,30 @@ def _preexec(limits: Limits):
                 resource.setrlimit(what, (value, value))
             except (ValueError, OSError):
                 pass
-        mem = limits.memory_mb * 1024 * 1024
-        lim(resource.RLIMIT_AS, mem)
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
-        lim(resource.RLIMIT_FSIZE, limits.file_mb * 1024 * 1024)
-        lim(resource.RLIMIT_NPROC, limits.processes)
-        lim(resource.RLIMIT_CORE, 0)
+        lim(resource.RLIMIT_AS, memory_mb * 1024 * 1024)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + cpu_grace))
+        for what, value in ((resource.RLIMIT_FSIZE, None if file_mb is None else file_mb * 1024 * 1024),
+                            (resource.RLIMIT_NPROC, processes), (resource.RLIMIT_NOFILE, open_files),
+                            (resource.RLIMIT_CORE, 0)):
+            if value is not None:
+                lim(what, value)
     return apply
+
+
+def _preexec(limits: Limits):
+    return rlimits(limits.memory_mb, limits.cpu_seconds, cpu_grace=5, file_mb=limits.file_mb,
+                   processes=limits.processes)
+
+
+def system_binds(tops=("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")) -> list[str]:
+    """bwrap arguments that show the system's directories read-only (symlinks as symlinks)."""
+    args: list[str] = []
+    for top in tops:
+        if os.path.islink(top):
+            args += ["--symlink", os.readlink(top), top]
+        elif os.path.exists(top):
+            args += ["--ro-bind", top, top]
+    return args
 
 
 @dataclass
@@ -133,8 +178,12 @@ def _stuck_line(output: str) -> str:
 class Session:
     """One sandboxed interpreter running a notebook's cells in order."""
 
-    def __init__(self, workdir: Path, package_dir: Path | None, limits: Limits, sandbox: bool = True):
+    def __init__(self, workdir: Path, package_dir: Path | None, limits: Limits, sandbox: bool = True,
+                 trusted: bool = False):
+        """``trusted``: the course's own code (its reference lessons, see tito.runner.run_cells):
+        this environment's interpreter with its packages (plots, progress bars), limits only."""
         self.limits = limits
+        sandbox = sandbox and not trusted
         self.isolated = sandbox and bwrap_works()
         if sandbox and not self.isolated:
             warnings.warn("bubblewrap (bwrap) is not available: learner code runs under resource limits only, "
@@ -151,12 +200,7 @@ class Session:
             harness = "/opt/tito/harness.py"
             cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
                    "--uid", "1000", "--gid", "1000", "--hostname", "sandbox"]
-            for top in ("usr", "bin", "sbin", "lib", "lib64", "lib32"):
-                p = Path("/", top)
-                if p.is_symlink():
-                    cmd += ["--symlink", os.readlink(p), str(p)]
-                elif p.is_dir():
-                    cmd += ["--ro-bind", str(p), str(p)]
+            cmd += system_binds()
             if not str(prefix).startswith("/usr/"):
                 cmd += ["--ro-bind", str(prefix), str(prefix)]
             for sp in prefix.glob("lib/python3*/site-packages"):
@@ -178,19 +222,26 @@ class Session:
                 cmd.append(inner_pkg)
             cwd = None
         else:
-            for d in _numpy_dirs():
-                os.symlink(d, lib / d.name)
             harness = Path(self._tmp, "harness.py")
             shutil.copyfile(HARNESS, harness)
             if GRADPROBE.is_file():
                 shutil.copyfile(GRADPROBE, harness.with_name(GRADPROBE.name))
-            cmd = [str(exe), "-I", "-S", "-X", "faulthandler", str(harness), str(cmd_r), str(res_w), str(lib)]
+            if trusted:
+                cmd = [sys.executable, "-X", "faulthandler", str(harness), str(cmd_r), str(res_w)]
+            else:
+                for d in _numpy_dirs():
+                    os.symlink(d, lib / d.name)
+                cmd = [str(exe), "-I", "-S", "-X", "faulthandler", str(harness), str(cmd_r), str(res_w), str(lib)]
             if package_dir is not None:
                 cmd.append(str(package_dir))
             cwd = str(workdir)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1"),
                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "HOME": str(workdir), "MPLBACKEND": "Agg"}
+        if trusted:
+            from .runner import child_env
+
+            env = {**child_env(package_dir), "MPLBACKEND": "Agg"}
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, pass_fds=(cmd_r, res_w), preexec_fn=_preexec(limits))
         os.close(cmd_r)
@@ -350,12 +401,13 @@ class NotebookCell:
 
 
 def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | None, limits: Limits,
-                 sandbox: bool = True, max_restarts: int = 12) -> list[CellRun]:
+                 sandbox: bool = True, max_restarts: int = 12, trusted: bool = False) -> list[CellRun]:
     """Run ``cells`` in order in a sandboxed interpreter. A cell that hangs or crashes the
     interpreter is recorded; a fresh interpreter re-runs the definitions before it (the cells
-    that are not probes and succeeded) and the run goes on with the next cell."""
+    that are not probes and succeeded) and the run goes on with the next cell (at most
+    ``max_restarts`` times: with 0, the cells after a crash are not run)."""
     results: list[CellRun] = []
-    session = Session(workdir, package_dir, limits, sandbox)
+    session = Session(workdir, package_dir, limits, sandbox, trusted)
     restarts = 0
     try:
         for i, cell in enumerate(cells):
@@ -365,7 +417,7 @@ def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | N
                     continue
                 session.close()
                 restarts += 1
-                session = Session(workdir, package_dir, limits, sandbox)
+                session = Session(workdir, package_dir, limits, sandbox, trusted)
                 for prev, res in zip(cells[:i], results):
                     if not prev.probe and res.status == "ok":
                         session.run_cell(prev.label, prev.source, False)
@@ -378,3 +430,110 @@ def run_notebook(cells: list[NotebookCell], workdir: Path, package_dir: Path | N
     finally:
         session.close()
     return results
+
+
+# ----------------------------------------------------------------------------- the Olympics evaluator
+
+def _package_roots() -> list[str]:
+    import tinytorch
+    import tito
+
+    roots = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    for mod in (tinytorch, tito):
+        roots.add(os.path.dirname(os.path.realpath(mod.__file__)))
+    import numpy
+    roots.add(os.path.dirname(os.path.dirname(os.path.realpath(numpy.__file__))))
+    return sorted(r for r in roots if r)
+
+
+def _bwrap_prefix(binds: list[tuple[str, str]]) -> list[str]:
+    cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
+           "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    cmd += system_binds(("/usr", "/bin", "/lib", "/lib64", "/sbin", "/etc/alternatives", "/etc/ld.so.cache"))
+    for root in _package_roots():
+        if not root.startswith("/usr/"):
+            cmd += ["--ro-bind", root, root]
+    for src, dest in binds:
+        cmd += ["--ro-bind", src, dest]
+    return cmd + ["--chdir", "/tmp"]
+
+
+@dataclass
+class Outcome:
+    result: dict | None        # the child's JSON result, when it finished
+    error: str                 # why there is no result ("" when there is)
+    sandbox: str               # what confined it: "bwrap+rlimits" or "rlimits"
+
+
+def kill_stale(pgid: int) -> int:
+    """Kill what is left of a sandbox whose worker died (its process group ``pgid``): bubblewrap
+    can lose a process in its own set-up when its parent is killed at that moment. Only
+    processes of that group that are bwrap or the evaluator are touched. Returns how many."""
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            cmd = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if pgrp == pgid and (b"bwrap" in cmd or b"tito.olympics.evaluate" in cmd):
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def run_evaluation(bundle_path: Path, eval_dir: Path, timeout: float = 120.0,
+                   memory_mb: int = 2048, use_bwrap: bool | None = None,
+                   pidfile: Path | None = None) -> Outcome:
+    """Evaluate ``bundle_path`` on ``eval_dir`` in a confined child; never raises for the
+    child's failures (they come back as ``Outcome.error``). ``pidfile`` receives the child's
+    process group, for ``kill_stale`` should this process die during the evaluation."""
+    use_bwrap = bwrap_works() if use_bwrap is None else use_bwrap
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "OPENBLAS_NUM_THREADS": "1",
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    # -I drops PYTHONPATH, so the packages are found through the installation (pip install -e
+    # records them in site-packages), exactly as the server finds them.
+    args = [sys.executable, "-I", "-m", "tito.olympics.evaluate"]
+    if use_bwrap:
+        cmd = _bwrap_prefix([(str(Path(bundle_path).resolve().parent), "/tmp/in"),
+                             (str(Path(eval_dir).resolve()), "/tmp/data")])
+        cmd += args + [f"/tmp/in/{Path(bundle_path).name}", "/tmp/data"]
+        how = "bwrap+rlimits"
+    else:
+        cmd, how = args + [str(bundle_path), str(eval_dir)], "rlimits"
+    proc = subprocess.Popen(cmd, env=env, cwd=str(Path(bundle_path).parent), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=rlimits(memory_mb, int(timeout) + 1, file_mb=16, open_files=256,
+                                               with_parent=True))
+    if pidfile is not None:
+        Path(pidfile).write_text(str(proc.pid))          # setsid: its pid is its process group
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate()
+        return Outcome(None, f"stopped after {timeout:g} s (the evaluation time limit)", how)
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    try:
+        doc = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and "error" in doc:
+        return Outcome(None, str(doc["error"])[:2000], how)
+    if proc.returncode == 0 and isinstance(doc, dict):
+        return Outcome(doc, "", how)
+    tail = (err or "").strip().splitlines()[-3:]
+    if proc.returncode in (-signal.SIGKILL, -signal.SIGXCPU) or "MemoryError" in (err or ""):
+        why = f"stopped by its limits ({memory_mb} MB of memory, {timeout:.0f} s of CPU)"
+    else:
+        why = f"the evaluation failed (exit code {proc.returncode})"
+    return Outcome(None, why + (": " + " | ".join(tail) if tail else ""), how)

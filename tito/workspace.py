@@ -126,11 +126,7 @@ def init_workspace(dest: Path, manifest: Manifest, start: ModuleSpec | None = No
                 package.update(export_provided(folder, notebook_relpath(m).name, notebook_relpath(m).parent.as_posix()))
             except ExportError as e:
                 raise WorkspaceError(f"Cannot provide the files of module {m.code}: {e}") from None
-        write_files(package, build)
-        write_files(package_init_files(list(package), manifest), build)
-        for rel in manifest.package_data:  # bundled datasets and weights are data, not learner code
-            if (manifest.root / rel).is_dir():
-                shutil.copytree(manifest.root / rel, build / rel)
+        install_package_files(build, package, manifest, data_from=manifest.root)
         (build / META_DIR).mkdir(exist_ok=True)
         atomic_write(build / META_DIR / CONFIG, json.dumps(
             {"format": 1, "course": str(manifest.root), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
@@ -252,32 +248,45 @@ class TestOutcome:
 
 
 def _syntax_errors(cells: list[Cell]) -> list[str]:
-    from ._cellrunner import _strip_magics
+    from .probe import strip_magics
 
     errors = []
     for c in cells:
         if c.kind != "code":
             continue
         try:
-            compile(_strip_magics(c.source), c.label(), "exec")
+            compile(strip_magics(c.source), c.label(), "exec")
         except SyntaxError as e:
             errors.append(f"SyntaxError in {c.label()} line {e.lineno}: {e.msg}: {(e.text or '').strip()}")
     return errors
 
 
+def install_package_files(root: Path, files: dict[Path, str], manifest: Manifest,
+                          data_from: Path | None = None) -> None:
+    """Install exported module ``files`` (paths relative to ``root``) into the package
+    ``root/tinytorch``, next to the modules already there, and regenerate its ``__init__``
+    files for all of them. ``data_from``: a folder whose ``package_data`` folders (the
+    manifest's bundled datasets and weights: data, not learner code) are copied in too. The one
+    way a package is made: ``tito init``, the staged copy that ``tito module test`` runs, and
+    ``tito module complete``."""
+    pkg = root / "tinytorch"
+    existing = [p.relative_to(root) for p in pkg.rglob("*.py")] if pkg.is_dir() else []
+    write_files(files, root)
+    write_files(package_init_files(existing + list(files), manifest), root)
+    for rel in manifest.package_data if data_from is not None else ():
+        src, dest = data_from / rel, root / rel
+        if src.is_dir() and not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src, dest)
+
+
 def _stage_package(ws: Workspace, files: dict[Path, str], stage: Path) -> None:
-    """Copy the learner's package into ``stage`` and add this module's export to it."""
+    """Copy the learner's package into ``stage`` and add this module's export to it (the data
+    is copied too: the sandbox sees nothing outside the staged package)."""
     if ws.package_dir.is_dir():
         shutil.copytree(ws.package_dir, stage / "tinytorch",
                         ignore=shutil.ignore_patterns("__pycache__", "files"))
-    existing = [p.relative_to(stage) for p in (stage / "tinytorch").rglob("*.py")] if (stage / "tinytorch").is_dir() else []
-    write_files(files, stage)
-    write_files(package_init_files(existing + list(files), ws.manifest), stage)
-    for rel in ws.manifest.package_data:  # copied: the sandbox sees nothing outside the staged package
-        data = ws.package_dir.parent / rel
-        if data.is_dir():
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(data, stage / rel)
+    install_package_files(stage, files, ws.manifest, data_from=ws.package_dir.parent)
 
 
 def nbgrader_checksum(source: str, cell_type: str, meta: dict) -> str:
@@ -399,9 +408,7 @@ def complete_module(ws: Workspace, m: ModuleSpec, timeout: float = DEFAULT_CELL_
     outcome = test_module(ws, m, timeout)
     if not outcome.passed:
         return outcome
-    existing = [p.relative_to(ws.root) for p in ws.package_dir.rglob("*.py")]
-    write_files(outcome.staged_files, ws.root)
-    write_files(package_init_files(existing + list(outcome.staged_files), ws.manifest), ws.root)
+    install_package_files(ws.root, outcome.staged_files, ws.manifest)
     progress_mod.record(ws.progress_path, ws.manifest, m.number, outcome.report.score, outcome.report.max_score)
     outcome.answers = reveal_answers(ws, m)
     return outcome

@@ -1,7 +1,8 @@
 """Activations (module 02): known values, float64 references, stability, properties.
 
 Every function is checked against an independent float64 implementation written with the
-``math`` module, element by element; PyTorch comparisons live in test_golden.py.
+``math`` module, element by element; the PyTorch comparisons (golden fixtures) are the cases of
+foundation_opcases.py, run by tests/opcheck/test_ops.py; a live check on fresh inputs is at the end.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinytorch.core.activations import GELU, ReLU, Sigmoid, Softmax, Tanh
+from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.tensor import Tensor
 
 ALL = [ReLU, Sigmoid, Tanh, GELU, Softmax]
@@ -150,3 +152,21 @@ def test_gelu_known_values_and_shape_of_dip():
     i = int(y.argmin())
     assert -0.80 < x[i] < -0.70 and -0.171 < y[i] < -0.169   # minimum ~ -0.17 near x = -0.75
     np.testing.assert_allclose(GELU()(Tensor([1.0])).data, [0.8411920], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- torch, live
+@pytest.mark.torch
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_torch_direct_activations_and_cross_entropy(seed):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal((7, 9)) * 10 ** rng.uniform(0, 4)).astype(np.float32)
+    tx = torch.tensor(x)
+    pairs = [(ReLU(), F.relu(tx)), (Sigmoid(), torch.sigmoid(tx)), (Tanh(), torch.tanh(tx)),
+             (GELU(), F.gelu(tx, approximate="tanh")), (Softmax(), F.softmax(tx, dim=-1))]
+    for act, ref in pairs:
+        np.testing.assert_allclose(act(Tensor(x)).data, ref.numpy(), rtol=1e-5, atol=1e-6, err_msg=repr(act))
+    t = rng.integers(0, 9, size=7)
+    np.testing.assert_allclose(CrossEntropyLoss()(Tensor(x), t).item(),
+                               F.cross_entropy(tx, torch.tensor(t)).item(), rtol=1e-5, atol=1e-5)

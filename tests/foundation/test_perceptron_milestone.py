@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from tinytorch.core.layers import Linear
+from tito.milestones import load_milestone
 
 
 @pytest.fixture(scope="module")
 def perceptron(manifest):
-    return manifest.load_milestone("perceptron")
+    return load_milestone("perceptron", manifest)
 
 
 def test_quick_run_reaches_target(perceptron, capsys):

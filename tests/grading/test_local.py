@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,27 +14,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tito.manifest import load_manifest
-from tooling.learner import tito, write_reference_solutions
-from tooling.sample_course import make_course
+from tooling.learner import copy_workspace, init_sample_workspace, tito, write_reference_solutions
 
 MARK = "TITO_CTRL_C_5e1b"
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("local")
-    course = make_course(root / "course")
-    out = tito("init", str(root / "ws"), cwd=root, course=course)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return course, root / "ws"
+    return init_sample_workspace(tmp_path_factory.mktemp("local"))
 
 
 @pytest.fixture()
 def ws(template, tmp_path):
-    course, ws = template
-    shutil.copytree(ws, tmp_path / "ws")
-    return course, load_manifest(course), tmp_path / "ws"
+    return copy_workspace(template, tmp_path)
 
 
 def _edit_cell(nb, gid, fn):

@@ -180,6 +180,33 @@ def test_the_detach_attack_is_real_without_the_sandbox(graded, manifest):
                 pass
 
 
+def _grade_honest_and_tampered(manifest, m, grade_id, old, new, module_file, noop, tmp_path, cell_timeout):
+    """The reference solution of module ``m`` with one bug (``old`` -> ``new`` in cell
+    ``grade_id``), graded twice on the reference prerequisites: as they are ("honest") and
+    with ``noop`` appended to ``module_file`` of the student's package ("tampered")."""
+    from tito.grade import GradingTask, _stage_package
+
+    lesson = manifest.lesson_path(m)
+    nb = restore_solutions(release_notebook(lesson), read_notebook(lesson))
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    assert cell.source.count(old) == 1
+    cell.source = cell.source.replace(old, new)
+    path = tmp_path / "ada.ipynb"
+    nbformat.write(nb, str(path))
+    results = {}
+    for who in ("honest", "tampered"):
+        pkg = tmp_path / who
+        pkg.mkdir()
+        _stage_package(GradingTask("x", m, lesson, None, None, manifest.root), manifest.modules, pkg)
+        target = pkg / "tinytorch" / module_file
+        assert target.is_file()
+        if who == "tampered":
+            target.write_text(target.read_text() + noop)  # the last definition wins
+        task = GradingTask("ada", m, lesson, path, package_root=pkg, reference_root=manifest.root)
+        results[who] = grade_one(task, manifest.modules, Limits(cell_timeout=cell_timeout))
+    return results["honest"], results["tampered"]
+
+
 NOOP_ASSERT_TENSOR = '''
 def assert_tensor(out, shape=None, dtype=None, name="the result"):
     return out          # a student's module 01 whose check checks nothing
@@ -192,29 +219,11 @@ def test_tampered_assert_tensor_from_module_01_passes_nothing_in_module_02(manif
     the score of the same bug on an honest package, 4 of 8: test-sigmoid (2 points) fails with
     the dtype message of the grader's own assert_tensor (the student's copy can produce none),
     and test-module (2 points) checks the dtype of every activation."""
-    from tito.grade import GradingTask, _stage_package
-
     m1, m2 = manifest.module(1), manifest.module(2)
-    lesson = manifest.lesson_path(m2)
-    nb = restore_solutions(release_notebook(lesson), read_notebook(lesson))
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sigmoid")
-    old = "return _wrap(out.astype(data.dtype, copy=False))"
-    assert cell.source.count(old) == 1
-    cell.source = cell.source.replace(old, "return _wrap(out.astype(np.float64))")
-    path = tmp_path / "ada.ipynb"
-    nbformat.write(nb, str(path))
-    results = {}
-    for who in ("honest", "tampered"):
-        pkg = tmp_path / who
-        pkg.mkdir()
-        _stage_package(GradingTask("x", m2, lesson, None, None, manifest.root), manifest.modules, pkg)
-        testing = pkg / "tinytorch" / "testing.py"
-        assert testing.is_file() and m1.number in m2.prerequisites
-        if who == "tampered":
-            testing.write_text(testing.read_text() + NOOP_ASSERT_TENSOR)  # the last definition wins
-        task = GradingTask("ada", m2, lesson, path, package_root=pkg, reference_root=manifest.root)
-        results[who] = grade_one(task, manifest.modules, Limits(cell_timeout=20))
-    honest, tampered = results["honest"], results["tampered"]
+    assert m1.number in m2.prerequisites
+    honest, tampered = _grade_honest_and_tampered(
+        manifest, m2, "sigmoid", "return _wrap(out.astype(data.dtype, copy=False))",
+        "return _wrap(out.astype(np.float64))", "testing.py", NOOP_ASSERT_TENSOR, tmp_path, 20)
     assert tampered.package == "student's"
     assert tampered.score == honest.score == m2.points - 4 == 4, [(t.grade_id, t.status, t.message) for t in tampered.tests]
     failed = {t.grade_id: t.message for t in tampered.tests if t.status != "passed"}
@@ -234,29 +243,10 @@ def test_noop_gradcheck_from_module_05_passes_nothing_in_module_12(manifest, tmp
     student's module 05. A student whose gradcheck does nothing, and whose softmax backward
     forgets the row sum, gets exactly the honest package's score, 8 of 12: test-sdpa-fused
     (4 points) fails with the grader's gradcheck message, whatever the student's gradcheck says."""
-    from tito.grade import GradingTask, _stage_package
-
     m = manifest.module(12)
-    lesson = manifest.lesson_path(m)
-    nb = restore_solutions(release_notebook(lesson), read_notebook(lesson))
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sdpa-function")
-    old = "ds = dp - (dp * p).sum(axis=-1, keepdims=True)"
-    assert cell.source.count(old) == 1
-    cell.source = cell.source.replace(old, "ds = dp.copy()")
-    path = tmp_path / "ada.ipynb"
-    nbformat.write(nb, str(path))
-    results = {}
-    for who in ("honest", "tampered"):
-        pkg = tmp_path / who
-        pkg.mkdir()
-        _stage_package(GradingTask("x", m, lesson, None, None, manifest.root), manifest.modules, pkg)
-        autograd = pkg / "tinytorch" / "core" / "autograd.py"
-        assert autograd.is_file()
-        if who == "tampered":
-            autograd.write_text(autograd.read_text() + NOOP_GRADCHECK)
-        task = GradingTask("ada", m, lesson, path, package_root=pkg, reference_root=manifest.root)
-        results[who] = grade_one(task, manifest.modules, Limits(cell_timeout=30))
-    honest, tampered = results["honest"], results["tampered"]
+    honest, tampered = _grade_honest_and_tampered(
+        manifest, m, "sdpa-function", "ds = dp - (dp * p).sum(axis=-1, keepdims=True)", "ds = dp.copy()",
+        "core/autograd.py", NOOP_GRADCHECK, tmp_path, 30)
     summary = [(t.grade_id, t.status, t.message[:200]) for t in tampered.tests]
     assert tampered.package == "student's"
     failed = {t.grade_id: t.message for t in tampered.tests if t.status != "passed"}

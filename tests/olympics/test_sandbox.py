@@ -10,7 +10,7 @@ import pytest
 
 from olympics.helpers import linear_model
 from tito.olympics import bundle as B
-from tito.olympics import sandbox as S
+from tito import sandbox as S
 
 PROBE = """
 import os, socket, sys
@@ -31,7 +31,7 @@ for target in ("/usr/olympics-probe", sys.prefix + "/olympics-probe"):
 """
 
 
-@pytest.mark.skipif(not S.bwrap_available(), reason="bubblewrap is not installed or cannot run here "
+@pytest.mark.skipif(not S.bwrap_works(), reason="bubblewrap is not installed or cannot run here "
                                                       "(.ci/run installs it: apt-get install bubblewrap)")
 def test_bwrap_hides_files_network_and_makes_everything_read_only(tmp_path):
     secret = tmp_path / "olympics.db"

@@ -1,6 +1,8 @@
 """The op-verification kit: check a differentiable TinyTorch op three ways.
 
-``check_op(name, fn, inputs, torch_fn)`` (or ``check_case(OpCase(...))``):
+``check_op(name, fn, inputs, torch_fn)`` (or ``check_case(OpCase(...))``); ``torch_fn``
+defaults to ``fn`` itself (tinygrad's default: most ops are the same expression in both),
+``torch_fn=None`` means there is no PyTorch reference:
 
 (a) gradcheck: central differences in float64 against ``backward()``;
 (b) PyTorch, when importable: forward and backward (float64) against ``torch_fn``;
@@ -22,16 +24,18 @@ from __future__ import annotations
 import importlib.util
 import os
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
+TESTS_DIR = Path(__file__).resolve().parent.parent
+GOLDEN_DIR = TESTS_DIR / "golden"
+SAME = "same as fn"  # OpCase.torch_fn's default: PyTorch runs the very same expression
 
-__all__ = ["OpCase", "check_op", "check_case", "torch_available", "golden_path", "reference_with_torch",
-           "GOLDEN_DIR"]
+__all__ = ["OpCase", "SAME", "check_op", "check_case", "torch_available", "golden_path", "reference_with_torch",
+           "GOLDEN_DIR", "case_files", "load_cases_file", "all_cases", "load_golden", "distinct"]
 
 
 def torch_available() -> bool:
@@ -47,7 +51,7 @@ class OpCase:
     name: str
     fn: Callable
     inputs: Sequence[np.ndarray]
-    torch_fn: Optional[Callable] = None
+    torch_fn: Callable | str | None = SAME  # None: no PyTorch reference (gradcheck and float32 only)
     atol: float = 1e-6          # forward/backward vs reference, float64
     rtol: float = 1e-5
     gradcheck: bool = True      # finite differences (turn off for non-smooth points, huge inputs)
@@ -61,6 +65,44 @@ class OpCase:
 
     def __post_init__(self):
         self.inputs = [np.asarray(x) for x in self.inputs]
+        if self.torch_fn is SAME:
+            self.torch_fn = self.fn
+
+
+def case_files() -> list[Path]:
+    """Every table of op cases and PyTorch fixtures: ``tests/**/*opcases*.py``."""
+    return sorted(TESTS_DIR.rglob("*opcases*.py"))
+
+
+def load_cases_file(path: Path):
+    """The module of one cases file (its ``CASES`` list of OpCase and its ``FIXTURES`` dict)."""
+    spec = importlib.util.spec_from_file_location(f"_opcases_{path.parent.name}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def all_cases() -> list[OpCase]:
+    """The op cases of every cases file, in file order; names are unique (they name fixtures)."""
+    cases = [c for path in case_files() for c in getattr(load_cases_file(path), "CASES", [])]
+    names = [c.name for c in cases]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    assert not dup, f"op case names name golden fixtures and must be unique: {dup}"
+    return cases
+
+
+def load_golden(name: str) -> dict:
+    """The arrays of ``tests/golden/<name>.npz`` (a ``FIXTURES`` entry of a cases file)."""
+    path = golden_path(name)
+    assert path.is_file(), f"missing golden fixture {path.name}: run scripts/make_golden.py where torch is installed"
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def distinct(rng: np.random.Generator, *shape) -> np.ndarray:
+    """Values of ``shape`` with no ties (for max and max-pool, whose gradient needs a unique winner)."""
+    n = int(np.prod(shape))
+    return (rng.permutation(n) * 0.37 + rng.uniform(0, 0.1, n)).reshape(shape) - n * 0.15
 
 
 def golden_path(name: str) -> Path:
@@ -192,7 +234,7 @@ def check_case(case: OpCase) -> dict:
     return ran
 
 
-def check_op(name: str, fn: Callable, inputs: Sequence[np.ndarray], torch_fn: Optional[Callable] = None,
+def check_op(name: str, fn: Callable, inputs: Sequence[np.ndarray], torch_fn: Callable | str | None = SAME,
              **options) -> dict:
     """Shorthand for ``check_case(OpCase(name, fn, inputs, torch_fn, **options))``."""
     return check_case(OpCase(name, fn, inputs, torch_fn, **options))

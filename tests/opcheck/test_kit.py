@@ -35,13 +35,13 @@ X = [np.array([[0.5, -1.0, 2.0]])]
 
 
 def test_correct_op_passes_gradcheck_and_float32():
-    ran = check_op("kit_square", lambda t: _Square.apply(t), X)
+    ran = check_op("kit_square", lambda t: _Square.apply(t), X, torch_fn=None)
     assert ran["gradcheck"] and ran["float32"]
 
 
 def test_wrong_backward_is_caught_by_gradcheck():
     with pytest.raises(AssertionError, match="argument 0"):
-        check_op("kit_wrong", lambda t: _WrongSquare.apply(t), X)
+        check_op("kit_wrong", lambda t: _WrongSquare.apply(t), X, torch_fn=None)
 
 
 def test_wrong_backward_is_caught_by_reference_without_gradcheck():
@@ -52,7 +52,7 @@ def test_wrong_backward_is_caught_by_reference_without_gradcheck():
 
 def test_float64_leak_is_caught():
     with pytest.raises(AssertionError, match="float64 output"):
-        check_op("kit_leak", lambda t: _Float64Leak.apply(t), X)
+        check_op("kit_leak", lambda t: _Float64Leak.apply(t), X, torch_fn=None)
 
 
 def test_golden_fixture_is_used_and_checked(tmp_path, monkeypatch):
@@ -79,3 +79,9 @@ def test_golden_fixture_is_used_and_checked(tmp_path, monkeypatch):
 def test_committed_fixtures_are_small():
     total = sum(p.stat().st_size for p in golden_path("x").parent.glob("*.npz"))
     assert total < 2_000_000, f"golden fixtures take {total} bytes: keep inputs small"
+
+
+def test_torch_fn_defaults_to_the_same_expression():
+    case = OpCase("kit_same", lambda a: a * a, X)
+    assert case.torch_fn is case.fn
+    assert OpCase("kit_none", lambda a: a * a, X, torch_fn=None).torch_fn is None

@@ -11,7 +11,7 @@ GPT_CFG = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)   
 
 def tiny_models():
     """{name: (model, inputs, targets)} built from tinytorch (the CNN is milestone 4's own)."""
-    from tito.manifest import load_manifest
+    from tito.milestones import load_milestone
     from tinytorch.core.activations import ReLU
     from tinytorch.core.layers import Linear, Sequential
     from tinytorch.core.tensor import Tensor
@@ -19,7 +19,7 @@ def tiny_models():
 
     rng = np.random.default_rng(0)
     mlp = Sequential(Linear(784, 256, seed=0), ReLU(), Linear(256, 128, seed=1), ReLU(), Linear(128, 10, seed=2))
-    cnn = load_manifest().load_milestone("cnn").cifar_cnn(0)
+    cnn = load_milestone("cnn").cifar_cnn(0)
     gpt = GPT(**GPT_CFG, seed=0)
     return {
         "mlp": (mlp, Tensor(rng.standard_normal((MLP_BATCH, 784)).astype(np.float32)), rng.integers(0, 10, MLP_BATCH)),

@@ -1,6 +1,6 @@
 """Op cases for module 09 (spatial): Conv2d, MaxPool2d, AvgPool2d, Flatten, BatchNorm2d.
 
-Checked by tests/spatial/test_ops.py with the opcheck kit (finite differences, PyTorch when
+Checked by tests/opcheck/test_ops.py with the opcheck kit (finite differences, PyTorch when
 installed, golden fixtures in tests/golden/ otherwise, float32 re-run). Fixtures:
     .venv/bin/python scripts/make_golden.py tests/spatial/spatial_opcases.py
 Inputs are small and seeded; max-pool inputs have no ties so its gradient is defined.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from opcheck import OpCase
+from opcheck import OpCase, distinct
 
 _rng = np.random.default_rng(909)
 
@@ -19,8 +19,7 @@ def _r(*shape):
 
 
 def _distinct(*shape):
-    n = int(np.prod(shape))
-    return (_rng.permutation(n) * 0.37 + _rng.uniform(0, 0.1, n)).reshape(shape) - n * 0.15
+    return distinct(_rng, *shape)
 
 
 def _conv(stride=1, padding=0):

@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 
 from tito.manifest import load_manifest
+from tito.milestones import load_milestone
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _milestone():
-    return load_manifest(REPO).load_milestone("cnn")
+    return load_milestone("cnn", load_manifest(REPO))
 
 
 def test_cifar_cnn_has_the_baseline_architecture():

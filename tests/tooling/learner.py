@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import nbformat
 
 from tito.lesson import read_notebook
+from tito.manifest import load_manifest
 from tito.release import notebook_relpath, restore_solutions
 
 
@@ -38,3 +40,21 @@ def workspace_import(ws: Path, code: str) -> subprocess.CompletedProcess:
     """Run ``code`` the way a learner's notebook in the workspace would import tinytorch."""
     env = dict(os.environ, PYTHONPATH=str(ws))
     return subprocess.run([sys.executable, "-c", code], cwd=ws, env=env, capture_output=True, text=True, timeout=120)
+
+
+def init_sample_workspace(root: Path) -> tuple[Path, Path]:
+    """The sample course (tests/tooling/sample_course.py) and a workspace made from it by
+    ``tito init``, under ``root``: a module-scoped template that tests copy."""
+    from tooling.sample_course import make_course
+
+    course = make_course(root / "course")
+    out = tito("init", str(root / "ws"), cwd=root, course=course)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return course, root / "ws"
+
+
+def copy_workspace(template: tuple[Path, Path], dest: Path):
+    """(course, its manifest, a fresh copy of the template's workspace at ``dest/ws``)."""
+    course, ws = template
+    shutil.copytree(ws, dest / "ws")
+    return course, load_manifest(course), dest / "ws"

@@ -52,7 +52,7 @@ def test_every_exported_module_imports_on_a_fresh_interpreter(manifest, repo_roo
     """What a fresh clone does: import tinytorch and every module the lessons export."""
     modules = sorted({p.with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
                       for p in generate(manifest)})
-    code = "import importlib\nfor name in %r:\n    importlib.import_module(name)\nprint('ok', len(%r))" % (modules, modules)
+    code = f"import importlib\nfor name in {modules!r}:\n    importlib.import_module(name)\nprint('ok', len({modules!r}))"
     out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True,
                          env={"PYTHONPATH": str(repo_root), "PATH": ""})
     assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr[-2000:]

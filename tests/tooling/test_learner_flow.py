@@ -11,27 +11,19 @@ import shutil
 import nbformat
 import pytest
 
-from tito.manifest import load_manifest
 from tito.release import notebook_relpath
-from tooling.learner import tito, workspace_import, write_reference_solutions
-from tooling.sample_course import make_course
+from tooling.learner import copy_workspace, init_sample_workspace, tito, workspace_import, write_reference_solutions
 
 
 @pytest.fixture(scope="module")
 def sample_template(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sample")
-    course = make_course(root / "course")
-    out = tito("init", str(root / "ws"), cwd=root, course=course)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return course, root / "ws"
+    return init_sample_workspace(tmp_path_factory.mktemp("sample"))
 
 
 @pytest.fixture()
 def sample(sample_template, tmp_path):
     """A fresh copy of an initialised sample workspace (init itself is tested once, above)."""
-    course, template = sample_template
-    shutil.copytree(template, tmp_path / "ws")
-    return course, load_manifest(course), tmp_path / "ws"
+    return copy_workspace(sample_template, tmp_path)
 
 
 def test_fresh_workspace_layout(sample):

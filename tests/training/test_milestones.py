@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from tito.manifest import load_manifest
+from tito.milestones import load_milestone
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(slug: str):
-    return load_manifest(ROOT).load_milestone(slug)
+    return load_milestone(slug, load_manifest(ROOT))
 
 
 def test_xor_milestone_three_seeds(capsys):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gc
 import weakref
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,23 +15,14 @@ from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.optimizers import (SGD, Adam, AdamW, CosineAnnealingLR, LambdaLR, OneCycleLR, Optimizer,
                                        StepLR)
 
-GOLDEN = Path(__file__).resolve().parent / "fixtures" / "optim_golden.npz"
-CONFIGS = {
-    "sgd": (SGD, dict(lr=0.1)),
-    "sgd_momentum": (SGD, dict(lr=0.1, momentum=0.9)),
-    "sgd_nesterov_wd": (SGD, dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01)),
-    "sgd_wd": (SGD, dict(lr=0.1, weight_decay=0.1)),
-    "adam": (Adam, dict(lr=0.01)),
-    "adam_wd_betas": (Adam, dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
-    "adamw": (AdamW, dict(lr=0.01)),
-    "adamw_wd": (AdamW, dict(lr=0.03, weight_decay=0.2)),
-}
+from opcheck import load_golden
+
+from .optim_opcases import CONFIGS
 
 
 @pytest.fixture(scope="module")
 def golden():
-    with np.load(GOLDEN, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    return load_golden("optim_trajectories")
 
 
 def _param(a):
@@ -41,8 +31,9 @@ def _param(a):
 
 @pytest.mark.parametrize("key", sorted(CONFIGS))
 def test_matches_pytorch_trajectory(golden, key):
-    """5 steps with fixed gradients reproduce torch.optim (fixtures from tests/training/make_golden.py)."""
-    cls, kw = CONFIGS[key]
+    """5 steps with fixed gradients reproduce torch.optim (the fixture of optim_opcases.py)."""
+    name, kw = CONFIGS[key]
+    cls = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[name]
     p = _param(golden["p0"])
     opt = cls([p], **kw)
     for step, g in enumerate(golden["grads"]):

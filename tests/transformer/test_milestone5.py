@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tito.milestones import load_milestone
+
 
 @pytest.fixture(scope="module")
 def ms(manifest):
-    return manifest.load_milestone("transformer")
+    return load_milestone("transformer", manifest)
 
 
 def test_lr_schedule_matches_nanogpt(ms):

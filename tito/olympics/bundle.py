@@ -393,7 +393,7 @@ def describe_model(model) -> dict:
             raise BundleError(f"layer {i}: {lk} is not a layer the Olympics evaluator knows; "
                               f"allowed: {sorted(LAYERS)}")
         entry = {"type": lk}
-        for p, (ptype, *_rest) in LAYERS[lk].items():
+        for p in LAYERS[lk]:
             if p == "bias":
                 entry["bias"] = getattr(layer, "bias", None) is not None
             elif hasattr(layer, p):

@@ -2,7 +2,7 @@
 load its decoded weights, run the track's measurement.
 
 ``python -m tito.olympics.evaluate BUNDLE EVAL_DIR`` prints one JSON line (the result) and is
-what the worker runs inside its sandbox (``sandbox.py``). The bundle is data: it chooses
+what the worker runs inside its sandbox (``tito.sandbox.run_evaluation``). The bundle is data: it chooses
 layer types from a whitelist and their numbers, never code.
 
 Evaluation data (``EVAL_DIR``, held by the server, never shown to students):

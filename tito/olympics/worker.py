@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import db
-from .sandbox import bwrap_available, kill_stale, run_evaluation
+from ..sandbox import bwrap_works, kill_stale, run_evaluation
 
 
 PREFIX = "olympics-eval-"
@@ -75,7 +75,7 @@ def _loop(engine, eval_dir, timeout, memory_mb, poll, once, log) -> int:
         signal.signal(sig, request_stop)
     back = db.reset_running(engine)
     remove_stale_dirs()
-    log(f"worker: sandbox {'bwrap+rlimits' if bwrap_available() else 'rlimits only (no working bwrap)'}; "
+    log(f"worker: sandbox {'bwrap+rlimits' if bwrap_works() else 'rlimits only (no working bwrap)'}; "
         f"{back} interrupted evaluation(s) back in the queue", flush=True)
     done = 0
     while not stop.requested:
@@ -120,7 +120,7 @@ class Supervisor:
     def _spawn(self) -> None:
         import subprocess
 
-        from .sandbox import die_with_parent
+        from ..sandbox import die_with_parent
 
         self.child = subprocess.Popen(self.args, env=self.env, preexec_fn=die_with_parent,
                                       stdin=subprocess.DEVNULL)

@@ -1,20 +1,16 @@
-"""Regenerate tests/training/fixtures/optim_golden.npz from PyTorch (needs torch; run by hand).
+"""PyTorch references of the optimizers and schedulers (module 06), for the golden-fixture
+pipeline of tests/opcheck: ``scripts/make_golden.py`` writes each ``FIXTURES`` entry to
+tests/golden/<name>.npz (``--check`` says when one is stale); tests/training/test_optimizers.py
+compares tinytorch against it, so it needs no torch.
 
 For each optimizer configuration: 5 steps on a (4, 3) parameter with fixed gradients; the
-parameter after every step is stored. Scheduler learning rates are stored too. The tests
-compare tinytorch against this file, so they need no torch.
-
-    python tests/training/make_golden.py
+parameter after every step is stored. Scheduler learning rates are stored too.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import torch
 
-OUT = Path(__file__).resolve().parent / "fixtures" / "optim_golden.npz"
-
+# name: (the class, in torch.optim and in tinytorch.core.optimizers alike; its arguments)
 CONFIGS = {
     "sgd": ("SGD", dict(lr=0.1)),
     "sgd_momentum": ("SGD", dict(lr=0.1, momentum=0.9)),
@@ -28,15 +24,17 @@ CONFIGS = {
 STEPS = 5
 
 
-def inputs():
+def _inputs():
     rng = np.random.default_rng(1234)
     p0 = rng.standard_normal((4, 3)).astype(np.float32)
     grads = rng.standard_normal((STEPS, 4, 3)).astype(np.float32) * np.float32(3.0)
     return p0, grads
 
 
-def main():
-    p0, grads = inputs()
+def _trajectories() -> dict:
+    import torch
+
+    p0, grads = _inputs()
     out = {"p0": p0, "grads": grads}
     for key, (cls, kw) in CONFIGS.items():
         p = torch.nn.Parameter(torch.from_numpy(p0.copy()))
@@ -63,10 +61,7 @@ def main():
     out["lr.cosine"] = lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
     out["lr.onecycle"] = lrs(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=20,
                                                                           cycle_momentum=False), 19)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(OUT, **out)
-    print(f"wrote {OUT} (torch {torch.__version__})")
+    return out
 
 
-if __name__ == "__main__":
-    main()
+FIXTURES = {"optim_trajectories": _trajectories}
