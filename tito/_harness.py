@@ -99,7 +99,7 @@ def encode(x, np, budget=None, depth=0):
     if _isinstance(x, BaseException):
         return _exc(x)
     try:
-        data = getattr(x, "data")  # noqa: B009  (`data = x.data` is a module 09 solution line: the kit's leak scan)
+        data = getattr(x, "data")  # noqa: B009  (the attribute spelling is a solution line of module 09: the kit's leak scan)
     except Exception:  # noqa: BLE001
         data = None
     if np is not None and _type(data) is np.ndarray:
