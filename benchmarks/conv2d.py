@@ -21,6 +21,7 @@ import argparse
 import sys
 
 from _report import write_result  # noqa: E402
+
 from tito.machine import set_blas_threads  # noqa: E402
 
 
@@ -41,8 +42,8 @@ def main(argv=None) -> int:
     timer = args.timer or ("cpu" if args.threads == 1 else "wall")
 
     import numpy as np
-
     from _report import fmt_s, header, load1
+
     from tinytorch.benchmarking.benchmark import benchmark, compare
     from tinytorch.core.spatial import Conv2dFunction, conv2d_loops
 

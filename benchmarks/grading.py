@@ -98,8 +98,8 @@ def hostile_variants(code: str, stub, good, wrong):
 def generate(manifest, root: Path, n: int) -> dict:
     """``n`` submissions in ``root/submitted/sNNNN/<assignment>/``; returns student -> (module, kind)."""
     import nbformat
-
     from grading.submissions import append
+
     from tito.lesson import read_notebook
     from tito.release import release_notebook, restore_solutions
 
@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
     from _report import header, load1
+
     from tinytorch.benchmarking.benchmark import compare
     from tito.grade import expected_checks, find_tasks, grade_one
     from tito.grade_cluster import check_workers, grade_course, start_cluster
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
         f"3 hostile; per-cell limit {args.timeout:g} s (a hanging function costs that per test that calls it)",
     ])
     kinds = {}
-    for student, (code, kind) in made.items():
+    for student, (_code, kind) in made.items():
         kinds.setdefault(kind, []).append(student)
     lines += ["## Throughput", "",
               "| workers | wall s | submissions / hour | median s / submission | p95 s | load before / after |",

@@ -40,8 +40,8 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     import numpy as np
-
     from _report import fmt_s, header, load1
+
     from tinytorch.benchmarking.benchmark import compare, time_loop
     from tinytorch.core.autograd import no_grad
     from tinytorch.generation.kv_cache import CachedModel

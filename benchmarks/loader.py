@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from _report import write_result  # noqa: E402
+
 from tito.machine import set_blas_threads  # noqa: E402
 
 
@@ -32,8 +33,8 @@ def main(argv=None) -> int:
     timer = "cpu" if args.threads == 1 else "wall"
 
     import numpy as np
-
     from _report import fmt_s, header, load1
+
     from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.training import train_epoch
     from tinytorch.nn import CrossEntropyLoss

@@ -25,6 +25,7 @@ import argparse
 import sys
 
 from _report import write_result  # noqa: E402
+
 from tito.machine import set_blas_threads  # noqa: E402
 
 
@@ -149,8 +150,8 @@ def main(argv=None) -> int:
     set_blas_threads(args.threads)
 
     import numpy as np
-
     from _report import fmt_s, header, load1
+
     from tinytorch.core.autograd import MatMul
     from tinytorch.core.spatial import Conv2dFunction
     from tinytorch.profiling.profiler import Profiler, amdahl_speedup, conv_backward_fast, matmul_backward_batched
@@ -215,8 +216,9 @@ def main(argv=None) -> int:
                      f"{amd['measured']:.3f}x ({amd['measured_ci'][0]:.3f}-{amd['measured_ci'][1]:.3f}) | {amd['ceiling']:.2f}x |",
                      ""]
         if not args.no_write:
-            from _report import display_path
             from pathlib import Path
+
+            from _report import display_path
             try:
                 png = Path(__file__).resolve().parent / "results" / f"bottlenecks_{name}.png"
                 plot_bottlenecks(prof, png, title=f"{label}\nshare of the step (module 14 Profiler)")

@@ -17,6 +17,7 @@ import argparse
 import sys
 
 from _report import write_result  # noqa: E402
+
 from tito.machine import set_blas_threads  # noqa: E402
 
 
@@ -37,13 +38,13 @@ def main(argv=None) -> int:
 
     from pathlib import Path
 
-    from _report import fmt_s, header, load1
+    from _report import display_path, fmt_s, header, load1
     from profile_models import build
+
     from tinytorch.core.autograd import no_grad
     from tinytorch.core.tensor import Tensor
     from tinytorch.profiling.profiler import Profiler
     from tinytorch.profiling.roofline import measure_bandwidth, measure_peak_flops, plot_roofline, roofline_table
-    from _report import display_path
 
     load0 = load1()
     peak = measure_peak_flops(n=args.n, repeats=args.machine_repeats)

@@ -20,6 +20,7 @@ import json
 import sys
 
 from _report import write_result  # noqa: E402
+
 from tito.machine import set_blas_threads  # noqa: E402
 
 
@@ -40,13 +41,12 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     import numpy as np
-
-    from _report import header, load1
+    from _report import display_path, header, load1
     from profile_models import build
+
     from tinytorch.benchmarking.benchmark import MARKDOWN_HEADER, offline, plot_latencies, server, single_stream
     from tinytorch.core.autograd import no_grad
     from tinytorch.core.tensor import Tensor
-    from _report import display_path
 
     load0 = load1()
     rng = np.random.default_rng(0)

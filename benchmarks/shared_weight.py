@@ -122,8 +122,8 @@ def main(argv=None) -> int:
     set_blas_threads(args.threads)
 
     import numpy as np
-
     from _report import fmt_s, header, load1
+
     from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.layers import Linear
     from tinytorch.core.losses import CrossEntropyLoss

@@ -8,8 +8,8 @@ exact builtin types, NumPy arrays and scalars of numeric dtype, Tensors as their
 Nothing here decides a grade: the parent does. Learner output goes to fds 1 and 2.
 """
 import base64
-import contextlib
 import builtins
+import contextlib
 import faulthandler
 import json
 import os

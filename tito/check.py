@@ -7,11 +7,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .lesson import (
-    BEGIN_HIDDEN, BEGIN_SOLUTION, DIRECTIVE, Cell, LessonError, default_exp, provided_sources, read_cells,
-    read_notebook, scan_markers,
-)
 from .answers import answer_problems
+from .lesson import (
+    BEGIN_HIDDEN,
+    BEGIN_SOLUTION,
+    DIRECTIVE,
+    Cell,
+    LessonError,
+    default_exp,
+    provided_sources,
+    read_cells,
+    read_notebook,
+    scan_markers,
+)
 from .manifest import Manifest, ModuleSpec
 
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 try:
     import typer
@@ -25,18 +24,25 @@ except ImportError as _e:  # pragma: no cover - only without the [tito] extra
 from . import export as export_mod
 from .check import check_course
 from .grade_cli import grade_cmd
-from .olympics.cli import app as olympics_app
 from .manifest import Manifest, ManifestError, ModuleSpec, load_manifest
 from .milestones import missing_modules, unlocked
+from .olympics.cli import app as olympics_app
 from .progress import ProgressError
 from .progress import describe as describe_progress
 from .progress import repair as repair_progress
 from .release import ReleaseError, release_kit
 from .runner import child_env
-from .sandbox import DEFAULT_CELL_TIMEOUT, DEFAULT_MEMORY_MB
+from .sandbox import DEFAULT_CELL_TIMEOUT
 from .workspace import (
-    Workspace, WorkspaceError, complete_module, find_workspace, init_workspace, module_status,
-    prerequisite_message, reset_module, test_module,
+    Workspace,
+    WorkspaceError,
+    complete_module,
+    find_workspace,
+    init_workspace,
+    module_status,
+    prerequisite_message,
+    reset_module,
+    test_module,
 )
 
 # markup=False: messages carry learners' code and errors, whose brackets are not styling.
@@ -99,7 +105,7 @@ def _select(manifest: Manifest, keys: list[str] | None) -> list[ModuleSpec] | No
 
 @app.command("export")
 def export_cmd(
-    modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
+    modules: list[str] | None = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
     check: bool = typer.Option(False, "--check", help="Change nothing; exit 1 if the committed package differs from what the lessons generate."),
 ):
     """Generate the tinytorch package from the lessons (nbdev-style #| export cells)."""
@@ -128,7 +134,7 @@ def export_cmd(
 
 
 @app.command("check")
-def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons).")):
+def check_cmd(modules: list[str] | None = typer.Argument(None, help="Module numbers or slugs (default: all lessons).")):
     """Validate lessons: NBGrader metadata, markers, export directives, connection map, Reflect, manifest."""
     manifest = _manifest()
     results = check_course(manifest, _select(manifest, modules))
@@ -149,7 +155,7 @@ def check_cmd(modules: Optional[List[str]] = typer.Argument(None, help="Module n
 @app.command("release")
 def release_cmd(
     out: Path = typer.Option(..., "--out", help="Directory for the student kit."),
-    modules: Optional[List[str]] = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
+    modules: list[str] | None = typer.Argument(None, help="Module numbers or slugs (default: all lessons)."),
 ):
     """Write the student kit: notebooks released with NBGrader (solutions stubbed, hidden tests
     removed, cells locked), the manifest, integration tests and a wheel of tito."""
@@ -174,7 +180,7 @@ app.command("grade")(grade_cmd)
 @app.command("init")
 def init_cmd(
     directory: Path = typer.Argument(..., help="New directory for your workspace."),
-    start: Optional[str] = typer.Option(None, "--start", help="Begin at this module (e.g. 12): the modules before "
+    start: str | None = typer.Option(None, "--start", help="Begin at this module (e.g. 12): the modules before "
                                         "it are provided as the reference solution, marked as such."),
 ):
     """Create a learner workspace: student notebooks, an empty tinytorch/ package, a progress file."""

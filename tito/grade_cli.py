@@ -7,7 +7,6 @@ import signal
 import statistics
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -27,15 +26,15 @@ def _interrupt(signum, frame):
 def grade_cmd(
     submissions: Path = typer.Argument(..., help="nbgrader course directory (with submitted/<student>/<assignment>/), "
                                       "or a directory with one workspace per student."),
-    modules: Optional[List[str]] = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Dask LocalCluster of N worker processes "
+    modules: list[str] | None = typer.Option(None, "--module", "-m", help="Only these modules (default: all found)."),
+    workers: int | None = typer.Option(None, "--workers", "-w", help="Dask LocalCluster of N worker processes "
                                           "(default: the number of cores; 0: in this process, without Dask)."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Send the tasks to an existing Dask cluster: "
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Send the tasks to an existing Dask cluster: "
                                             "its scheduler address, e.g. tcp://HOST:8786."),
-    db: Optional[str] = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades-per-test.csv)."),
-    feedback: Optional[Path] = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
-    journal: Optional[Path] = typer.Option(None, "--journal", help="Where results are kept as they arrive, so that an "
+    db: str | None = typer.Option(None, "--db", help="nbgrader gradebook URL (default: sqlite:///SUBMISSIONS/gradebook.db)."),
+    csv_path: Path | None = typer.Option(None, "--csv", help="Per-test CSV (default: SUBMISSIONS/grades-per-test.csv)."),
+    feedback: Path | None = typer.Option(None, "--feedback", help="Feedback folder (default: SUBMISSIONS/feedback)."),
+    journal: Path | None = typer.Option(None, "--journal", help="Where results are kept as they arrive, so that an "
                                            "interrupted run resumes (default: SUBMISSIONS/grading-journal.jsonl)."),
     regrade: bool = typer.Option(False, "--regrade", help="Grade everything again, even unchanged submissions."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Grade again the submissions that could not be graded."),
@@ -51,7 +50,7 @@ def grade_cmd(
     import warnings
 
     from .cli import _manifest, _select, fail
-    from .grade_cluster import GradingError, grade_course, is_failure
+    from .grade_cluster import grade_course, is_failure
     from .gradebook import write_feedback, write_gradebook, write_test_csv
     from .probe import ProbeError
     from .sandbox import Limits, SandboxWarning, bwrap_works

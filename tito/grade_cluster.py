@@ -29,9 +29,9 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .grade import GradeResult, GradingTask, TestResult, expected_checks, grade_one
 from .manifest import Manifest
@@ -111,8 +111,8 @@ def result_from_json(d: dict) -> GradeResult:
 
 def failed_result(task: GradingTask, reason: str, key: str) -> GradeResult:
     """A submission the cluster could not grade: every test 0 with the reason (a row, never a gap)."""
-    from .lesson import read_cells
     from .grade import test_cells
+    from .lesson import read_cells
 
     m = task.module
     tests = [TestResult(c.grade_id, 0, float(c.nbgrader.get("points", 0) or 0), "error", reason)

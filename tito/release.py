@@ -23,8 +23,13 @@ def release_notebook(lesson: Path):
     """The student version of one lesson, as an nbformat notebook."""
     import nbformat
     from nbgrader.preprocessors import (
-        CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput, ClearSolutions,
-        ComputeChecksums, LockCells,
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
     )
 
     nb = read_notebook(lesson)

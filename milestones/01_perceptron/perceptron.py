@@ -27,11 +27,10 @@ import time
 
 import numpy as np
 
-from tito.machine import cpu_model
-
 import tinytorch
 from tinytorch.core import Tensor
 from tinytorch.nn import BCELoss, Linear, Sigmoid
+from tito.machine import cpu_model
 
 
 def tinytorch_location() -> str:

@@ -21,10 +21,9 @@ import time
 import numpy as np
 
 import tinytorch
-from tinytorch import Tensor
+from tinytorch.core.training import evaluate, train_epoch
 from tinytorch.nn import BinaryCrossEntropyLoss, Linear, Sequential, Sigmoid, Tanh
 from tinytorch.optim import Adam
-from tinytorch.core.training import accuracy, evaluate, train_epoch
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)   # (4, 2)
 Y = np.array([[0], [1], [1], [0]], dtype=np.float32)               # (4, 1)

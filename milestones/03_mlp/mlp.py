@@ -40,11 +40,10 @@ set_blas_threads(1, override=False)
 import numpy as np  # noqa: E402  (after the thread setting, which numpy reads at import)
 
 import tinytorch  # noqa: E402
-from tinytorch import Tensor
+from tinytorch.core.training import Trainer, batches, evaluate
 from tinytorch.nn import CrossEntropyLoss, Linear, ReLU, Sequential
 from tinytorch.optim import Adam
 from tinytorch.optim.lr_scheduler import CosineAnnealingLR
-from tinytorch.core.training import Trainer, batches, evaluate
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 DOWNLOAD = False   # --download: let load_mnist fetch the official files (needs internet)

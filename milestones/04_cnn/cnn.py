@@ -38,13 +38,13 @@ if _THREADS:
 import numpy as np
 
 import tinytorch
+from tinytorch.core.training import evaluate, train_epoch
+from tinytorch.data.datasets import DatasetError, load_cifar10, load_tinydigits
 from tinytorch.nn import BatchNorm2d, Conv2d, CrossEntropyLoss, Flatten, Linear, MaxPool2d, ReLU, Sequential
 from tinytorch.optim import SGD, Adam
 from tinytorch.optim.lr_scheduler import OneCycleLR
-from tinytorch.utils.data import DataLoader, TensorDataset
 from tinytorch.transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
-from tinytorch.core.training import evaluate, train_epoch
-from tinytorch.data.datasets import DatasetError, load_cifar10, load_tinydigits
+from tinytorch.utils.data import DataLoader, TensorDataset
 
 
 def n_params(model):

@@ -38,12 +38,12 @@ set_blas_threads(1, override=False)
 import numpy as np  # noqa: E402
 
 import tinytorch
+from tinytorch.core.training import evaluate, train_steps
 from tinytorch.nn import CrossEntropyLoss
-from tinytorch.nn import Transformer as GPT          # module 13's GPT (see docs/framework.md)
+from tinytorch.nn import Transformer as GPT  # module 13's GPT (see docs/framework.md)
 from tinytorch.optim import AdamW
 from tinytorch.optim.lr_scheduler import LambdaLR
 from tinytorch.text.tokenization import CharTokenizer
-from tinytorch.core.training import evaluate, train_steps
 
 
 # --------------------------------------------------------------------------------------------

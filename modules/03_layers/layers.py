@@ -612,6 +612,7 @@ class Sequential(Module):
 # %%
 from tinytorch.core.activations import ReLU, Sigmoid
 
+
 # %% nbgrader={"grade": true, "grade_id": "test-sequential", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_sequential():
     """Sequential chains Modules and activations; parameters and eval reach every layer."""

@@ -47,9 +47,8 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import no_grad
-
+from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
 # ## 1. One step downhill
@@ -727,7 +726,7 @@ test_unit_adamw()
 # hyper-parameter from the parameter's group, this needs no new code; the test checks it.
 
 # %%
-from tinytorch.core.layers import Linear, Sequential   # noqa: E402  (module 03)
+from tinytorch.core.layers import Linear, Sequential  # noqa: E402  (module 03)
 
 mlp = Sequential(Linear(784, 256, seed=0), Linear(256, 10, seed=1))
 decay = [p for p in mlp.parameters() if p.ndim >= 2]

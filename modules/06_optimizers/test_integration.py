@@ -1,11 +1,11 @@
 """Integration tests of module 06 on the exported package (tinytorch.* only)."""
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import CrossEntropyLoss, MSELoss
 from tinytorch.core.optimizers import SGD, Adam, AdamW, CosineAnnealingLR, StepLR
+from tinytorch.core.tensor import Tensor
 
 
 def _spirals(n=120, seed=0):

@@ -1,12 +1,20 @@
 """Integration tests of module 07 on the exported package (tinytorch.* only)."""
 import numpy as np
 
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
+from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
 from tinytorch.core.optimizers import Adam
-from tinytorch.core.training import (Trainer, batches, evaluate, load_checkpoint, load_state_dict,
-                                     save_checkpoint, save_state_dict, train_epoch)
+from tinytorch.core.training import (
+    Trainer,
+    batches,
+    evaluate,
+    load_checkpoint,
+    load_state_dict,
+    save_checkpoint,
+    save_state_dict,
+    train_epoch,
+)
 
 
 def test_xor_is_solved_by_two_layers():

@@ -49,10 +49,9 @@ import zipfile
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import no_grad
-
-from tinytorch.core.optimizers import Optimizer, LRScheduler
+from tinytorch.core.optimizers import LRScheduler, Optimizer
+from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
 # ## 1. Anatomy of one training step
@@ -372,9 +371,9 @@ def load_checkpoint(path, model, optimizer=None, scheduler=None) -> dict:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-checkpoint", "locked": true, "points": 1, "schema_version": 3, "solution": false}
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
-from tinytorch.core.optimizers import SGD, Adam, StepLR, LambdaLR
+from tinytorch.core.layers import Linear, Sequential
+from tinytorch.core.optimizers import SGD, Adam, LambdaLR, StepLR
 
 
 def test_unit_checkpoint():

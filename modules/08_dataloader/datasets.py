@@ -276,7 +276,7 @@ def download_file(url, dest, md5=None, sha256=None, progress=True, retries=None,
             last_error = f"HTTP {e.code} {e.reason}"
             if e.code < 500:  # 404, 403: retrying will not help
                 raise DownloadError(f"Downloading {url} failed: the server answered {last_error}.") from None
-        except (http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError, OSError) as e:
+        except (http.client.HTTPException, ConnectionError, TimeoutError, OSError) as e:
             if isinstance(e, urllib.error.URLError) and not isinstance(e.reason, (socket.timeout, TimeoutError)):
                 raise DownloadError(f"Cannot reach {url}: {e.reason}.") from None
             kept = part.stat().st_size if part.exists() else 0

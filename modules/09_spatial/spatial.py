@@ -44,9 +44,9 @@
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinytorch.core.tensor import Tensor, default_rng
 from tinytorch.core.autograd import Function
 from tinytorch.core.layers import Module
+from tinytorch.core.tensor import Tensor, default_rng
 
 
 def _pair(v, name):

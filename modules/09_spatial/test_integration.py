@@ -5,13 +5,13 @@ the learner's own code.
 """
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import no_grad
 from tinytorch.core.activations import ReLU
+from tinytorch.core.autograd import no_grad
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.optimizers import SGD
 from tinytorch.core.spatial import AvgPool2d, BatchNorm2d, Conv2d, Flatten, MaxPool2d
+from tinytorch.core.tensor import Tensor
 
 
 def _stripes(n, seed):

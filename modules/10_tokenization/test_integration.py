@@ -2,7 +2,13 @@
 import numpy as np
 
 from tinytorch.text.tokenization import (
-    BOS_ID, EOS_ID, PAD_ID, BPETokenizer, CharTokenizer, load_text_corpus, load_tokenizer,
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    BPETokenizer,
+    CharTokenizer,
+    load_text_corpus,
+    load_tokenizer,
 )
 
 

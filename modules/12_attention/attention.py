@@ -41,9 +41,9 @@
 #| namespace tinytorch.nn.functional scaled_dot_product_attention
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Function
-from tinytorch.core.layers import Module, Linear
+from tinytorch.core.layers import Linear, Module
+from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
 # ## 1. Queries, keys and values

@@ -48,9 +48,9 @@ import tracemalloc
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Function, no_grad
 from tinytorch.core.layers import Module
+from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
 # ## 1. FLOPs and MACs: two names, a factor of two
@@ -392,9 +392,9 @@ def count_flops(model, *inputs) -> FlopCount:
 
 
 # %% nbgrader={"grade": true, "grade_id": "test-count-flops", "locked": true, "points": 2, "schema_version": 3, "solution": false}
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
 from tinytorch.core.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from tinytorch.core.layers import Linear, Sequential
 
 
 def test_unit_count_flops():
@@ -850,7 +850,7 @@ class Profiler:
 # %% nbgrader={"grade": true, "grade_id": "test-profiler", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.optimizers import SGD
-from tinytorch.core.spatial import Conv2d, BatchNorm2d, MaxPool2d, Flatten
+from tinytorch.core.spatial import BatchNorm2d, Conv2d, Flatten, MaxPool2d
 from tinytorch.models.transformer import GPT
 
 
@@ -1456,8 +1456,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.layers import Module
+from tinytorch.core.tensor import Tensor
 
 PRETRAINED = ("mnist_mlp", "cifar10_cnn", "shakespeare_gpt", "tinytalks_gpt")
 CARD_FIELDS = ("dataset", "split", "metric", "value", "command", "date")

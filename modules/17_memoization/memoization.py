@@ -44,9 +44,9 @@
 #| export
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import no_grad
 from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.tensor import Tensor
 
 # %% [markdown]
 # ## 1. Where the work goes without a cache
@@ -74,7 +74,6 @@ from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
 # step (t = 512): without the cache 4 x (12 x 512 x 128^2 + 2 x 512^2 x 128) = 671 M multiply-adds;
 # with it 4 x (12 x 128^2 + 2 x 512 x 128) = 1.3 M, about 500 times fewer. Module 14's
 # `count_flops` counts it on a small GPT (2 FLOPs per multiply-add):
-
 # %%
 from tinytorch.models.transformer import GPT
 from tinytorch.profiling.profiler import count_flops

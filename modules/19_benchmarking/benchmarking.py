@@ -636,10 +636,10 @@ test_unit_compare()
 # resolve a 1% change, however many decimals it prints.
 
 # %%
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import no_grad
+from tinytorch.core.layers import Linear, Sequential
+from tinytorch.core.tensor import Tensor
 
 mlp = Sequential(Linear(784, 256, seed=0), ReLU(), Linear(256, 10, seed=1))
 x1 = Tensor(np.random.default_rng(0).standard_normal((1, 784)).astype(np.float32))     # (1, 784)

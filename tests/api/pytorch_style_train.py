@@ -11,8 +11,8 @@ import tinytorch
 import tinytorch.nn as nn
 import tinytorch.nn.functional as F
 import tinytorch.optim as optim
-from tinytorch.utils.data import DataLoader, TensorDataset
 from tinytorch.data.datasets import load_tinydigits
+from tinytorch.utils.data import DataLoader, TensorDataset
 
 tinytorch.manual_seed(0)
 

@@ -8,8 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tito.export import (ExportError, check_namespaces, course_namespaces, module_path, namespace_entries,
-                         package_init_files, write_files)
+from tito.export import (
+    ExportError,
+    check_namespaces,
+    course_namespaces,
+    module_path,
+    namespace_entries,
+    package_init_files,
+    write_files,
+)
 
 
 def _committed_modules(manifest, repo_root) -> dict:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tinytorch  # noqa: F401  (enables autograd)
-from tinytorch.core import autograd as ag
 from tinytorch.core.autograd import Function, enable_autograd, gradcheck, is_grad_enabled, no_grad, unbroadcast
 from tinytorch.core.tensor import Tensor
 

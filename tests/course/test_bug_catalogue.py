@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from course.bug_catalogue import BUGS
+
 from tito.export import export_cells, package_init_files, write_files
 from tito.lesson import BEGIN_HIDDEN, END_HIDDEN, read_cells
 

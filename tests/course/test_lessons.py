@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from tooling.learner import tito, workspace_import, write_reference_solutions
 
 from tito.lesson import read_cells
 from tito.runner import run_cells
-from tooling.learner import tito, workspace_import, write_reference_solutions
 
 
 def _lessons():

@@ -1,12 +1,8 @@
 """Fixtures for the data tests: a loopback HTTP server (``cifar_root`` is in tests/conftest.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 

@@ -7,8 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytorch.core.tensor import Tensor
-from tinytorch.data.loader import (Compose, DataLoader, Dataset, Normalize, RandomCrop, RandomHorizontalFlip,
-                                   TensorDataset, default_collate)
+from tinytorch.data.loader import (
+    Compose,
+    DataLoader,
+    Dataset,
+    Normalize,
+    RandomCrop,
+    RandomHorizontalFlip,
+    TensorDataset,
+    default_collate,
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -21,7 +21,7 @@ def _act(name, **kw):
 
 
 def _log_softmax(x):
-    from tinytorch.core.losses import log_softmax       # looked up at call time: module 05 replaces it
+    from tinytorch.core.losses import log_softmax  # looked up at call time: module 05 replaces it
     return log_softmax(x, dim=-1)
 
 

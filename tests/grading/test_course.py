@@ -19,12 +19,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from tooling.learner import tito
 
 from grading.submissions import append
 from tito.lesson import read_notebook
 from tito.release import GRADING_ONLY, restore_solutions, solution_lines
 from tito.sandbox import bwrap_works
-from tooling.learner import tito
 
 EXPECTED = {"ada": 10, "bob": 9, "eve": 0}
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from tooling.learner import copy_workspace, init_sample_workspace, tito, write_reference_solutions
 
 MARK = "TITO_CTRL_C_5e1b"

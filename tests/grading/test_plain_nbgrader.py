@@ -46,6 +46,7 @@ def test_plain_nbgrader_path_of_the_instructor_guide(tmp_path):
     assert released.is_file()
 
     import nbformat
+
     from tito.lesson import read_notebook
     from tito.release import restore_solutions
 

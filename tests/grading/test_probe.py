@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tinytorch.core.tensor import Tensor
+from tinytorch.testing import assert_tensor as reference
 from tito import _harness
 from tito.probe import assert_tensor as trusted
 from tito.probe import build_probe, decode
-
-from tinytorch.core.tensor import Tensor
-from tinytorch.testing import assert_tensor as reference
 
 
 class Tensorish:  # not a Tensor, though it has .data

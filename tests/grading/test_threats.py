@@ -19,7 +19,7 @@ import nbformat
 import pytest
 
 from grading.submissions import MARK, catalogue
-from tito.grade import grade_one, find_tasks, grade_submissions
+from tito.grade import find_tasks, grade_one, grade_submissions
 from tito.lesson import read_notebook
 from tito.release import release_notebook, restore_solutions
 from tito.sandbox import Limits, bwrap_works

@@ -136,8 +136,8 @@ def test_preprocess_takes_raw_input_and_refuses_floats():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    from tinytorch.core.layers import Linear, Sequential
     from tinytorch.core.activations import ReLU
+    from tinytorch.core.layers import Linear, Sequential
     from tinytorch.core.tensor import Tensor
     model = Sequential(Linear(4, 3, seed=0), ReLU(), Linear(3, 2, seed=1))
     spec = {"type": "image", "mean": [0.5], "std": [0.25], "flatten": True}

@@ -75,7 +75,7 @@ class Server:
         self.proc = None
         self.log = workdir / "server.log"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         import httpx
 
         self.port = free_port()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from olympics.helpers import linear_model
-from tito.olympics import bundle as B
 from tito import sandbox as S
+from tito.olympics import bundle as B
 
 PROBE = """
 import os, socket, sys

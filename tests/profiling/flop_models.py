@@ -11,11 +11,11 @@ GPT_CFG = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)   
 
 def tiny_models():
     """{name: (model, inputs, targets)} built from tinytorch (the CNN is milestone 4's own)."""
-    from tito.milestones import load_milestone
     from tinytorch.core.activations import ReLU
     from tinytorch.core.layers import Linear, Sequential
     from tinytorch.core.tensor import Tensor
     from tinytorch.models.transformer import GPT
+    from tito.milestones import load_milestone
 
     rng = np.random.default_rng(0)
     mlp = Sequential(Linear(784, 256, seed=0), ReLU(), Linear(256, 128, seed=1), ReLU(), Linear(128, 10, seed=2))

@@ -8,9 +8,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from flop_models import torch_counts  # noqa: E402
-
 import torch  # noqa: E402
+from flop_models import torch_counts  # noqa: E402
 
 counts = torch_counts()
 counts["_source"] = f"torch {torch.__version__} torch.utils.flop_counter.FlopCounterMode, tests/profiling/flop_models.py"

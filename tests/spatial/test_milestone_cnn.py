@@ -17,8 +17,8 @@ def _milestone():
 
 def test_cifar_cnn_has_the_baseline_architecture():
     ms = _milestone()
-    from tinytorch.core.tensor import Tensor
     from tinytorch.core.autograd import no_grad
+    from tinytorch.core.tensor import Tensor
 
     model = ms.cifar_cnn(0)
     # same layer sizes as the PyTorch baseline: 160,234 parameters

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tinytorch.core.spatial import (
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Conv2dFunction,
+    MaxPool2d,
+    col2im,
+    conv2d_loops,
+    conv_output_size,
+    im2col,
+)
 from tinytorch.core.tensor import Tensor
-from tinytorch.core.spatial import (AvgPool2d, BatchNorm2d, Conv2d, Conv2dFunction, MaxPool2d, col2im,
-                                    conv2d_loops, conv_output_size, im2col)
 
 conv_cfg = st.tuples(
     st.integers(1, 2),            # N

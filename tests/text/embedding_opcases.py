@@ -4,8 +4,6 @@ float32 run, for the embedding lookup (repeated ids, padding_idx, any id shape) 
 positional encodings."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from opcheck import OpCase

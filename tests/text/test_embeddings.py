@@ -18,7 +18,11 @@ from hypothesis import strategies as st
 from tinytorch.core.autograd import gradcheck
 from tinytorch.core.tensor import Tensor
 from tinytorch.text.embeddings import (
-    Embedding, EmbeddingLookup, PositionalEncoding, SinusoidalPositionalEncoding, sinusoidal_table,
+    Embedding,
+    EmbeddingLookup,
+    PositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_table,
 )
 
 

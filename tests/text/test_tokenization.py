@@ -15,8 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytorch.text.tokenization import (
-    BOS_ID, EOS_ID, PAD_ID, SAMPLE_TEXT, SPECIAL_TOKENS, UNK_ID, BPETokenizer, CharTokenizer,
-    Tokenizer, bpe_encode_word, load_text_corpus, load_tokenizer, merge_pair, pretokenize,
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SAMPLE_TEXT,
+    SPECIAL_TOKENS,
+    UNK_ID,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    bpe_encode_word,
+    load_text_corpus,
+    load_tokenizer,
+    merge_pair,
+    pretokenize,
     train_bpe,
 )
 

@@ -6,16 +6,15 @@ import weakref
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
-from tinytorch.core.activations import ReLU
-from tinytorch.core.losses import CrossEntropyLoss
-from tinytorch.core.optimizers import (SGD, Adam, AdamW, CosineAnnealingLR, LambdaLR, OneCycleLR, Optimizer,
-                                       StepLR)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opcheck import load_golden
+from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Linear, Sequential
+from tinytorch.core.losses import CrossEntropyLoss
+from tinytorch.core.optimizers import SGD, Adam, AdamW, CosineAnnealingLR, LambdaLR, OneCycleLR, Optimizer, StepLR
+from tinytorch.core.tensor import Tensor
 
 from .optim_opcases import CONFIGS
 

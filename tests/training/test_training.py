@@ -6,17 +6,29 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import CrossEntropyLoss
 from tinytorch.core.optimizers import SGD, Adam, AdamW, LambdaLR, OneCycleLR, StepLR
-from tinytorch.core.training import (Trainer, accuracy, batches, clip_grad_norm_, evaluate, load_checkpoint,
-                                     load_state_dict, measure_step_memory, save_checkpoint, save_state_dict,
-                                     train_epoch, train_steps)
+from tinytorch.core.tensor import Tensor
+from tinytorch.core.training import (
+    Trainer,
+    accuracy,
+    batches,
+    clip_grad_norm_,
+    evaluate,
+    load_checkpoint,
+    load_state_dict,
+    measure_step_memory,
+    save_checkpoint,
+    save_state_dict,
+    train_epoch,
+    train_steps,
+)
 
 
 def _blobs(n=256, seed=0, classes=3):
@@ -251,6 +263,7 @@ def test_measure_step_memory_lifecycle():
 def test_progress_display_rich_and_plain(monkeypatch, capsys):
     """Rich is optional: with it a styled line, without it (import fails) a plain print."""
     import sys
+
     from tinytorch.core.training import ProgressDisplay
     stats, val = {"loss": 0.5, "accuracy": 0.75}, {"loss": 0.25, "accuracy": 0.875}
     if __import__("importlib").util.find_spec("rich") is not None:

@@ -7,7 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinytorch.core.attention import (
-    MultiHeadAttention, ScaledDotProductAttention, attention_from_ops, causal_mask,
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+    attention_from_ops,
+    causal_mask,
     scaled_dot_product_attention,
 )
 from tinytorch.core.tensor import Tensor

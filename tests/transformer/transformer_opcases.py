@@ -66,7 +66,6 @@ def _t_sdpa(q, k, v, mask=None):
 
 
 def _t_mha(x, Wq, bq, Wk, bk, Wv, bv, Wo, bo, heads=2, causal=True):
-    import torch
     import torch.nn.functional as F
     B, T, C = x.shape
     D = C // heads

@@ -3,9 +3,9 @@
 # %% modules/12_attention/attention.py cell 3 (imports)
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Function
-from tinytorch.core.layers import Module, Linear
+from tinytorch.core.layers import Linear, Module
+from tinytorch.core.tensor import Tensor
 
 
 # %% modules/12_attention/attention.py cell 6 (causal-mask)

@@ -13,8 +13,18 @@ import numpy as np
 from tinytorch.core import activations, losses
 from tinytorch.core.activations import _GELU_C, _check_dim, _float_data
 from tinytorch.core.losses import _check_probabilities, _check_same_shape, _class_indices
-from tinytorch.core.tensor import (Tensor, _check_clamp, _check_matmul_shapes, _index_arg, _operand,
-                                   _permute_arg, _reduce_args, _reshape_arg, _values_indices, _wrap)
+from tinytorch.core.tensor import (
+    Tensor,
+    _check_clamp,
+    _check_matmul_shapes,
+    _index_arg,
+    _operand,
+    _permute_arg,
+    _reduce_args,
+    _reshape_arg,
+    _values_indices,
+    _wrap,
+)
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",

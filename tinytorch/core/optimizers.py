@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import no_grad
+from tinytorch.core.tensor import Tensor
 
 
 # %% modules/06_optimizers/optimizers.py cell 5 (optimizer-base)

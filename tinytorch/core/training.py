@@ -10,10 +10,9 @@ import zipfile
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import no_grad
-
-from tinytorch.core.optimizers import Optimizer, LRScheduler
+from tinytorch.core.optimizers import LRScheduler, Optimizer
+from tinytorch.core.tensor import Tensor
 
 
 # %% modules/07_training/training.py cell 5 (helpers)

@@ -3,9 +3,9 @@
 # %% modules/17_memoization/memoization.py cell 3 (imports)
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
-from tinytorch.core.autograd import no_grad
 from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.tensor import Tensor
 
 
 # %% modules/17_memoization/memoization.py cell 7 (kv-cache)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.layers import Module
+from tinytorch.core.tensor import Tensor
 
 PRETRAINED = ("mnist_mlp", "cifar10_cnn", "shakespeare_gpt", "tinytalks_gpt")
 CARD_FIELDS = ("dataset", "split", "metric", "value", "command", "date")

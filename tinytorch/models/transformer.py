@@ -3,12 +3,12 @@
 # %% modules/13_transformers/transformers.py cell 3 (imports)
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.activations import GELU
-from tinytorch.core.autograd import Function, no_grad
-from tinytorch.core.layers import Module, Linear
-from tinytorch.text.embeddings import Embedding
 from tinytorch.core.attention import MultiHeadAttention, causal_mask, child_seeds
+from tinytorch.core.autograd import Function, no_grad
+from tinytorch.core.layers import Linear, Module
+from tinytorch.core.tensor import Tensor
+from tinytorch.text.embeddings import Embedding
 
 
 # %% modules/13_transformers/transformers.py cell 5 (layernorm-function)
@@ -154,7 +154,7 @@ class GPT(Module):
         running the whole context again for each token: the same tokens, much faster.
         """
         if use_cache:
-            from tinytorch.generation.kv_cache import generate_cached   # module 17
+            from tinytorch.generation.kv_cache import generate_cached  # module 17
             return generate_cached(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
         return generate(self, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 

@@ -7,9 +7,9 @@ import tracemalloc
 
 import numpy as np
 
-from tinytorch.core.tensor import Tensor
 from tinytorch.core.autograd import Function, no_grad
 from tinytorch.core.layers import Module
+from tinytorch.core.tensor import Tensor
 
 
 # %% modules/14_profiling/profiling.py cell 5 (flop-rules)

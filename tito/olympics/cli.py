@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -33,7 +32,7 @@ def fail(message: str, code: int = 1):
     raise typer.Exit(code)
 
 
-def _db_url(url: Optional[str]) -> str:
+def _db_url(url: str | None) -> str:
     from .db import default_url  # needs sqlalchemy: only service commands call this
     return url or os.environ.get(DB_ENV) or default_url()
 
@@ -48,7 +47,7 @@ def _service():
     return db
 
 
-def _floats(text: Optional[str], what: str):
+def _floats(text: str | None, what: str):
     if text is None:
         return None
     try:
@@ -64,13 +63,13 @@ def pack_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="The bundle file to write."),
     track: str = typer.Option(..., help="vision | language | speed | compression"),
     pseudonym: str = typer.Option(..., help="The name shown on the leaderboard."),
-    weights: Optional[Path] = typer.Option(None, help="An .npz of the model's state_dict to load first."),
-    local: Optional[List[str]] = typer.Option(None, help="A number you measured, KEY=VALUE "
+    weights: Path | None = typer.Option(None, help="An .npz of the model's state_dict to load first."),
+    local: list[str] | None = typer.Option(None, help="A number you measured, KEY=VALUE "
                                                          "(repeatable); shown as yours, never ranked."),
-    input_shape: Optional[str] = typer.Option(None, help="Per-example input shape, e.g. 3,32,32 (Sequential)."),
-    mean: Optional[str] = typer.Option(None, help="Per-channel mean subtracted from inputs in 0..1."),
-    std: Optional[str] = typer.Option(None, help="Per-channel std inputs are divided by."),
-    chars: Optional[Path] = typer.Option(None, help="GPT: a JSON file with the list of characters, one per token id."),
+    input_shape: str | None = typer.Option(None, help="Per-example input shape, e.g. 3,32,32 (Sequential)."),
+    mean: str | None = typer.Option(None, help="Per-channel mean subtracted from inputs in 0..1."),
+    std: str | None = typer.Option(None, help="Per-channel std inputs are divided by."),
+    chars: Path | None = typer.Option(None, help="GPT: a JSON file with the list of characters, one per token id."),
     encoding: str = typer.Option("dense", help="dense | int8 | sparse: how weight matrices are stored."),
 ):
     """Write a submission bundle from your model (architecture as JSON, weights as .npz)."""
@@ -182,8 +181,8 @@ def _worker_args(eval_data: Path, timeout: float, memory_mb: int) -> list[str]:
 
 @app.command("serve")
 def serve_cmd(
-    db_url: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
-    eval_data: Optional[Path] = typer.Option(None, help="The evaluation set (see make-eval-data); "
+    db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
+    eval_data: Path | None = typer.Option(None, help="The evaluation set (see make-eval-data); "
                                                         "needed unless --no-worker."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
@@ -221,7 +220,7 @@ def serve_cmd(
 
 @app.command("worker")
 def worker_cmd(
-    db_url: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
     eval_data: Path = typer.Option(..., help="The evaluation set (see make-eval-data)."),
     eval_timeout: float = typer.Option(120.0, help="Seconds one evaluation may take."),
     eval_memory_mb: int = typer.Option(2048, help="Memory one evaluation may use, MB."),
@@ -243,11 +242,11 @@ def worker_cmd(
 def make_eval_data_cmd(
     out: Path = typer.Argument(..., help="Directory to write vision.npz / language.npz into."),
     vision: str = typer.Option("cifar10", help="cifar10 | tinydigits (bundled) | none"),
-    cifar_root: Optional[Path] = typer.Option(None, help="Directory holding cifar-10-batches-py/ "
+    cifar_root: Path | None = typer.Option(None, help="Directory holding cifar-10-batches-py/ "
                                                          "(default: $TINYTORCH_DATA)."),
     language: str = typer.Option("tinytalks", help="tinytalks (bundled: exact match) | shakespeare "
                                                    "(validation loss) | none"),
-    shakespeare: Optional[Path] = typer.Option(None, help="tinyshakespeare.txt (default: "
+    shakespeare: Path | None = typer.Option(None, help="tinyshakespeare.txt (default: "
                                                           "$TINYTORCH_DATA/text/tinyshakespeare.txt)."),
     limit: int = typer.Option(0, help="Use at most this many examples per dataset (0: all)."),
     seed: int = typer.Option(0, help="Seed of the public/private shuffle."),
@@ -306,7 +305,7 @@ def make_eval_data_cmd(
 @admin_app.command("add-user")
 def add_user_cmd(
     name: str = typer.Argument(..., help="The student's (or instructor's) name, for you only."),
-    db_url: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+    db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
     admin: bool = typer.Option(False, help="An instructor: may export the CSV."),
     daily_limit: int = typer.Option(10, help="Submissions allowed per UTC day."),
 ):
@@ -322,7 +321,7 @@ def add_user_cmd(
 
 
 @admin_app.command("list-users")
-def list_users_cmd(db_url: Optional[str] = typer.Option(None, "--db", help=DB_HELP)):
+def list_users_cmd(db_url: str | None = typer.Option(None, "--db", help=DB_HELP)):
     """The accounts (never their tokens)."""
     db = _service()
     for u in db.list_users(db.connect(_db_url(db_url))):
@@ -330,7 +329,7 @@ def list_users_cmd(db_url: Optional[str] = typer.Option(None, "--db", help=DB_HE
 
 
 @admin_app.command("reveal")
-def reveal_cmd(db_url: Optional[str] = typer.Option(None, "--db", help=DB_HELP),
+def reveal_cmd(db_url: str | None = typer.Option(None, "--db", help=DB_HELP),
                hide: bool = typer.Option(False, help="Go back to ranking on the public split.")):
     """End of the competition: rank on the private split (shown to everyone)."""
     db = _service()

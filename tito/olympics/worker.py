@@ -13,9 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import db
 from ..sandbox import bwrap_works, kill_stale, run_evaluation
-
+from . import db
 
 PREFIX = "olympics-eval-"
 PGID_FILE = "sandbox.pgid"
@@ -112,7 +111,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="olympics-worker-supervisor", daemon=True)
 
-    def start(self) -> "Supervisor":
+    def start(self) -> Supervisor:
         self._spawn()
         self._thread.start()
         return self
