@@ -21,7 +21,9 @@ import argparse
 import json
 import sys
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 def main(argv=None) -> int:

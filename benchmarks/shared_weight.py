@@ -28,7 +28,9 @@ import argparse
 import sys
 from contextlib import ExitStack
 
-from tito.machine import set_blas_threads, write_result  # noqa: E402
+from _report import write_result  # noqa: E402
+
+from tito.machine import set_blas_threads  # noqa: E402
 
 
 # ----------------------------------------------------------------- the code before the change

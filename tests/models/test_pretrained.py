@@ -114,7 +114,8 @@ def test_shakespeare_card(data_dir):
 def test_tinytalks_card(manifest):
     from tinytorch.data.datasets import check_tinytalks_answer, load_tinytalks
     model = P.load_pretrained("tinytalks_gpt")
-    milestone = manifest.load_milestone(5)
+    from tito.milestones import load_milestone
+    milestone = load_milestone(5, manifest)
     q, a, _ = load_tinytalks(with_levels=True)[2]
     n = len(q) if FULL else model.card["subset"]["n"]
     answers = milestone.answer_questions(model, model.preprocess.tokenizer, [str(s) for s in q[:n]])

@@ -29,6 +29,7 @@ def _layer_kinds():
              "Dropout": (layers.Dropout, ("p",))}
     for name in ("ReLU", "Sigmoid", "Tanh", "GELU"):
         kinds[name] = (getattr(activations, name), ())
+    kinds["Softmax"] = (activations.Softmax, ("dim",))
     try:                                           # module 09: only needed for the CNN
         from tinytorch.core import spatial
     except ImportError:

@@ -48,36 +48,12 @@ def load_config(eval_dir: Path) -> dict:
 
 
 def build_model(b: bundle_mod.Bundle):
-    """The bundle's model, made of the reference package's layers, weights loaded, eval mode."""
-    from tinytorch.core import activations, layers, spatial
+    """The bundle's model, made of the reference package's layers, weights loaded, eval mode.
+    The architecture was checked against ``architecture.LAYERS`` when the bundle was loaded; the
+    layers are built by the one model builder, ``tinytorch.models.pretrained.build_model``."""
+    from tinytorch.models.pretrained import build_model as build
 
-    spec = b.architecture.spec
-    if spec["type"] == "GPT":
-        from tinytorch.models.transformer import GPT
-
-        model = GPT(*(spec[k] for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")), seed=0)
-    else:
-        made = []
-        for p in spec["layers"]:
-            kind, args = p["type"], {k: v for k, v in p.items() if k != "type"}
-            if kind == "Linear":
-                made.append(layers.Linear(args["in_features"], args["out_features"], bias=args["bias"]))
-            elif kind == "Dropout":
-                made.append(layers.Dropout(args["p"]))
-            elif kind == "Conv2d":
-                made.append(spatial.Conv2d(args["in_channels"], args["out_channels"], tuple(args["kernel_size"]),
-                                           stride=args["stride"], padding=args["padding"], bias=args["bias"]))
-            elif kind in ("MaxPool2d", "AvgPool2d"):
-                made.append(getattr(spatial, kind)(tuple(args["kernel_size"]), stride=args["stride"]))
-            elif kind == "BatchNorm2d":
-                made.append(spatial.BatchNorm2d(args["num_features"], eps=args["eps"]))
-            elif kind == "Flatten":
-                made.append(spatial.Flatten())
-            elif kind == "Softmax":
-                made.append(activations.Softmax(dim=args["dim"]))
-            else:                                        # ReLU, Sigmoid, Tanh, GELU
-                made.append(getattr(activations, kind)())
-        model = layers.Sequential(*made)
+    model = build(b.architecture.spec)
     model.load_state_dict(b.state_dict())
     model.eval()
     return model
