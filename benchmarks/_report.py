@@ -35,8 +35,8 @@ def header(title: str, script: str, argv, load_before: float, settings: list[str
             f"- tinytorch: {display_path(tinytorch.__file__)}",
             f"- date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
             f"- load average (1 min) before/after: {load_before:.2f} / {load1():.2f} on {os.cpu_count()} cores "
-            "(above the core count, other programs shared the machine: compare ratios measured in the "
-            "same run, not absolute times)",
+            "(a load above the core count means other programs shared the machine: compare ratios "
+            "measured in the same run, not absolute times)",
             *[f"- harness: {s}" for s in settings], ""]
 
 
