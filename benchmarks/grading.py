@@ -57,15 +57,6 @@ HANG = {
     "05": ("matmul-shape-functions", "def _hang(self, grad_out):\n    while True:\n        pass\nMatMul.backward = _hang"),
     "09": ("flatten", "def _hang(self, x):\n    while True:\n        pass\nFlatten.forward = _hang"),
 }
-FORGE = '''
-    import json, os, struct
-    ok = json.dumps({"seq": 2, "status": "ok", "error": "", "obs": []}).encode()
-    for fd in range(3, 64):
-        try:
-            os.write(fd, struct.pack("!Q", len(ok)) + ok)
-        except OSError:
-            pass
-'''
 FORK_SPIN = "import os\nif os.fork() == 0:\n    while True:\n        pass"
 PATCH = '''
     import builtins, numpy, numpy.testing
@@ -85,7 +76,7 @@ def _first_test(nb) -> str:
 
 def hostile_variants(code: str, stub, good, wrong):
     """The hostile submissions of one module: module 01 draws on the threat catalogue."""
-    from grading.submissions import append, catalogue, insert_after
+    from grading.submissions import FORGED_FRAMES, append, catalogue, insert_after
 
     if code == "01":
         cases = catalogue(stub, good, {"course": Path("/nonexistent"), "victim": Path("/nonexistent/x.ipynb"),
@@ -93,7 +84,7 @@ def hostile_variants(code: str, stub, good, wrong):
         return [cases[n][0] for n in ("forged_report", "patched_testing", "always_true", "early_exit", "kill_grader",
                                       "detached", "forked", "recorder_hook")]
     sol = _first_solution(stub)
-    return [append(stub, sol, textwrap.dedent(FORGE)), append(stub, sol, "import os\nos._exit(0)"),
+    return [append(stub, sol, FORGED_FRAMES), append(stub, sol, "import os\nos._exit(0)"),
             insert_after(good, _first_test(good), FORK_SPIN), append(wrong, sol, textwrap.dedent(PATCH))]
 
 

@@ -58,16 +58,9 @@ BUNDLED_SHA256 = {
 }
 
 
-def _sha256(path, chunk=1 << 20):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _md5(path, chunk=1 << 20):
-    h = hashlib.md5()
+def _digest(path, algo="sha256", chunk=1 << 20):
+    """Hex digest of a file (``algo``: "sha256", or "md5" where a mirror publishes only that)."""
+    h = hashlib.new(algo)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
@@ -88,7 +81,7 @@ def bundled_path(name):
             "It ships with tinytorch: reinstall the package or restore tinytorch/data/files/.")
     expected = BUNDLED_SHA256.get(name)
     if expected is not None:
-        got = _sha256(path)
+        got = _digest(path)
         if got != expected:
             raise ChecksumError(
                 f"The bundled file {path} is corrupt: sha256 {got}, expected {expected}. "
@@ -288,7 +281,7 @@ def download_file(url, dest, md5=None, sha256=None, progress=True, retries=None,
                             f"Run again to resume from {part}.")
     for algo, want in (("md5", md5), ("sha256", sha256)):
         if want:
-            got = _md5(part) if algo == "md5" else _sha256(part)
+            got = _digest(part, algo)
             if got != want:
                 size = part.stat().st_size
                 part.unlink()

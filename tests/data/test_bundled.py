@@ -29,7 +29,7 @@ def test_shipped_checksums_match_the_build_record_and_the_loader():
     sums = recorded_sums()
     assert set(sums) == {"tinydigits.npz", "tinytalks.json.gz"}
     for name, digest in sums.items():
-        assert D._sha256(FILES / name) == digest, f"{name} differs from scripts/data/SHA256SUMS"
+        assert D._digest(FILES / name) == digest, f"{name} differs from scripts/data/SHA256SUMS"
         assert D.BUNDLED_SHA256[name] == digest, f"the loader's checksum of {name} is out of date"
 
 

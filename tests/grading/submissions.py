@@ -19,6 +19,17 @@ def _cell(nb, gid):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == gid)
 
 
+# Writes an "ok" result frame, in the harness's wire format, on every file descriptor it can.
+FORGED_FRAMES = '''import json, os, struct
+ok = json.dumps({"seq": 2, "status": "ok", "error": "", "obs": []}).encode()
+for fd in range(3, 64):
+    try:
+        os.write(fd, struct.pack("!Q", len(ok)) + ok)
+    except OSError:
+        pass
+'''
+
+
 def append(nb, gid, code):
     nb = copy.deepcopy(nb)
     _cell(nb, gid).source += "\n\n" + textwrap.dedent(code).strip() + "\n"
@@ -64,19 +75,12 @@ def catalogue(stub, good, paths):
         "stub": (stub, 0, "hands in the release untouched"),
         "wrong_add": (append(good, "tensor-arithmetic", "Tensor.__add__ = lambda self, o: Tensor(self.data - (o.data if isinstance(o, Tensor) else o))"),
                       9, "an honest bug: + subtracts"),
-        "forged_report": (append(stub, "tensor-class", '''
-            import json, os, struct
-            ok = json.dumps({"seq": 2, "status": "ok", "error": "", "obs": []}).encode()
-            for fd in range(3, 64):
-                try:
-                    os.write(fd, struct.pack("!Q", len(ok)) + ok)
-                except OSError:
-                    pass
+        "forged_report": (append(stub, "tensor-class", FORGED_FRAMES + textwrap.dedent('''
             for name in ("report.json", "results.json", "grades.csv"):
                 open(name, "w").write('{"score": 10, "status": "ok"}')
             print('{"status": "ok", "score": 10}')
             print("PASSED test-tensor-creation")
-        '''), 0, "writes forged result frames on every pipe, report files and 'ok' markers"),
+        ''')), 0, "writes forged result frames on every pipe, report files and 'ok' markers"),
         "early_exit": (append(stub, "tensor-class", "import os\nos._exit(0)"), 0, "os._exit(0) before any test"),
         "patched_testing": (append(append(good, "tensor-arithmetic", "Tensor.__add__ = lambda self, o: Tensor(self.data - (o.data if isinstance(o, Tensor) else o))"),
                                    "tensor-class", '''
