@@ -62,7 +62,9 @@ def main(argv=None) -> int:
     from tinytorch.data.datasets import DatasetError, load_cifar10, load_mnist, load_tinydigits
     from tinytorch.models.pretrained import checkpoint_path, image_accuracy, load_pretrained, save_pretrained, \
         window_loss
-    from tinytorch.optimization.quantization import quantize_model
+    from tinytorch.core.spatial import im2col
+    from tinytorch.optimization.quantization import F32_EXACT, QuantizedConv2d, QuantizedLinear, \
+        accumulation_bound, quantize_model
 
     load0 = load1()
     tmp = Path(tempfile.mkdtemp())
@@ -125,6 +127,26 @@ def main(argv=None) -> int:
               f"deflated {sz['deflated']:,} B ({sz['float'] / sz['deflated']:.2f}x)", flush=True)
         x1 = model.preprocess(test_x[:1])
         xb = model.preprocess(test_x[:256])
+        out += [f"Exact accumulation: int_matmul's bound on every partial sum (section 6 of the lesson) per "
+                f"layer, on the first {len(xb)} test images, against float32's 2^24 = 16,777,216:", "",
+                "| layer | K | worst case K x 255 x 128 | bound measured | BLAS used |", "| --- | --- | --- | --- | --- |"]
+        h = xb
+        with no_grad():
+            for i, layer in enumerate(q.layers):
+                if isinstance(layer, (QuantizedLinear, QuantizedConv2d)):
+                    a = layer.quantize_input(h.data)
+                    if isinstance(layer, QuantizedConv2d):
+                        a, _ = im2col(a, layer.kernel_size, layer.stride, layer.padding)     # (N, K, L)
+                        w = layer.weight.data.reshape(layer.out_channels, -1)                # (O, K)
+                        bound = accumulation_bound(w, a)
+                    else:
+                        w = layer.weight.data
+                        bound = accumulation_bound(a, w)
+                    K = a.shape[1] if isinstance(layer, QuantizedConv2d) else a.shape[-1]
+                    out.append(f"| {i} {type(layer).__name__} | {K:,} | {K * 255 * 128:,} | {bound:,.0f} | "
+                               f"{'float32' if bound <= F32_EXACT else 'float64'} |")
+                h = layer(h)
+        out.append("")
         with no_grad():
             lat = [latency(lambda: model(x1), lambda: q(x1), "batch 1"),
                    latency(lambda: model(xb), lambda: q(xb), "batch 256")]
