@@ -202,8 +202,8 @@ test_unit_qparams()
 #
 # Why per channel? One channel whose weights reach 2.0 sets a per-tensor step of
 # 2.0 / 127.5 = 0.0157 for every channel; a neighbour whose weights stay within +-0.05 is then
-# quantized with only about 6 levels (0.05 / 0.0157 = 3 each side). With its own scale it gets
-# all 255. PyTorch quantizes conv and linear weights per output channel for this reason.
+# quantized with only 7 levels (0.05 / 0.0157 = 3 steps each side of 0). With its own scale it
+# gets all 256. PyTorch quantizes conv and linear weights per output channel for this reason.
 
 # %% nbgrader={"grade": false, "grade_id": "quantize", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -517,8 +517,9 @@ for method in METHODS:
 # Why before quantizing: quantizing W and then multiplying by k would need a separate float
 # BatchNorm layer at run time, and k can be large (a channel with var = 0.01 has k = 10 gamma),
 # so the *folded* weights are what must fit the int8 ruler. Per-channel scales absorb the
-# different k of each channel for free. The CIFAR CNN has five Conv2d + BatchNorm2d pairs:
-# folding removes five layers and 1,280 numbers, and changes no output beyond float rounding.
+# different k of each channel for free. The CIFAR CNN has five Conv2d + BatchNorm2d pairs
+# (320 channels): folding removes five layers and their 1,280 numbers (gamma, beta, mean,
+# variance), adds 320 biases, and changes no output beyond float rounding.
 
 # %% nbgrader={"grade": false, "grade_id": "fold-bn", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -1135,6 +1136,18 @@ def quantize_model(model: Module, calibration_batches, *, weight_only: bool = Fa
     ### END SOLUTION
     qmodel.eval()
     return qmodel
+
+
+def _register_with_checkpoints() -> None:
+    """Tell module 14's save_pretrained / load_pretrained how to describe and rebuild our layers."""
+    from tinytorch.models.pretrained import register_layer
+    register_layer("QuantizedLinear", QuantizedLinear, ("in_features", "out_features", "bias", "bits",
+                                                        "per_channel", "weight_only"))
+    register_layer("QuantizedConv2d", QuantizedConv2d, ("in_channels", "out_channels", "kernel_size", "stride",
+                                                        "padding", "bias", "bits", "per_channel", "weight_only"))
+
+
+_register_with_checkpoints()
 
 
 def quantized_shell(model: Module, bits: int = 8, per_channel: bool = True, weight_only: bool = True) -> Module:
