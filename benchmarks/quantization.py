@@ -59,12 +59,22 @@ def main(argv=None) -> int:
 
     from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.autograd import no_grad
-    from tinytorch.data.datasets import DatasetError, load_cifar10, load_mnist, load_tinydigits
-    from tinytorch.models.pretrained import checkpoint_path, image_accuracy, load_pretrained, save_pretrained, \
-        window_loss
     from tinytorch.core.spatial import im2col
-    from tinytorch.optimization.quantization import F32_EXACT, QuantizedConv2d, QuantizedLinear, \
-        accumulation_bound, quantize_model
+    from tinytorch.data.datasets import DatasetError, load_cifar10, load_mnist, load_tinydigits
+    from tinytorch.models.pretrained import (
+        checkpoint_path,
+        image_accuracy,
+        load_pretrained,
+        save_pretrained,
+        window_loss,
+    )
+    from tinytorch.optimization.quantization import (
+        F32_EXACT,
+        QuantizedConv2d,
+        QuantizedLinear,
+        accumulation_bound,
+        quantize_model,
+    )
 
     load0 = load1()
     tmp = Path(tempfile.mkdtemp())

@@ -51,7 +51,7 @@ def _reference():
     from torch.ao.quantization import MinMaxObserver, PerChannelMinMaxObserver
 
     out = {}
-    for name, (shape, axis, symmetric, bits) in CONFIGS.items():
+    for name, (_shape, axis, symmetric, bits) in CONFIGS.items():
         qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         for seed in SEEDS:
             x = inputs(name, seed)

@@ -10,9 +10,9 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from opcheck import load_golden, torch_available
 from quantization.quant_opcases import CONFIGS, SEEDS, inputs
-
 from tinytorch.core.activations import ReLU
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.layers import Linear, Sequential
