@@ -3,15 +3,17 @@
 Models (tinytorch.models.load_pretrained): the MNIST MLP (milestone 3), the CIFAR-10 CNN
 (milestone 4, BatchNorm folded first) and the Shakespeare GPT (milestone 5, weight-only).
 
-1. Accuracy on the full test sets (MNIST and CIFAR-10: 10,000 images each) of the float model
-   and of INT8 (weights per channel + activations per tensor, calibrated on the first
-   --calib training images with min-max, percentile and MSE), and INT8 weight-only. The GPT:
-   validation loss per character (window_loss over every 64-token window of the last 10%).
+1. Accuracy on the full test sets (MNIST and CIFAR-10: 10,000 images each) of the float model,
+   of INT8 (weights per channel + activations per tensor, min-max calibration on the first
+   --calib training images) and of INT8 weight-only; the calibration methods (min-max,
+   percentile, MSE) compared on the first --subset test images. The GPT: validation loss per
+   character (window_loss over every 64-token window of the last 10%).
 2. Size on disk: the shipped float checkpoint's .npz against the INT8 model saved by
    save_pretrained, stored as it is and deflated (compress=True).
 3. Latency: float against INT8 with module 19's compare (interleaved rounds), batch 1 and a
    large batch, and what the ratio means (NumPy has no INT8 kernels).
-4. Accuracy against bit width (8, 6, 4; weights + activations and weight-only): a plot.
+4. Accuracy against bit width (8, 6, 4; weights + activations and weight-only), on the first
+   --subset test images: a plot.
 
 Data: --data DIR (default $TINYTORCH_DATA) holding mnist/ and text/; CIFAR-10 from --cifar-root
 DIR (holding cifar-10-batches-py/; default: the same DIR). A missing dataset is reported and
@@ -42,6 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cifar-root", default=None, help="directory holding cifar-10-batches-py/ (default: --data)")
     ap.add_argument("--calib", type=int, default=512, help="calibration images (the first of the training set)")
     ap.add_argument("--test", type=int, default=None, help="test images per dataset (default: all 10,000)")
+    ap.add_argument("--subset", type=int, default=2000,
+                    help="test images for the calibration-method comparison and the bit-width curves")
     ap.add_argument("--rounds", type=int, default=21, help="compare() rounds per latency figure (>= 9)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
@@ -110,22 +114,33 @@ def main(argv=None) -> int:
         rows = [f"| float32 (checkpoint) | {float_acc:.2%} | - |"]
         print(f"  float32 {float_acc:.2%}", flush=True)
         variants = {}
-        for label, kw in (("INT8 min-max", {}), ("INT8 percentile 99.99", {"method": "percentile"}),
-                          ("INT8 MSE", {"method": "mse"}), ("INT8 weight-only", {"weight_only": True})):
+        for label, kw in (("INT8 (min-max calibration)", {}), ("INT8 weight-only", {"weight_only": True})):
             q = quantize_model(model, calib, **kw)
             q.preprocess, q.card = model.preprocess, card
             acc = image_accuracy(q, test_x, test_y)
-            variants[label] = (q, acc)
-            rows.append(f"| {label} | {acc:.2%} | {(acc - float_acc) * 100:+.2f} |")
+            variants[label] = q
+            rows.append(f"| {label} | {acc:.2%} | **{(acc - float_acc) * 100:+.2f}** |")
             print(f"  {label}: {acc:.2%} ({(acc - float_acc) * 100:+.2f} points), load {load1():.1f}", flush=True)
-        q, acc = variants["INT8 min-max"]
+        m = min(args.subset, n)                    # the calibration methods and bit widths: a subset
+        sx, sy = test_x[:m], test_y[:m]
+        float_sub = image_accuracy(model, sx, sy)
+        method_rows = [f"| float32 | {float_sub:.2%} | - |"]
+        for label, kw in (("min-max", None), ("percentile 99.99", {"method": "percentile"}), ("MSE", {"method": "mse"})):
+            qm = variants["INT8 (min-max calibration)"] if kw is None else quantize_model(model, calib, **kw)
+            qm.preprocess = model.preprocess
+            acc = image_accuracy(qm, sx, sy)
+            method_rows.append(f"| INT8, {label} | {acc:.2%} | {(acc - float_sub) * 100:+.2f} |")
+            print(f"  first {m}: {label} {acc:.2%} (float {float_sub:.2%}), load {load1():.1f}", flush=True)
+        q = variants["INT8 (min-max calibration)"]
         sz = sizes(q, name, name + "_int8")
         same = image_accuracy(sz["reloaded"], test_x[:500], test_y[:500]) == image_accuracy(q, test_x[:500], test_y[:500])
         out = [f"## {name}", "",
                f"Checkpoint card: {card['metric']} {card['value']} on {card['dataset']} {card['split']} "
                f"(trained {card['date']}: `{card['command']}`). Measured on {n:,} test images of {source}; "
                f"calibration: the first {args.calib} training images.", "",
-               "| model | test accuracy | change (points) |", "| --- | --- | --- |", *rows, "",
+               f"| model | test accuracy ({n:,} images) | change (points) |", "| --- | --- | --- |", *rows, "",
+               f"Calibration methods, on the first {m:,} test images:", "",
+               "| model | accuracy | change (points) |", "| --- | --- | --- |", *method_rows, "",
                "| file | bytes (.npz) | smaller by | + .json |", "| --- | --- | --- | --- |",
                f"| float32 checkpoint (shipped) | {sz['float']:,} | 1.00x | {sz['float_json']:,} |",
                f"| INT8 (min-max), stored | {sz['stored']:,} | **{sz['float'] / sz['stored']:.2f}x** | "
@@ -165,15 +180,15 @@ def main(argv=None) -> int:
         curves = {"weights + activations": [], "weight-only": []}
         for bits in BITS:
             for curve, kw in (("weights + activations", {}), ("weight-only", {"weight_only": True})):
-                qb = variants["INT8 min-max"][0] if bits == 8 and not kw else \
-                    variants["INT8 weight-only"][0] if bits == 8 else quantize_model(model, calib, bits=bits, **kw)
+                qb = quantize_model(model, calib, bits=bits, **kw)
                 qb.preprocess = model.preprocess
-                acc = variants["INT8 min-max"][1] if bits == 8 and not kw else \
-                    variants["INT8 weight-only"][1] if bits == 8 else image_accuracy(qb, test_x, test_y)
+                acc = image_accuracy(qb, sx, sy)
                 curves[curve].append(acc)
-                print(f"  {bits} bits, {curve}: {acc:.2%}", flush=True)
-        bits_rows[name] = (float_acc, curves)
-        out += ["| bits | weights + activations | weight-only |", "| --- | --- | --- |",
+                print(f"  first {m}: {bits} bits, {curve}: {acc:.2%}", flush=True)
+        bits_rows[name] = (float_sub, curves, m)
+        out += [f"Bit width (weights per channel, activations per tensor, min-max), on the first {m:,} test "
+                f"images (float32: {float_sub:.2%}):", "",
+                "| bits | weights + activations | weight-only |", "| --- | --- | --- |",
                 *[f"| {b} | {curves['weights + activations'][i]:.2%} | {curves['weight-only'][i]:.2%} |"
                   for i, b in enumerate(BITS)], ""]
         return out
@@ -252,7 +267,7 @@ def main(argv=None) -> int:
             print("matplotlib is not installed (pip install -e '.[plot]'): no plot", flush=True)
         else:
             fig, axes = plt.subplots(1, len(bits_rows), figsize=(5 * len(bits_rows), 3.8), squeeze=False)
-            for ax, (name, (fa, curves)) in zip(axes[0], bits_rows.items()):
+            for ax, (name, (fa, curves, m)) in zip(axes[0], bits_rows.items()):
                 for curve, marker in (("weights + activations", "o"), ("weight-only", "s")):
                     ax.plot(BITS, [100 * a for a in curves[curve]], marker=marker, label=curve)
                 ax.axhline(100 * fa, color="gray", linestyle="--", label="float32")
@@ -260,7 +275,7 @@ def main(argv=None) -> int:
                 ax.invert_xaxis()
                 ax.set_xlabel("bits per weight (and activation)")
                 ax.set_ylabel("test accuracy (%)")
-                ax.set_title(name)
+                ax.set_title(f"{name} (first {m:,} test images)")
                 ax.legend(fontsize=8)
             fig.tight_layout()
             png = Path(__file__).resolve().parent / "results" / "quantization_bits.png"
