@@ -44,9 +44,9 @@ def main(argv=None) -> int:
     ap.add_argument("--cifar-root", default=None, help="directory holding cifar-10-batches-py/ (default: --data)")
     ap.add_argument("--calib", type=int, default=512, help="calibration images (the first of the training set)")
     ap.add_argument("--test", type=int, default=None, help="test images per dataset (default: all 10,000)")
-    ap.add_argument("--subset", type=int, default=2000,
+    ap.add_argument("--subset", type=int, default=1000,
                     help="test images for the calibration-method comparison and the bit-width curves")
-    ap.add_argument("--rounds", type=int, default=21, help="compare() rounds per latency figure (>= 9)")
+    ap.add_argument("--rounds", type=int, default=15, help="compare() rounds per latency figure (>= 9)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-write", action="store_true")
@@ -114,18 +114,19 @@ def main(argv=None) -> int:
         rows = [f"| float32 (checkpoint) | {float_acc:.2%} | - |"]
         print(f"  float32 {float_acc:.2%}", flush=True)
         variants = {}
-        for label, kw in (("INT8 (min-max calibration)", {}), ("INT8 weight-only", {"weight_only": True})):
+        for label, kw in (("INT8 (min-max calibration)", {}),):
             q = quantize_model(model, calib, **kw)
             q.preprocess, q.card = model.preprocess, card
             acc = image_accuracy(q, test_x, test_y)
             variants[label] = q
             rows.append(f"| {label} | {acc:.2%} | **{(acc - float_acc) * 100:+.2f}** |")
             print(f"  {label}: {acc:.2%} ({(acc - float_acc) * 100:+.2f} points), load {load1():.1f}", flush=True)
-        m = min(args.subset, n)                    # the calibration methods and bit widths: a subset
+        m = min(args.subset, n)                    # weight-only, the calibration methods, bit widths: a subset
         sx, sy = test_x[:m], test_y[:m]
         float_sub = image_accuracy(model, sx, sy)
         method_rows = [f"| float32 | {float_sub:.2%} | - |"]
-        for label, kw in (("min-max", None), ("percentile 99.99", {"method": "percentile"}), ("MSE", {"method": "mse"})):
+        for label, kw in (("min-max", None), ("percentile 99.99", {"method": "percentile"}), ("MSE", {"method": "mse"}),
+                          ("weight-only (no activation quantization)", {"weight_only": True})):
             qm = variants["INT8 (min-max calibration)"] if kw is None else quantize_model(model, calib, **kw)
             qm.preprocess = model.preprocess
             acc = image_accuracy(qm, sx, sy)
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
                f"(trained {card['date']}: `{card['command']}`). Measured on {n:,} test images of {source}; "
                f"calibration: the first {args.calib} training images.", "",
                f"| model | test accuracy ({n:,} images) | change (points) |", "| --- | --- | --- |", *rows, "",
-               f"Calibration methods, on the first {m:,} test images:", "",
+               f"Calibration methods and weight-only INT8, on the first {m:,} test images:", "",
                "| model | accuracy | change (points) |", "| --- | --- | --- |", *method_rows, "",
                "| file | bytes (.npz) | smaller by | + .json |", "| --- | --- | --- | --- |",
                f"| float32 checkpoint (shipped) | {sz['float']:,} | 1.00x | {sz['float_json']:,} |",
@@ -193,19 +194,31 @@ def main(argv=None) -> int:
                   for i, b in enumerate(BITS)], ""]
         return out
 
-    # ---- MNIST MLP
-    try:
-        if data is None:
-            raise DatasetError("no --data or $TINYTORCH_DATA")
-        (mx, _), (tx, ty) = load_mnist(root=data)
-        source = "MNIST's test set"
-    except (DatasetError, OSError) as e:
-        print(f"MNIST not available ({str(e).splitlines()[0][:80]}): TinyDigits instead", flush=True)
-        (mx, _), (tx, ty) = load_tinydigits()
-        source = "TinyDigits (1,000 of MNIST's test images)"
-    n = len(ty) if args.test is None else min(args.test, len(ty))
-    lines += image_model("mnist_mlp", mx, tx[:n], ty[:n], source)
+    def flush(pending):
+        """Write the report as far as it is measured (a long run on a loaded machine can be cut)."""
+        settings = [f"accuracy: tinytorch.models.pretrained.image_accuracy / window_loss; latency: "
+                    f"tinytorch.benchmarking.compare(rounds={args.rounds}, inner=3, timer='thread'), BLAS threads "
+                    f"{args.threads}"]
+        shown = [a if a not in (args.data, args.cifar_root) else "DIR" for a in sys.argv[1:]]   # no machine paths
+        report = header("Quantization (module 15) on the trained reference models", "quantization.py", shown,
+                        load0, settings)
+        report += ["Every figure below is measured by this run. INT8 = weights symmetric per output channel, "
+                   "activations asymmetric per tensor (calibrated), exact integer accumulation; BatchNorm folded "
+                   "into the convolutions first. Size = bytes on disk of the .npz written by save_pretrained "
+                   "(the .json next to it is listed apart). Latency: NumPy has no INT8 matrix kernel, so the "
+                   "integer products run as float32/float64 BLAS on integer values plus the work of quantizing; "
+                   "INT8 is not expected to be faster here (see the lesson, section 10).", ""]
+        report += lines
+        if pending:
+            report += [f"(Run in progress: {', '.join(pending)} not measured yet.)", ""]
+        elif png is not None:
+            report += ["![accuracy against bit width](quantization_bits.png)", ""]
+        text = "\n".join(report)
+        if not args.no_write:
+            write_result("quantization", text)
+        return text
 
+    png = None
     # ---- CIFAR-10 CNN
     try:
         if cifar_root is None:
@@ -218,6 +231,8 @@ def main(argv=None) -> int:
         msg = f"CIFAR-10 not available ({str(e).splitlines()[0][:100]}): skipped"
         print(msg, flush=True)
         lines += ["## cifar10_cnn", "", msg, ""]
+
+    flush(["shakespeare_gpt", "mnist_mlp"])
 
     # ---- Shakespeare GPT, weight-only
     gpt = load_pretrained("shakespeare_gpt")
@@ -256,8 +271,22 @@ def main(argv=None) -> int:
             "| --- | --- | --- | --- | --- |", lat, ""]
     lines += out
 
+    flush(["mnist_mlp"])
+
+    # ---- MNIST MLP
+    try:
+        if data is None:
+            raise DatasetError("no --data or $TINYTORCH_DATA")
+        (mx, _), (tx, ty) = load_mnist(root=data)
+        source = "MNIST's test set"
+    except (DatasetError, OSError) as e:
+        print(f"MNIST not available ({str(e).splitlines()[0][:80]}): TinyDigits instead", flush=True)
+        (mx, _), (tx, ty) = load_tinydigits()
+        source = "TinyDigits (1,000 of MNIST's test images)"
+    n = len(ty) if args.test is None else min(args.test, len(ty))
+    lines += image_model("mnist_mlp", mx, tx[:n], ty[:n], source)
+
     # ---- plot
-    png = None
     if bits_rows and not args.no_write:
         try:
             import matplotlib
@@ -283,25 +312,10 @@ def main(argv=None) -> int:
             fig.savefig(png, dpi=110)
             print(f"wrote {display_path(str(png))}", flush=True)
 
-    settings = [f"accuracy: tinytorch.models.pretrained.image_accuracy / window_loss; latency: "
-                f"tinytorch.benchmarking.compare(rounds={args.rounds}, inner=3, timer='thread'), BLAS threads "
-                f"{args.threads}"]
-    shown = [a if a not in (args.data, args.cifar_root) else "DIR" for a in sys.argv[1:]]   # no machine paths
-    report = header("Quantization (module 15) on the trained reference models", "quantization.py", shown,
-                    load0, settings)
-    report += ["Every figure below is measured by this run. INT8 = weights symmetric per output channel, "
-               "activations asymmetric per tensor (calibrated), exact integer accumulation; BatchNorm folded "
-               "into the convolutions first. Size = bytes on disk of the .npz written by save_pretrained "
-               "(the .json next to it is listed apart). Latency: NumPy has no INT8 matrix kernel, so the "
-               "integer products run as float32/float64 BLAS on integer values plus the work of quantizing; "
-               "INT8 is not expected to be faster here (see the lesson, section 10).", ""]
-    report += lines
-    if png is not None:
-        report += ["![accuracy against bit width](quantization_bits.png)", ""]
-    text = "\n".join(report)
+    text = flush([])
     print(text)
     if not args.no_write:
-        print(f"wrote {write_result('quantization', text)}")
+        print("wrote benchmarks/results/quantization.md")
     return 0
 
 
