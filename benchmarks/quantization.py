@@ -38,6 +38,56 @@ from tito.machine import set_blas_threads  # noqa: E402
 BITS = (8, 6, 4)
 
 
+def plot_bits(bits_rows):
+    """The accuracy-against-bit-width plot (benchmarks/results/quantization_bits.png); None without matplotlib.
+    ``bits_rows``: model name -> (float32 accuracy, {curve: [accuracy at each of BITS]}, images)."""
+    from pathlib import Path
+
+    from _report import display_path
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed (pip install -e '.[plot]'): no plot", flush=True)
+        return None
+    fig, axes = plt.subplots(1, len(bits_rows), figsize=(5 * len(bits_rows), 3.8), squeeze=False)
+    for ax, (name, (fa, curves, m)) in zip(axes[0], bits_rows.items()):
+        for curve, marker in (("weights + activations", "o"), ("weight-only", "s")):
+            ax.plot(BITS, [100 * a for a in curves[curve]], marker=marker, label=curve)
+        ax.axhline(100 * fa, color="gray", linestyle="--", label="float32")
+        ax.set_xticks(BITS)
+        ax.invert_xaxis()
+        ax.set_xlabel("bits per weight (and activation)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{name} (first {m:,} test images)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    png = Path(__file__).resolve().parent / "results" / "quantization_bits.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    print(f"wrote {display_path(str(png))}", flush=True)
+    return png
+
+
+def replot(report_path) -> int:
+    """Draw the plot from the bit-width tables of a written report (the numbers it measured)."""
+    import re
+    text = open(report_path, encoding="utf-8").read()
+    rows = {}
+    for section in text.split("\n## ")[1:]:
+        name = section.split()[0]
+        m = re.search(r"on the first ([\d,]+) test images \(float32: ([\d.]+)%\)", section)
+        if not m:
+            continue
+        table = re.findall(r"^\| (\d) \| ([\d.]+)% \| ([\d.]+)% \|$", section, re.M)
+        acc = {int(b): (float(a) / 100, float(w) / 100) for b, a, w in table}
+        rows[name] = (float(m.group(2)) / 100, {"weights + activations": [acc[b][0] for b in BITS],
+                                                 "weight-only": [acc[b][1] for b in BITS]},
+                      int(m.group(1).replace(",", "")))
+    return 0 if rows and plot_bits(rows) is not None else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("TINYTORCH_DATA"), help="directory with mnist/ and text/")
@@ -50,7 +100,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--replot", action="store_true",
+                    help="only draw the bit-width plot from benchmarks/results/quantization.md's tables")
     args = ap.parse_args(argv)
+    if args.replot:
+        from _report import REPO
+        return replot(REPO / "benchmarks" / "results" / "quantization.md")
     set_blas_threads(args.threads)
     if args.quick:
         args.calib, args.test, args.rounds = min(args.calib, 128), args.test or 300, 9
@@ -59,7 +114,7 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     import numpy as np
-    from _report import display_path, fmt_s, header, load1
+    from _report import fmt_s, header, load1
 
     from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.autograd import no_grad
@@ -287,30 +342,7 @@ def main(argv=None) -> int:
     lines += image_model("mnist_mlp", mx, tx[:n], ty[:n], source)
 
     # ---- plot
-    if bits_rows and not args.no_write:
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("matplotlib is not installed (pip install -e '.[plot]'): no plot", flush=True)
-        else:
-            fig, axes = plt.subplots(1, len(bits_rows), figsize=(5 * len(bits_rows), 3.8), squeeze=False)
-            for ax, (name, (fa, curves, m)) in zip(axes[0], bits_rows.items()):
-                for curve, marker in (("weights + activations", "o"), ("weight-only", "s")):
-                    ax.plot(BITS, [100 * a for a in curves[curve]], marker=marker, label=curve)
-                ax.axhline(100 * fa, color="gray", linestyle="--", label="float32")
-                ax.set_xticks(BITS)
-                ax.invert_xaxis()
-                ax.set_xlabel("bits per weight (and activation)")
-                ax.set_ylabel("test accuracy (%)")
-                ax.set_title(f"{name} (first {m:,} test images)")
-                ax.legend(fontsize=8)
-            fig.tight_layout()
-            png = Path(__file__).resolve().parent / "results" / "quantization_bits.png"
-            png.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(png, dpi=110)
-            print(f"wrote {display_path(str(png))}", flush=True)
+    png = plot_bits(bits_rows) if bits_rows and not args.no_write else None
 
     text = flush([])
     print(text)
