@@ -139,7 +139,7 @@ print(prof.report(top=6))
 #
 # ```
 #   FP32         the milestone-4 model as trained                       the reference
-#   INT8         module 15: fold_batchnorm, then quantize_model         ~4x fewer weight bytes
+#   INT8         module 15: quantize_model (BatchNorm folded first)     ~4x fewer weight bytes
 #   pruned 50%   module 16: magnitude_prune on a copy                   half the weights are 0
 #   (every variant runs module 18's kernels: module 09's layers call them once 18 is complete)
 # ```
@@ -151,10 +151,9 @@ import copy
 
 variants = {"FP32": cnn}
 try:
-    fold_batchnorm, quantize_model = tier3("tinytorch.optimization.quantization", "fold_batchnorm",
-                                           "quantize_model", lesson="15 quantization")
+    quantize_model = tier3("tinytorch.optimization.quantization", "quantize_model", lesson="15 quantization")
     calib = [cnn.preprocess(x_test[i:i + 50]) for i in range(0, 200, 50)]      # 4 x (50, 3, 32, 32)
-    int8 = quantize_model(fold_batchnorm(cnn), calib)
+    int8 = quantize_model(cnn, calib)              # folds BatchNorm into the convolutions first
     int8.preprocess = cnn.preprocess
     variants["INT8"] = int8
 except ImportError as e:
@@ -477,10 +476,24 @@ def tokenizer_chars(tokenizer) -> list:
     return chars
 
 
+QUANTIZED_AXIS = {"QuantizedLinear": 1, "QuantizedConv2d": 0}   # output channels: Linear (in, out), conv (O, C, kh, kw)
+
+
 def quantized_tensors(model) -> dict:
-    """state-dict name -> (entry, arrays) of the int8 weights of module 15's quantized layers.
-    Empty for a model without them (or when module 15 is not in this package)."""
-    return {}
+    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers
+    in a Sequential (``NAME.weight`` as the int8 encoding, with the layer's ``weight_scale`` as
+    its scale); ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty for
+    a model without quantized layers."""
+    out = {}
+    for i, layer in enumerate(getattr(model, "layers", None) or []):
+        kind = type(layer).__name__
+        if kind not in QUANTIZED_AXIS:
+            continue
+        axis = QUANTIZED_AXIS[kind] if layer.per_channel else None
+        name = f"layers.{i}.weight"
+        out[name] = encode_tensor(name, (layer.weight.data, layer.weight_scale.data, 0), "int8", axis=axis)
+        out[f"layers.{i}.weight_scale"] = None
+    return out
 
 
 # %% [markdown]
@@ -537,6 +550,8 @@ def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | No
     arrays = {}
     for name, value in model.state_dict().items():
         if name in done:
+            if done[name] is None:                                    # stored inside another tensor
+                continue
             entry, arrs = done[name]
         elif value.ndim >= 2 and np.mean(value == 0) >= sparse_at:
             entry, arrs = encode_tensor(name, value, "sparse")

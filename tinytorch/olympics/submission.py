@@ -141,10 +141,24 @@ def tokenizer_chars(tokenizer) -> list:
     return chars
 
 
+QUANTIZED_AXIS = {"QuantizedLinear": 1, "QuantizedConv2d": 0}   # output channels: Linear (in, out), conv (O, C, kh, kw)
+
+
 def quantized_tensors(model) -> dict:
-    """state-dict name -> (entry, arrays) of the int8 weights of module 15's quantized layers.
-    Empty for a model without them (or when module 15 is not in this package)."""
-    return {}
+    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers
+    in a Sequential (``NAME.weight`` as the int8 encoding, with the layer's ``weight_scale`` as
+    its scale); ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty for
+    a model without quantized layers."""
+    out = {}
+    for i, layer in enumerate(getattr(model, "layers", None) or []):
+        kind = type(layer).__name__
+        if kind not in QUANTIZED_AXIS:
+            continue
+        axis = QUANTIZED_AXIS[kind] if layer.per_channel else None
+        name = f"layers.{i}.weight"
+        out[name] = encode_tensor(name, (layer.weight.data, layer.weight_scale.data, 0), "int8", axis=axis)
+        out[f"layers.{i}.weight_scale"] = None
+    return out
 
 
 # %% modules/20_capstone/capstone.py cell 23 (pack)
@@ -190,6 +204,8 @@ def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | No
     arrays = {}
     for name, value in model.state_dict().items():
         if name in done:
+            if done[name] is None:                                    # stored inside another tensor
+                continue
             entry, arrs = done[name]
         elif value.ndim >= 2 and np.mean(value == 0) >= sparse_at:
             entry, arrs = encode_tensor(name, value, "sparse")

@@ -36,6 +36,17 @@ LAYERS = {
     "ReLU": {}, "Sigmoid": {}, "Tanh": {}, "GELU": {},
     "Softmax": {"dim": (_I, -1, -1, -1)},
 }
+# Module 15's INT8 layers: the float layer's hyperparameters plus the quantization's. Their
+# weight is the bundle's ``int8`` encoding of NAME.weight (NAME.weight@q the layer's int8
+# weight, NAME.weight@scale its weight_scale: symmetric, so no @zero), per output channel when
+# per_channel (axis 1 of a Linear's (in, out) weight, axis 0 of a Conv2d's); unless weight_only,
+# NAME.input_scale (> 0) and NAME.input_zero_point (an integer of the bits' range) are dense
+# scalars: the input's calibrated quantization.
+QUANT_PARAMS = {"bits": (_I, 8, 2, 8), "per_channel": ("bool", True, None, None),
+                "weight_only": ("bool", False, None, None)}
+QUANTIZED = {"QuantizedLinear": ("Linear", 1), "QuantizedConv2d": ("Conv2d", 0)}   # float layer, channel axis
+for _q, (_float, _) in QUANTIZED.items():
+    LAYERS[_q] = dict(LAYERS[_float], **QUANT_PARAMS)
 GPT_PARAMS = {"vocab_size": (_I, None, 2, 4096), "block_size": (_I, None, 1, 1024),
               "n_layer": (_I, None, 1, 24), "n_head": (_I, None, 1, 32), "n_embd": (_I, None, 1, 2048)}
 MODELS = ("Sequential", "GPT")
@@ -80,6 +91,10 @@ class Architecture:
     tensors: dict = field(default_factory=dict)
     work: int = 0                 # multiply-adds per example (Sequential) or per token (GPT)
     output_shape: tuple = ()
+    # module 15's layers: weight tensor name -> {"axis", "bits", "scale"} (the layer's weight_scale
+    # buffer); input scalar name -> ("scale" | "zero_point", bits)
+    int8_weights: dict = field(default_factory=dict)
+    input_qparams: dict = field(default_factory=dict)
 
     @property
     def parameters(self) -> int:
@@ -126,7 +141,9 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
             if not isinstance(kind, str) or kind not in LAYERS:
                 raise BundleError(f"layer {i}: unknown layer type {kind!r}; allowed: {sorted(LAYERS)}")
             p = _check_params(f"layer {i} ({kind})", layer, LAYERS[kind])
-            shape, work = _layer_shape(i, kind, p, shape, arch.tensors)
+            shape, work = _layer_shape(i, QUANTIZED.get(kind, (kind,))[0], p, shape, arch.tensors)
+            if kind in QUANTIZED:
+                _quantized_tensors(i, kind, p, arch)
             arch.work += work
             arch.spec["layers"].append(dict(p, type=kind))
         arch.output_shape = shape
@@ -135,6 +152,17 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
     if arch.work > MAX_WORK:
         raise BundleError(f"model: {arch.work:,} multiply-adds per example, more than the limit {MAX_WORK:,}")
     return arch
+
+
+def _quantized_tensors(i: int, kind: str, p: dict, arch: Architecture) -> None:
+    """Record what module 15's layer ``i`` stores beyond its float layer's tensors."""
+    name = f"layers.{i}."
+    axis = QUANTIZED[kind][1] if p["per_channel"] else None
+    arch.int8_weights[name + "weight"] = {"axis": axis, "bits": p["bits"], "scale": name + "weight_scale"}
+    if not p["weight_only"]:
+        for t, role in (("input_scale", "scale"), ("input_zero_point", "zero_point")):
+            arch.tensors[name + t] = ()
+            arch.input_qparams[name + t] = (role, p["bits"])
 
 
 def _layer_shape(i: int, kind: str, p: dict, shape: tuple, tensors: dict) -> tuple[tuple, int]:
