@@ -297,7 +297,7 @@ print(f"GPT, {n_new} new tokens: {kv!r}; same tokens: {same}")
 one = {name: (lambda m=m: m(m.preprocess(x_test[:1]))) for name, m in variants.items()}
 with no_grad():
     for name in list(variants)[1:]:
-        print(f"CNN, one image: {compare(one['FP32'], one[name], names=('FP32', name), rounds=9)!r}")
+        print(f"CNN, one image: {compare(one['FP32'], one[name], names=('FP32', name), rounds=11)!r}")
 
 # %% [markdown]
 # ## 6. The bundle: a model as data
