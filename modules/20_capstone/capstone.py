@@ -407,7 +407,7 @@ def test_unit_encode_tensor():
     entry, arrs = encode_tensor("fc.weight", w)
     assert entry == {"encoding": "dense", "shape": [6, 5]} and set(arrs) == {"fc.weight"}
     assert arrs["fc.weight"].dtype == np.float32
-    w[w < 0.3] = 0.0                                                  # mostly zeros
+    w[np.abs(w) < 0.6] = 0.0                                          # about half zeros, both signs kept
     entry, arrs = encode_tensor("fc.weight", w, "sparse")
     assert set(arrs) == {"fc.weight@mask", "fc.weight@values"}, set(arrs)
     assert arrs["fc.weight@mask"].dtype == np.uint8 and arrs["fc.weight@mask"].shape == (4,)
@@ -445,7 +445,8 @@ test_unit_encode_tensor()
 #
 # ```
 #   int8 arrays of a module-15 layer             int8 (the layer's q, scale, zero point)
-#   a float matrix with >= sparse_at zeros       sparse (lossless: the values are kept exactly)
+#   a float matrix with >= sparse_at zeros       sparse (lossless: the values are kept exactly);
+#     (default 10%: the mask costs 1/32 of the dense bytes, so sparse pays past ~3% zeros)
 #   everything else (biases, norms, dense)       dense float32
 # ```
 
@@ -508,7 +509,7 @@ def quantized_tensors(model) -> dict:
 # %% nbgrader={"grade": false, "grade_id": "pack", "locked": false, "schema_version": 3, "solution": true}
 #| export
 def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | None = None,
-                    input_shape=None, mean=None, std=None, chars=None, sparse_at: float = 0.5) -> dict:
+                    input_shape=None, mean=None, std=None, chars=None, sparse_at: float = 0.1) -> dict:
     """Write ``model`` as an Olympics bundle at ``path``; returns {"path", "bytes", "encodings"}.
 
     A Sequential needs ``input_shape`` per example (e.g. (3, 32, 32)) and optionally the
@@ -595,7 +596,7 @@ def test_unit_pack_submission():
     metadata; sparse where the zeros are; bad input refused before anything is written."""
     import tempfile
     m = _tiny_cnn()
-    m.layers[-1].weight.data[:, :40] = 0.0                           # 40 of 64 rows: 62.5% zeros
+    m.layers[-1].weight.data[:40] = 0.0                              # 40 of its 64 rows: 62.5% zeros
     with tempfile.TemporaryDirectory() as d:
         p = Path(d, "ada.ttb")
         out = pack_submission(m, p, "vision", "ada", local={"accuracy": 0.5}, input_shape=(3, 8, 8),
@@ -707,8 +708,8 @@ def test_unit_load_submission():
         assert type(back).__name__ == "Sequential" and doc["track"] == "speed"
         with no_grad():
             np.testing.assert_allclose(back(m.preprocess(x)).data, m(m.preprocess(x)).data, rtol=1e-6, atol=1e-6)
-        with zipfile.ZipFile(Path(d, "b.ttb"), "w") as zf:
-            zf.writestr("bundle.json", "{}")
+        Path(d, "b.ttb").write_bytes(Path(d, "a.ttb").read_bytes())
+        with zipfile.ZipFile(Path(d, "b.ttb"), "a") as zf:                # a good bundle + a script
             zf.writestr("run_me.py", "print('hi')")
         try:
             load_submission(Path(d, "b.ttb"))
@@ -806,6 +807,9 @@ for name, model in variants.items():
     print(f"{name:<11} {packed['bytes']:>9,} bytes  {packed['encodings']}")
 picks = {t: choose_submission(results, t, accuracy_floor=0.5) for t in ("vision", "speed", "compression")}
 print("chosen:", picks)
+if y_test is None:
+    print("(no CIFAR-10 labels on this machine, so no accuracy, and no variant can pass a track's gate: "
+          "run this notebook where $TINYTORCH_DATA holds CIFAR-10 to choose)")
 try:
     from tito.olympics.bundle import BundleError
     from tito.olympics.bundle import load as validate

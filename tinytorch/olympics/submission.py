@@ -163,7 +163,7 @@ def quantized_tensors(model) -> dict:
 
 # %% modules/20_capstone/capstone.py cell 23 (pack)
 def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | None = None,
-                    input_shape=None, mean=None, std=None, chars=None, sparse_at: float = 0.5) -> dict:
+                    input_shape=None, mean=None, std=None, chars=None, sparse_at: float = 0.1) -> dict:
     """Write ``model`` as an Olympics bundle at ``path``; returns {"path", "bytes", "encodings"}.
 
     A Sequential needs ``input_shape`` per example (e.g. (3, 32, 32)) and optionally the
