@@ -477,23 +477,22 @@ def tokenizer_chars(tokenizer) -> list:
     return chars
 
 
-QUANTIZED_AXIS = {"QuantizedLinear": 1, "QuantizedConv2d": 0}   # output channels: Linear (in, out), conv (O, C, kh, kw)
-
-
 def quantized_tensors(model) -> dict:
-    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers
-    in a Sequential (``NAME.weight`` as the int8 encoding, with the layer's ``weight_scale`` as
-    its scale); ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty for
-    a model without quantized layers."""
+    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers,
+    wherever they sit (a Sequential's layers, a GPT's blocks): ``NAME.weight`` as the int8
+    encoding with the layer's ``NAME.weight_scale`` as its scale, per output channel when the
+    scale is a vector (axis 1 of a Linear's (in, out) weight, axis 0 of a conv's (O, C, kh, kw));
+    ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty without them."""
+    state = model.state_dict()
     out = {}
-    for i, layer in enumerate(getattr(model, "layers", None) or []):
-        kind = type(layer).__name__
-        if kind not in QUANTIZED_AXIS:
+    for key, scale in state.items():
+        if not key.endswith(".weight_scale"):
             continue
-        axis = QUANTIZED_AXIS[kind] if layer.per_channel else None
-        name = f"layers.{i}.weight"
-        out[name] = encode_tensor(name, (layer.weight.data, layer.weight_scale.data, 0), "int8", axis=axis)
-        out[f"layers.{i}.weight_scale"] = None
+        name = key[: -len("_scale")]                                  # NAME.weight
+        q = state[name]
+        axis = None if np.ndim(scale) == 0 else (1 if q.ndim == 2 else 0)
+        out[name] = encode_tensor(name, (q, scale, 0), "int8", axis=axis)
+        out[key] = None
     return out
 
 
@@ -835,6 +834,20 @@ back, _ = load_submission(g_packed["path"])
 with no_grad():
     np.testing.assert_allclose(back(prompt).data, gpt(prompt).data, atol=1e-5)
 print("the GPT bundle gives back the same logits")
+try:
+    quantize_model = tier3("tinytorch.optimization.quantization", "quantize_model", lesson="15 quantization")
+    gpt8 = quantize_model(gpt, None, weight_only=True)     # a GPT: int8 weights, float activations
+    q_packed = pack_submission(gpt8, out_dir / "gpt-int8.ttb", "language", "my-gpt-int8",
+                               chars=tokenizer_chars(gpt.preprocess.tokenizer))
+    with no_grad():
+        drift = float(np.abs(gpt8(prompt).data - gpt(prompt).data).max())
+    tok = gpt.preprocess.tokenizer
+    answer = lambda m: tok.decode(m.generate(prompt, 12, temperature=0, use_cache=True)[0, prompt.shape[1]:],  # noqa: E731
+                                  skip_special_tokens=True).split("\n")[0]
+    print(f"INT8 GPT bundle: {q_packed['bytes']:,} bytes ({g_packed['bytes'] / q_packed['bytes']:.2f}x smaller), "
+          f"largest logit change {drift:.3f}; answers: FP32 {answer(gpt)!r}, INT8 {answer(gpt8)!r}")
+except ImportError as e:
+    print(f"INT8 GPT skipped: {e}")
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 4, "schema_version": 3, "solution": false}
 def test_module():

@@ -133,3 +133,36 @@ def test_the_evaluator_rebuilds_a_module_15_model_exactly(tmp_path):
         rebuilt = build_model(b)
         with no_grad():
             np.testing.assert_array_equal(rebuilt(Tensor(x)).data, qmodel(Tensor(x)).data, err_msg=str(kw))
+
+
+def test_a_weight_only_int8_gpt_round_trips_and_a_float_one_in_its_place_is_refused(tmp_path):
+    quant = pytest.importorskip("tinytorch.optimization.quantization", reason="module 15 is not in this package")
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.models.transformer import GPT
+    from tinytorch.olympics.submission import pack_submission
+    from tito.olympics.evaluate import build_model
+
+    chars = [chr(i) for i in range(4)] + list("abcdefgh")
+    g = GPT(len(chars), 16, 2, 2, 16, seed=1)
+    qg = quant.quantize_model(g, None, weight_only=True)
+    pack_submission(qg, tmp_path / "q.ttb", "language", "ada", chars=chars)
+    b = B.load(tmp_path / "q.ttb")
+    assert b.architecture.spec["quantized"] == {"bits": 8, "per_channel": True, "weight_only": True}
+    assert len(b.architecture.int8_weights) == 2 * 6 + 1                  # six Linears per block + lm_head
+    idx = np.array([[4, 5, 6, 7, 8]])
+    with no_grad():
+        np.testing.assert_array_equal(build_model(b)(idx).data, qg(idx).data)
+    # the float GPT's tensors under a quantized spec: refused, the message names the tensor
+    doc, arrays = _parts(tmp_path, g, chars)
+    doc["model"]["quantized"] = {"bits": 8, "per_channel": True, "weight_only": True}
+    with pytest.raises(B.BundleError, match="blocks.0.attn.q_proj.weight of a quantized layer must be encoding int8"):
+        B.load_bytes(_bytes(doc, arrays))
+    doc["model"]["quantized"] = {"bits": 8, "per_channel": True, "weight_only": True, "zero": 1}
+    with pytest.raises(B.BundleError, match="unknown hyperparameter"):
+        B.load_bytes(_bytes(doc, arrays))
+
+
+def _parts(tmp_path, model, chars):
+    from olympics.helpers import parts
+    B.pack(model, tmp_path / "f.ttb", "language", "bob", chars=chars)
+    return parts((tmp_path / "f.ttb").read_bytes())

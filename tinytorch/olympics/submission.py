@@ -141,23 +141,22 @@ def tokenizer_chars(tokenizer) -> list:
     return chars
 
 
-QUANTIZED_AXIS = {"QuantizedLinear": 1, "QuantizedConv2d": 0}   # output channels: Linear (in, out), conv (O, C, kh, kw)
-
-
 def quantized_tensors(model) -> dict:
-    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers
-    in a Sequential (``NAME.weight`` as the int8 encoding, with the layer's ``weight_scale`` as
-    its scale); ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty for
-    a model without quantized layers."""
+    """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers,
+    wherever they sit (a Sequential's layers, a GPT's blocks): ``NAME.weight`` as the int8
+    encoding with the layer's ``NAME.weight_scale`` as its scale, per output channel when the
+    scale is a vector (axis 1 of a Linear's (in, out) weight, axis 0 of a conv's (O, C, kh, kw));
+    ``NAME.weight_scale`` -> None (it travels inside NAME.weight@scale). Empty without them."""
+    state = model.state_dict()
     out = {}
-    for i, layer in enumerate(getattr(model, "layers", None) or []):
-        kind = type(layer).__name__
-        if kind not in QUANTIZED_AXIS:
+    for key, scale in state.items():
+        if not key.endswith(".weight_scale"):
             continue
-        axis = QUANTIZED_AXIS[kind] if layer.per_channel else None
-        name = f"layers.{i}.weight"
-        out[name] = encode_tensor(name, (layer.weight.data, layer.weight_scale.data, 0), "int8", axis=axis)
-        out[f"layers.{i}.weight_scale"] = None
+        name = key[: -len("_scale")]                                  # NAME.weight
+        q = state[name]
+        axis = None if np.ndim(scale) == 0 else (1 if q.ndim == 2 else 0)
+        out[name] = encode_tensor(name, (q, scale, 0), "int8", axis=axis)
+        out[key] = None
     return out
 
 

@@ -109,7 +109,8 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
         got = model.get("type") if isinstance(model, dict) else model
         raise BundleError(f"model: type must be one of {list(MODELS)}, got {got!r}")
     if model["type"] == "GPT":
-        p = _check_params("model (GPT)", model, GPT_PARAMS)
+        quantized = model.get("quantized")
+        p = _check_params("model (GPT)", {k: v for k, v in model.items() if k != "quantized"}, GPT_PARAMS)
         V, T, L, H, C = (p[k] for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"))
         if C % H:
             raise BundleError(f"model (GPT): n_embd {C} must be divisible by n_head {H}")
@@ -125,6 +126,13 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
         t.update({"ln_f.weight": (C,), "ln_f.bias": (C,), "lm_head.weight": (C, V)})
         arch = Architecture(dict(p, type="GPT"), t, work=L * (12 * C * C + 2 * T * C) + C * V,
                             output_shape=(T, V))
+        if quantized is not None:          # module 15: every Linear of the GPT holds int8 weights
+            q = _check_params("model (GPT): quantized", quantized, QUANT_PARAMS)
+            arch.spec["quantized"] = q
+            linears = [f"blocks.{i}.{n}" for i in range(L)
+                       for n in ("attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "mlp.fc", "mlp.proj")]
+            for lin in linears + ["lm_head"]:
+                _quantized_tensors(lin + ".", "QuantizedLinear", q, arch)
     else:
         layers = model.get("layers")
         extra = sorted(set(model) - {"type", "layers"})
@@ -143,7 +151,7 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
             p = _check_params(f"layer {i} ({kind})", layer, LAYERS[kind])
             shape, work = _layer_shape(i, QUANTIZED.get(kind, (kind,))[0], p, shape, arch.tensors)
             if kind in QUANTIZED:
-                _quantized_tensors(i, kind, p, arch)
+                _quantized_tensors(f"layers.{i}.", kind, p, arch)
             arch.work += work
             arch.spec["layers"].append(dict(p, type=kind))
         arch.output_shape = shape
@@ -154,9 +162,9 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
     return arch
 
 
-def _quantized_tensors(i: int, kind: str, p: dict, arch: Architecture) -> None:
-    """Record what module 15's layer ``i`` stores beyond its float layer's tensors."""
-    name = f"layers.{i}."
+def _quantized_tensors(name: str, kind: str, p: dict, arch: Architecture) -> None:
+    """Record what module 15's layer ``name`` (e.g. "layers.3.") stores beyond its float layer's
+    tensors."""
     axis = QUANTIZED[kind][1] if p["per_channel"] else None
     arch.int8_weights[name + "weight"] = {"axis": axis, "bits": p["bits"], "scale": name + "weight_scale"}
     if not p["weight_only"]:
