@@ -5,10 +5,14 @@ pretrained models (milestone 4's CIFAR-10 CNN, milestone 5's TinyTalks GPT):
 
   generation   >= 10x faster than milestone 5's uncached `generate` at the same length
                (module 17's KV cache; the same tokens come out, checked)
-  size         >= 4x smaller on disk than the FP32 checkpoint (module 15's quantize_model)
+  size         >= 4x smaller on disk than the FP32 checkpoint saved the same way (module 15's
+               quantize_model; module 16's magnitude pruning with int8 values, when present)
   latency      single-stream p90 < 100 ms per CIFAR-10 image (module 19's single_stream)
   accuracy     the optimized CNN within 2 points of the milestone-4 model on the 10,000
                CIFAR-10 test images
+
+Every optimized CNN is saved and loaded back before it is measured: the model whose accuracy
+and latency are reported is the one whose bytes are counted.
 
 Usage:
   python milestones/06_mlperf/mlperf.py                 # full: 10,000 test images, 293 questions
