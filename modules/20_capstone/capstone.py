@@ -353,31 +353,32 @@ def encode_tensor(name: str, value, encoding: str = "dense", axis=None) -> tuple
     if encoding not in ("dense", "sparse", "int8"):
         raise ValueError(f"unknown encoding {encoding!r}: expected 'dense', 'sparse' or 'int8'")
     ### BEGIN SOLUTION
-    if encoding == "int8":
-        q, scale, zero = value
-        q = np.asarray(q)
-        if q.dtype != np.int8:
-            raise ValueError(f"{name}: int8 encoding needs q of dtype int8, got {q.dtype}")
-        scale = np.asarray(scale, dtype=np.float32)
-        zero = np.asarray(zero)
-        want = () if axis is None else (q.shape[axis],)
-        if scale.shape != want or not (scale > 0).all():
-            raise ValueError(f"{name}: scale must be positive of shape {want}, got shape {scale.shape}")
-        if zero.shape != want and zero.size != 1:
-            raise ValueError(f"{name}: zero point must have shape {want}, got {zero.shape}")
-        if (zero < -128).any() or (zero > 127).any():
-            raise ValueError(f"{name}: zero points must fit in int8 (-128..127)")
-        arrays = {name + "@q": q, name + "@scale": scale}
-        if np.any(zero != 0):
-            arrays[name + "@zero"] = np.broadcast_to(zero, want).astype(np.int8)
-        return {"encoding": "int8", "shape": list(q.shape), "axis": axis}, arrays
-    a = np.asarray(value, dtype=np.float32)
-    entry = {"encoding": encoding, "shape": list(a.shape)}
-    if encoding == "dense":
-        return entry, {name: a}
-    flat = a.reshape(-1)                                              # (n,)
-    keep = flat != 0
-    return entry, {name + "@mask": np.packbits(keep), name + "@values": flat[keep]}
+    if encoding != "int8":
+        a = np.asarray(value, dtype=np.float32)
+        entry = dict(encoding=encoding, shape=list(a.shape))
+        if encoding == "sparse":
+            flat = a.reshape(-1)                                      # (n,)
+            nonzero = flat != 0
+            return entry, {name + "@mask": np.packbits(nonzero), name + "@values": flat[nonzero]}
+        arrays = {name: a}
+        return entry, arrays
+    q, scale, zero = value
+    q = np.asarray(q)
+    if q.dtype != np.int8:
+        raise ValueError(f"{name}: int8 encoding needs q of dtype int8, got {q.dtype}")
+    scale = np.asarray(scale, dtype=np.float32)
+    zero = np.asarray(zero)
+    want = () if axis is None else (q.shape[axis],)
+    if scale.shape != want or not (scale > 0).all():
+        raise ValueError(f"{name}: scale must be positive of shape {want}, got shape {scale.shape}")
+    if zero.shape != want and zero.size != 1:
+        raise ValueError(f"{name}: zero point must have shape {want}, got {zero.shape}")
+    if (zero < -128).any() or (zero > 127).any():
+        raise ValueError(f"{name}: zero points must fit in int8 (-128..127)")
+    arrays = {name + "@q": q, name + "@scale": scale}
+    if np.any(zero != 0):
+        arrays[name + "@zero"] = np.broadcast_to(zero, want).astype(np.int8)
+    return {"encoding": "int8", "shape": list(q.shape), "axis": axis}, arrays
     ### END SOLUTION
 
 
@@ -477,6 +478,39 @@ def tokenizer_chars(tokenizer) -> list:
     return chars
 
 
+def write_bundle(path, doc: dict, arrays: dict) -> int:
+    """Write bundle.json and weights.npz (compressed, stored as is in the zip) to ``path``
+    atomically (a temporary name, then os.replace); returns the bundle's bytes. A bundle over
+    MAX_BUNDLE_BYTES is refused before anything is written."""
+    weights = io.BytesIO()
+    np.savez_compressed(weights, **arrays)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bundle.json", json.dumps(doc, indent=1, sort_keys=True, allow_nan=False))
+        zf.writestr(zipfile.ZipInfo("weights.npz", (1980, 1, 1, 0, 0, 0)), weights.getvalue(),
+                    compress_type=zipfile.ZIP_STORED)            # already compressed
+    data = buf.getvalue()
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise ValueError(f"the bundle would be {len(data):,} bytes, more than the limit {MAX_BUNDLE_BYTES:,}")
+    path = Path(os.fspath(path))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return len(data)
+
+
+def read_bundle(path) -> tuple:
+    """(bundle.json as a dict, the arrays of weights.npz) of the bundle at ``path``, read with
+    allow_pickle=False; a zip with other members is refused (ValueError)."""
+    with zipfile.ZipFile(os.fspath(path)) as zf:
+        if sorted(zf.namelist()) != ["bundle.json", "weights.npz"]:
+            raise ValueError(f"{path}: a bundle holds exactly bundle.json and weights.npz, found {zf.namelist()}")
+        doc = json.loads(zf.read("bundle.json").decode("utf-8"))
+        with np.load(io.BytesIO(zf.read("weights.npz")), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return doc, arrays
+
+
 def quantized_tensors(model) -> dict:
     """state-dict name -> (entry, arrays) for the int8 weights of module 15's quantized layers,
     wherever they sit (a Sequential's layers, a GPT's blocks): ``NAME.weight`` as the int8
@@ -499,11 +533,12 @@ def quantized_tensors(model) -> dict:
 # %% [markdown]
 # ### Packing
 #
-# `pack_submission` (you write it) writes the bundle. Three rules make it a good citizen:
-# refuse what the server would refuse before writing anything (a bad track or pseudonym, a
-# bundle over the size limit), write the file atomically (a temporary name, then `os.replace`:
-# a crash never leaves half a bundle under the real name), and store `weights.npz` as it is
-# inside the zip (it is compressed already).
+# `pack_submission` (you write it) describes the model and encodes every tensor; the provided
+# `write_bundle` writes the file. Three rules make it a good citizen: refuse what the server
+# would refuse before writing anything (a bad track or pseudonym, a bundle over the size
+# limit), write the file atomically (a temporary name, then `os.replace`: a crash never leaves
+# half a bundle under the real name), and store `weights.npz` as it is inside the zip (it is
+# compressed already).
 
 # %% nbgrader={"grade": false, "grade_id": "pack", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -516,8 +551,8 @@ def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | No
     ``local``: your own measurements (finite numbers), shown as yours and never ranked.
     Float matrices (ndim >= 2) with at least ``sparse_at`` zeros are stored sparse.
     HINT: doc = {"format", "version", "track", "pseudonym", "model", "tensors", "local"} (+
-          "input" or "tokenizer"); weights: np.savez_compressed into io.BytesIO();
-          zipfile.ZipFile(out, "w") with writestr("bundle.json", ...) and writestr of weights.npz.
+          "input" or "tokenizer"); one (entry, arrays) per state-dict tensor; then
+          write_bundle(path, doc, arrays) (provided) writes the zip and returns its size.
     """
     import re
     if track not in TRACKS:
@@ -532,51 +567,40 @@ def pack_submission(model, path, track: str, pseudonym: str, *, local: dict | No
             raise ValueError(f"local: {k!r}: {v!r}; keys like 'accuracy', values finite numbers")
     ### BEGIN SOLUTION
     spec = describe_architecture(model)
-    doc = {"format": FORMAT, "version": VERSION, "track": track, "pseudonym": pseudonym,
-           "model": spec, "tensors": {}, "local": {k: float(v) for k, v in local.items()}}
-    if spec["type"] == "Sequential":
-        if input_shape is None:
-            raise ValueError("a Sequential model needs input_shape, e.g. (3, 32, 32)")
-        doc["input"] = {"shape": [int(d) for d in input_shape]}
-        if mean is not None:
-            doc["input"]["mean"] = [float(v) for v in mean]
-        if std is not None:
-            doc["input"]["std"] = [float(v) for v in std]
-    else:
-        if chars is None:
+    doc = dict(format=FORMAT, version=VERSION, track=track, pseudonym=pseudonym, model=spec,
+               tensors={}, local={k: float(v) for k, v in local.items()})
+    if spec["type"] == "GPT":
+        if not chars:
             raise ValueError("a GPT needs chars, one character per token id (tokenizer_chars)")
-        doc["tokenizer"] = {"type": "chars", "chars": list(chars)}
-    done = quantized_tensors(model)
-    arrays = {}
-    for name, value in model.state_dict().items():
-        if name in done:
-            if done[name] is None:                                    # stored inside another tensor
+        doc["tokenizer"] = dict(type="chars", chars=[str(c) for c in chars])
+    elif input_shape is None:
+        raise ValueError("a Sequential model needs input_shape, e.g. (3, 32, 32)")
+    else:
+        image = {"shape": list(map(int, input_shape))}
+        for key, v in (("mean", mean), ("std", std)):
+            if v is not None:
+                image[key] = [float(x) for x in v]
+        doc["input"] = image
+    special = quantized_tensors(model)
+    state = model.state_dict()
+    tensors, arrays = doc["tensors"], {}
+    for name in state:
+        value = state[name]
+        if name in special:
+            if special[name] is None:                                 # stored inside another tensor
                 continue
-            entry, arrs = done[name]
+            entry, arrs = special[name]
         elif value.ndim >= 2 and np.mean(value == 0) >= sparse_at:
             entry, arrs = encode_tensor(name, value, "sparse")
         else:
             entry, arrs = encode_tensor(name, value, "dense")
-        doc["tensors"][name] = entry
-        arrays.update(arrs)
-    weights = io.BytesIO()
-    np.savez_compressed(weights, **arrays)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("bundle.json", json.dumps(doc, indent=1, sort_keys=True, allow_nan=False))
-        zf.writestr(zipfile.ZipInfo("weights.npz", (1980, 1, 1, 0, 0, 0)), weights.getvalue(),
-                    compress_type=zipfile.ZIP_STORED)
-    data = out.getvalue()
-    if len(data) > MAX_BUNDLE_BYTES:
-        raise ValueError(f"the bundle would be {len(data):,} bytes, more than the limit {MAX_BUNDLE_BYTES:,}")
-    path = Path(os.fspath(path))
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+        tensors[name] = entry
+        arrays |= arrs
+    size = write_bundle(path, doc, arrays)
     encodings = {}
-    for entry in doc["tensors"].values():
+    for entry in tensors.values():
         encodings[entry["encoding"]] = encodings.get(entry["encoding"], 0) + 1
-    return {"path": str(path), "bytes": len(data), "encodings": encodings}
+    return {"path": str(path), "bytes": size, "encodings": encodings}
     ### END SOLUTION
 
 
@@ -674,18 +698,13 @@ def decode_tensor(name: str, entry: dict, arrays: dict) -> np.ndarray:
 def load_submission(path):
     """(model, doc): the bundle at ``path`` rebuilt with module 14's build_model, eval mode.
 
-    HINT: zipfile.ZipFile(path); json.loads(zf.read("bundle.json")); np.load(io.BytesIO(...),
-          allow_pickle=False); state = {name: decode_tensor(name, entry, arrays)} for the tensors.
+    HINT: doc, arrays = read_bundle(path); check the format; build_model(doc["model"]);
+          load_state_dict({name: decode_tensor(name, entry, arrays) for the tensors}).
     """
     from tinytorch.models.pretrained import build_model
     ### BEGIN SOLUTION
-    with zipfile.ZipFile(os.fspath(path)) as zf:
-        if sorted(zf.namelist()) != ["bundle.json", "weights.npz"]:
-            raise ValueError(f"{path}: a bundle holds exactly bundle.json and weights.npz, found {zf.namelist()}")
-        doc = json.loads(zf.read("bundle.json").decode("utf-8"))
-        with np.load(io.BytesIO(zf.read("weights.npz")), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+    doc, arrays = read_bundle(path)
+    if (doc.get("format"), doc.get("version")) != (FORMAT, VERSION):
         raise ValueError(f"{path}: not a {FORMAT} bundle of version {VERSION}")
     model = build_model(doc["model"])
     model.load_state_dict({name: decode_tensor(name, entry, arrays) for name, entry in doc["tensors"].items()})
