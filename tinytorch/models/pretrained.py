@@ -41,16 +41,18 @@ def _layer_kinds():
                   "AvgPool2d": (spatial.AvgPool2d, ("kernel_size", "stride")),
                   "BatchNorm2d": (spatial.BatchNorm2d, ("num_features", "eps", "momentum")),
                   "Flatten": (spatial.Flatten, ())})
-    try:                                           # module 15: quantized checkpoints
-        from tinytorch.optimization import quantization as quant
-    except ImportError:
-        return kinds
-    kinds.update({"QuantizedLinear": (quant.QuantizedLinear, ("in_features", "out_features", "bias", "bits",
-                                                              "per_channel", "weight_only")),
-                  "QuantizedConv2d": (quant.QuantizedConv2d, ("in_channels", "out_channels", "kernel_size",
-                                                              "stride", "padding", "bias", "bits",
-                                                              "per_channel", "weight_only"))})
+    _quantization()                                # module 15 registers its layers when imported
+    kinds.update(_REGISTERED)
     return kinds
+
+
+_REGISTERED = {}      # type name -> (class, hyperparameters): layers of later modules
+
+
+def register_layer(name: str, cls, hyperparameters) -> None:
+    """Make a later module's layer type (module 15's QuantizedLinear ...) known to describe_model
+    and build_model: ``hyperparameters`` are the attributes that rebuild it (``cls(**them)``)."""
+    _REGISTERED[str(name)] = (cls, tuple(hyperparameters))
 
 
 def _quantization():

@@ -532,6 +532,18 @@ def quantize_model(model: Module, calibration_batches, *, weight_only: bool = Fa
     return qmodel
 
 
+def _register_with_checkpoints() -> None:
+    """Tell module 14's save_pretrained / load_pretrained how to describe and rebuild our layers."""
+    from tinytorch.models.pretrained import register_layer
+    register_layer("QuantizedLinear", QuantizedLinear, ("in_features", "out_features", "bias", "bits",
+                                                        "per_channel", "weight_only"))
+    register_layer("QuantizedConv2d", QuantizedConv2d, ("in_channels", "out_channels", "kernel_size", "stride",
+                                                        "padding", "bias", "bits", "per_channel", "weight_only"))
+
+
+_register_with_checkpoints()
+
+
 def quantized_shell(model: Module, bits: int = 8, per_channel: bool = True, weight_only: bool = True) -> Module:
     """``model`` (changed in place) with every Linear and Conv2d replaced by an empty quantized
     layer of the same shape: what module 14's builder loads a quantized GPT's state into."""
