@@ -36,6 +36,17 @@ LAYERS = {
     "ReLU": {}, "Sigmoid": {}, "Tanh": {}, "GELU": {},
     "Softmax": {"dim": (_I, -1, -1, -1)},
 }
+# Module 15's INT8 layers: the float layer's hyperparameters plus the quantization's. Their
+# weight is the bundle's ``int8`` encoding of NAME.weight (NAME.weight@q the layer's int8
+# weight, NAME.weight@scale its weight_scale: symmetric, so no @zero), per output channel when
+# per_channel (axis 1 of a Linear's (in, out) weight, axis 0 of a Conv2d's); unless weight_only,
+# NAME.input_scale (> 0) and NAME.input_zero_point (an integer of the bits' range) are dense
+# scalars: the input's calibrated quantization.
+QUANT_PARAMS = {"bits": (_I, 8, 2, 8), "per_channel": ("bool", True, None, None),
+                "weight_only": ("bool", False, None, None)}
+QUANTIZED = {"QuantizedLinear": ("Linear", 1), "QuantizedConv2d": ("Conv2d", 0)}   # float layer, channel axis
+for _q, (_float, _) in QUANTIZED.items():
+    LAYERS[_q] = dict(LAYERS[_float], **QUANT_PARAMS)
 GPT_PARAMS = {"vocab_size": (_I, None, 2, 4096), "block_size": (_I, None, 1, 1024),
               "n_layer": (_I, None, 1, 24), "n_head": (_I, None, 1, 32), "n_embd": (_I, None, 1, 2048)}
 MODELS = ("Sequential", "GPT")
@@ -80,6 +91,10 @@ class Architecture:
     tensors: dict = field(default_factory=dict)
     work: int = 0                 # multiply-adds per example (Sequential) or per token (GPT)
     output_shape: tuple = ()
+    # module 15's layers: weight tensor name -> {"axis", "bits", "scale"} (the layer's weight_scale
+    # buffer); input scalar name -> ("scale" | "zero_point", bits)
+    int8_weights: dict = field(default_factory=dict)
+    input_qparams: dict = field(default_factory=dict)
 
     @property
     def parameters(self) -> int:
@@ -94,7 +109,8 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
         got = model.get("type") if isinstance(model, dict) else model
         raise BundleError(f"model: type must be one of {list(MODELS)}, got {got!r}")
     if model["type"] == "GPT":
-        p = _check_params("model (GPT)", model, GPT_PARAMS)
+        quantized = model.get("quantized")
+        p = _check_params("model (GPT)", {k: v for k, v in model.items() if k != "quantized"}, GPT_PARAMS)
         V, T, L, H, C = (p[k] for k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"))
         if C % H:
             raise BundleError(f"model (GPT): n_embd {C} must be divisible by n_head {H}")
@@ -110,6 +126,13 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
         t.update({"ln_f.weight": (C,), "ln_f.bias": (C,), "lm_head.weight": (C, V)})
         arch = Architecture(dict(p, type="GPT"), t, work=L * (12 * C * C + 2 * T * C) + C * V,
                             output_shape=(T, V))
+        if quantized is not None:          # module 15: every Linear of the GPT holds int8 weights
+            q = _check_params("model (GPT): quantized", quantized, QUANT_PARAMS)
+            arch.spec["quantized"] = q
+            linears = [f"blocks.{i}.{n}" for i in range(L)
+                       for n in ("attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "mlp.fc", "mlp.proj")]
+            for lin in linears + ["lm_head"]:
+                _quantized_tensors(lin + ".", "QuantizedLinear", q, arch)
     else:
         layers = model.get("layers")
         extra = sorted(set(model) - {"type", "layers"})
@@ -126,7 +149,9 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
             if not isinstance(kind, str) or kind not in LAYERS:
                 raise BundleError(f"layer {i}: unknown layer type {kind!r}; allowed: {sorted(LAYERS)}")
             p = _check_params(f"layer {i} ({kind})", layer, LAYERS[kind])
-            shape, work = _layer_shape(i, kind, p, shape, arch.tensors)
+            shape, work = _layer_shape(i, QUANTIZED.get(kind, (kind,))[0], p, shape, arch.tensors)
+            if kind in QUANTIZED:
+                _quantized_tensors(f"layers.{i}.", kind, p, arch)
             arch.work += work
             arch.spec["layers"].append(dict(p, type=kind))
         arch.output_shape = shape
@@ -135,6 +160,17 @@ def check_architecture(model: dict, input_shape=None) -> Architecture:
     if arch.work > MAX_WORK:
         raise BundleError(f"model: {arch.work:,} multiply-adds per example, more than the limit {MAX_WORK:,}")
     return arch
+
+
+def _quantized_tensors(name: str, kind: str, p: dict, arch: Architecture) -> None:
+    """Record what module 15's layer ``name`` (e.g. "layers.3.") stores beyond its float layer's
+    tensors."""
+    axis = QUANTIZED[kind][1] if p["per_channel"] else None
+    arch.int8_weights[name + "weight"] = {"axis": axis, "bits": p["bits"], "scale": name + "weight_scale"}
+    if not p["weight_only"]:
+        for t, role in (("input_scale", "scale"), ("input_zero_point", "zero_point")):
+            arch.tensors[name + t] = ()
+            arch.input_qparams[name + t] = (role, p["bits"])
 
 
 def _layer_shape(i: int, kind: str, p: dict, shape: tuple, tensors: dict) -> tuple[tuple, int]:

@@ -18,6 +18,11 @@ Tensor encodings (``"tensors"`` in bundle.json, one entry per state-dict name)::
             array NAME@values      the non-zero values in C order: float32/float16, or int8
                                    with a scalar float32 NAME@scale
 
+Module 15's ``QuantizedLinear`` / ``QuantizedConv2d`` (see architecture.py) keep their weight
+as int8: NAME.weight must be ``int8`` (symmetric, no @zero, values in the layer's bits' range,
+the layer's channel axis), its @scale is the layer's weight_scale; NAME.input_scale and
+NAME.input_zero_point (unless weight_only) are dense scalars.
+
 Validation reads nothing it has not bounded first: the bundle size, each member's
 uncompressed size (read with a cap, so a zip whose headers lie is stopped too), the number,
 size, dtype and shape of every array, finite values, names without path separators, and an
@@ -89,9 +94,17 @@ class Bundle:
         return dict(self.meta.get("local", {}))
 
     def state_dict(self) -> dict:
-        """Every tensor decoded to float32, by state-dict name."""
-        return {name: decode_tensor(name, entry, self.arrays)
-                for name, entry in self.meta["tensors"].items()}
+        """Every tensor decoded to float32, by state-dict name; the weight of a module-15 layer
+        stays int8, with its scale under the layer's own name (``NAME.weight_scale``)."""
+        state = {}
+        for name, entry in self.meta["tensors"].items():
+            q = self.architecture.int8_weights.get(name)
+            if q is None:
+                state[name] = decode_tensor(name, entry, self.arrays)
+            else:
+                state[name] = self.arrays[name + "@q"]
+                state[q["scale"]] = self.arrays[name + "@scale"]
+        return state
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, what: str) -> bytes:
@@ -265,6 +278,35 @@ def _check_tensors(doc: dict, arch: Architecture, arrays: dict) -> None:
     extra = sorted(set(arrays) - used)
     if extra:
         raise BundleError(f"weights.npz: arrays {extra} are not used by any tensor")
+    _check_quantized(tensors, arch, arrays)
+
+
+def _check_quantized(tensors: dict, arch: Architecture, arrays: dict) -> None:
+    """The tensors of module 15's layers: an int8 weight as the layer stores it (symmetric, the
+    layer's axis, values in the bits' range) and sane input quantization scalars."""
+    for name, q in arch.int8_weights.items():
+        entry = tensors[name]
+        if entry.get("encoding") != "int8" or entry.get("axis") != q["axis"]:
+            raise BundleError(f"tensors: {name} of a quantized layer must be encoding int8 with axis "
+                              f"{q['axis']} ({'per channel' if q['axis'] is not None else 'per tensor'}), "
+                              f"got {entry.get('encoding')!r} axis {entry.get('axis')!r}")
+        if name + "@zero" in arrays:
+            raise BundleError(f"weights.npz: {name}@zero: a quantized layer's weights are symmetric "
+                              f"(zero point 0); leave @zero out")
+        lo, hi = -(2 ** (q["bits"] - 1)), 2 ** (q["bits"] - 1) - 1
+        w = arrays[name + "@q"]
+        if w.size and (int(w.min()) < lo or int(w.max()) > hi):
+            raise BundleError(f"weights.npz: {name}@q holds values outside {lo}..{hi} ({q['bits']} bits)")
+    for name, (role, bits) in arch.input_qparams.items():
+        entry = tensors[name]
+        if entry.get("encoding") != "dense":
+            raise BundleError(f"tensors: {name} must be a dense scalar, got {entry.get('encoding')!r}")
+        v = float(arrays[name])
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+        if role == "scale" and not v > 0:
+            raise BundleError(f"weights.npz: {name} must be a positive scale, got {v}")
+        if role == "zero_point" and (v != round(v) or not lo <= v <= hi):
+            raise BundleError(f"weights.npz: {name} must be an integer in {lo}..{hi}, got {v}")
 
 
 def _needed_arrays(name: str, entry: dict, shape: tuple, arrays: dict) -> list:

@@ -1,0 +1,45 @@
+"""Milestone 6 (MLPerf era) in small pieces: the two generation paths give the same answers,
+and a run without CIFAR-10 says what it skipped instead of reporting numbers it did not measure.
+The full run (timings) is a milestone, not a test: milestones/06_mlperf/RESULTS.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tito.manifest import load_manifest
+from tito.milestones import load_milestone
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mlperf():
+    return load_milestone("mlperf", load_manifest(ROOT))
+
+
+def test_cached_and_plain_generation_answer_the_same():
+    m6 = _mlperf()
+    from tinytorch.core.autograd import no_grad
+    from tinytorch.models.pretrained import load_pretrained
+    model = load_pretrained("tinytalks_gpt")
+    questions = ["What is 2 plus 2?", "What color is the sky?", "What is 3 plus 4?", "Hi"]
+    groups = m6.prompts_by_length(model, questions)
+    assert sorted(i for _, rows in groups for i in rows) == [0, 1, 2, 3]
+    assert all(idx.shape[0] == len(rows) for idx, rows in groups)
+    with no_grad():
+        plain = m6.answer_all(model, groups, len(questions), 8, cached=False)
+        fast = m6.answer_all(model, groups, len(questions), 8, cached=True)
+    assert plain == fast and all(isinstance(a, str) for a in fast)
+
+
+def test_no_cifar_means_skipped_rows_not_numbers(monkeypatch, capsys):
+    m6 = _mlperf()
+    monkeypatch.delenv("TINYTORCH_DATA", raising=False)
+    assert m6.main(["--quick", "--skip-generation"]) == 0          # quick: the tour goes on
+    out = capsys.readouterr().out
+    assert "CIFAR-10 skipped" in out and "REACHED" not in out
+    for row in ("accuracy", "single-stream p90 latency", "size on disk"):
+        assert f"| {row} | skipped: no CIFAR-10" in out, row
+    assert m6.main(["--skip-generation"]) == 2                     # full mode: an error
+    rows = []
+    m6.skipped(rows)
+    assert [r["met"] for r in rows] == [None] * 3 and all(r["value"] is None for r in rows)
+    assert m6.TARGETS == {"speedup": 10.0, "size_ratio": 4.0, "p90_ms": 100.0, "accuracy_drop_points": 2.0}
