@@ -87,52 +87,30 @@ def torch_gpt(torch, tiny):
     return net
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
-                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
-                         "and is not inflated by other programs; wall with more threads)")
-    ap.add_argument("--rounds", type=int, default=31, help="interleaved rounds of compare() (>= 9)")
-    ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many steps")
-    ap.add_argument("--repeats", type=int, default=5, help="profiler repeats for the op breakdown")
-    ap.add_argument("--quick", action="store_true", help="9 rounds, 1 inner, 2 profiler repeats (a smoke run)")
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.rounds, args.inner, args.repeats = 9, 1, 2
-    set_blas_threads(args.threads)
-    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
-
+def build(threads: int):
+    """The two steps on the same batch, checked to agree: a dict with tiny_step, torch_step,
+    model, n_params, checks (the two losses of each checked step), worst (relative difference)
+    and torch (the module)."""
     import numpy as np
-    from _report import fmt_s, header, load1
 
-    from tinytorch.benchmarking.benchmark import compare
     from tinytorch.core.tensor import Tensor
     from tinytorch.core.training import train_step
     from tinytorch.models.transformer import GPT
-    from tinytorch.profiling.profiler import Profiler
     from tito.milestones import load_milestone
 
-    load0 = load1()
     ms = load_milestone("transformer")      # milestone 5: its loss and its optimizer
     rng = np.random.default_rng(0)
     idx = rng.integers(0, V, (B, T))                                  # (B, T) token ids
     y = rng.integers(0, V, (B, T))                                    # (B, T) next-token targets
     x_t, y_t = Tensor(idx), Tensor(y)
     model = GPT(V, T, LAYERS, HEADS, C, seed=0)
-    n_params = sum(p.size for p in model.parameters())
-
-    def tiny_opt():
-        return ms.make_optimizer(model, 1e-3, 0.1, (0.9, 0.99))
-
-    opt = tiny_opt()
+    opt = ms.make_optimizer(model, 1e-3, 0.1, (0.9, 0.99))
 
     def tiny_step():
         return train_step(model, opt, ms.lm_loss, x_t, y_t, max_grad_norm=1.0)[1]   # module 07's step
 
     import torch
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
     tnet = torch_gpt(torch, model)
     decay = [p for p in tnet.parameters() if p.ndim >= 2]
     rest = [p for p in tnet.parameters() if p.ndim < 2]
@@ -155,7 +133,38 @@ def main(argv=None) -> int:
         checks.append((lt, lp))
         if not np.isclose(lt, lp, rtol=2e-5, atol=0):
             raise AssertionError(f"step {s}: tinytorch loss {lt:.7f} != PyTorch {lp:.7f}")
-    worst = max(abs(a - b) / abs(b) for a, b in checks)
+    return dict(tiny_step=tiny_step, torch_step=torch_step, model=model, torch=torch, checks=checks,
+                n_params=sum(p.size for p in model.parameters()),
+                worst=max(abs(a - b) / abs(b) for a, b in checks))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--timer", choices=("cpu", "wall"), default=None,
+                    help="clock (default: cpu with 1 thread, where it equals wall time on an idle machine "
+                         "and is not inflated by other programs; wall with more threads)")
+    ap.add_argument("--rounds", type=int, default=31, help="interleaved rounds of compare() (>= 9)")
+    ap.add_argument("--inner", type=int, default=3, help="each sample: fastest of this many steps")
+    ap.add_argument("--repeats", type=int, default=5, help="profiler repeats for the op breakdown")
+    ap.add_argument("--quick", action="store_true", help="9 rounds, 1 inner, 2 profiler repeats (a smoke run)")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.inner, args.repeats = 9, 1, 2
+    set_blas_threads(args.threads)
+    timer = args.timer or ("cpu" if args.threads == 1 else "wall")
+
+    import numpy as np
+    from _report import fmt_s, header, load1
+
+    from tinytorch.benchmarking.benchmark import compare
+    from tinytorch.profiling.profiler import Profiler
+
+    load0 = load1()
+    run = build(args.threads)
+    tiny_step, torch_step, model, torch = run["tiny_step"], run["torch_step"], run["model"], run["torch"]
+    checks, worst, n_params = run["checks"], run["worst"], run["n_params"]
 
     res = compare(torch_step, tiny_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
                   rounds=args.rounds, inner=args.inner, loops=1)

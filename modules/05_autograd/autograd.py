@@ -907,15 +907,34 @@ class GELUFn(Function):
     """GELU, tanh approximation (GPT-2, torch's approximate='tanh'): module 02's formula."""
 
     def forward(self, x):
-        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+        u = x * x                                   # u = c x (1 + 0.044715 x^2), in place
+        u *= 0.044715
+        u += 1
+        u *= x
+        u *= _GELU_C
+        t = np.tanh(u, out=u)                       # (...): the buffer of u, reused
         self.save_for_backward(x, t)
-        return 0.5 * x * (1 + t)
+        out = t + 1
+        out *= x
+        out *= 0.5
+        return out                                  # 0.5 x (1 + t)
 
     def backward(self, grad_out):
         x, t = self.saved
         ### BEGIN SOLUTION
-        du = _GELU_C * (1 + 3 * 0.044715 * x * x)
-        return (grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+        d = x * x                                   # du/dx = c (1 + 3 * 0.044715 x^2)
+        d *= 3 * 0.044715
+        d += 1
+        d *= _GELU_C
+        d *= x
+        e = 1 - t
+        d *= e                                      # x (1 - t) du
+        d += 1
+        np.add(t, 1, out=e)
+        d *= e
+        d *= 0.5                                    # 0.5 (1 + t) (1 + x (1 - t) du)
+        d *= grad_out
+        return (d,)
         ### END SOLUTION
 
 

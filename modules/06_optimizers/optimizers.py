@@ -567,11 +567,15 @@ class Adam(Optimizer):
                 m *= b1
                 m += (1.0 - b1) * g
                 v *= b2
-                v += (1.0 - b2) * (g * g)
-                denom = np.sqrt(v)
-                denom /= sqrt_bc2
-                denom += eps
-                p.data -= step_size * (m / denom)
+                s = g * g                    # one scratch array for the rest of the step
+                s *= 1.0 - b2
+                v += s
+                np.sqrt(v, out=s)            # s = sqrt(v) / sqrt(bc2) + eps, the denominator
+                s /= sqrt_bc2
+                s += eps
+                np.divide(m, s, out=s)       # s = m / denominator
+                s *= step_size
+                p.data -= s
             ### END SOLUTION
 
 
