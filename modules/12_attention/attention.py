@@ -247,6 +247,23 @@ test_unit_attention_from_ops()
 # Masked positions have P = 0, so they get dS = 0 automatically.
 #
 # Work in the dtype of the inputs (float32 in training, float64 when gradcheck calls you).
+#
+# The score arrays are the largest of the layer ((B, H, T, T): 786 KB each for milestone 5's
+# GPT), so the reference writes them without extra copies, and so can you:
+#
+# ```
+#   mask      np.where(mask, s, -1e30)           a new (B, H, T, T) array
+#             np.copyto(s, -1e30, where=~mask)   the same numbers, written into s
+#   rowsum    (dP * P).sum(-1, keepdims=True)    a (B, H, T, T) product, then a sum
+#             np.einsum("...ij,...ij->...i", dP, P)   the row dot products, no product array
+#   dS        dP - rowsum                        a new array
+#             ds = dp;  ds -= rowsum[..., None]  dP is not needed again: reuse its buffer
+# ```
+#
+# Measured on milestone 5's shapes (q, k, v of (12, 4, 64, 32), one thread), the forward went
+# from 0.93 to 0.79 ms and the backward from 0.75 to 0.66 ms; what remains is the four batched
+# products and the row max of the softmax (about 0.22 ms of the forward by itself).
+# benchmarks/gpt_speedups.py measures the effect on the whole training step.
 
 # %% nbgrader={"grade": false, "grade_id": "sdpa-function", "locked": false, "schema_version": 3, "solution": true}
 #| export

@@ -720,7 +720,7 @@ def keep_freed_memory(enable: bool = True) -> bool:
         libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version          # only glibc has it
         mallopt = libc.mallopt
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):   # no such function, no C library, or Windows
         return False
     mmap_limit, trim_limit = (32 << 20, 1 << 30) if enable else (128 << 10, 128 << 10)
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_limit)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_limit))

@@ -276,7 +276,8 @@ class Adam(Optimizer):
         - ``g = self._decay(p, g, group)`` handles weight decay (so AdamW can reuse this step)
         - ``m = self._buffer(i, "m")``, ``v = self._buffer(i, "v")``, update them in place
         - ``bc1 = 1 - b1 ** t``, ``bc2 = 1 - b2 ** t`` are Python floats
-        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``
+        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``, best with one
+          scratch array reused through ``out=`` (the tip above)
         """
         with no_grad():
             self.step_count += 1
