@@ -109,7 +109,11 @@ def build(threads: int):
     def tiny_step():
         return train_step(model, opt, ms.lm_loss, x_t, y_t, max_grad_norm=1.0)[1]   # module 07's step
 
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("gpt_train.py times tinytorch against PyTorch: install the torch extra "
+                         "(pip install torch==2.13.0)") from None
     torch.set_num_threads(threads)
     tnet = torch_gpt(torch, model)
     decay = [p for p in tnet.parameters() if p.ndim >= 2]

@@ -1157,7 +1157,7 @@ class Cast(Function):
 # 10,700 page faults (42 MB of fresh memory) and took 1.38x PyTorch's time. Fewer
 # temporaries (GELU here, AdamW in module 06, attention in 12, LayerNorm in 13) halved the
 # faults (5,100; 1.14x); keeping freed memory left 2 faults per step and 0.99x PyTorch: the
-# same NumPy calls, with the kernel's page-zeroing gone.
+# same NumPy calls, without the operating system's page faults.
 
 # %% nbgrader={"grade": false, "grade_id": "keep-freed-memory", "locked": true, "schema_version": 3, "solution": false}
 #| export
