@@ -44,8 +44,10 @@
 #| namespace tinytorch no_grad is_grad_enabled
 from __future__ import annotations
 
+import ctypes
 import functools
 import numbers
+import os
 import types
 import warnings
 
@@ -69,7 +71,7 @@ from tinytorch.core.tensor import (
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
-    "backward_pass", "topological_order",
+    "backward_pass", "topological_order", "keep_freed_memory",
 ]
 
 # %% [markdown]
@@ -854,6 +856,23 @@ class Sqrt(Function):
 # backward is what is new. There is no second GELU anywhere else in the framework: section 9
 # makes module 02's `GELU` class run `GELUFn`, and module 13's GPT uses that class, so the
 # derivative you write here is the one every transformer of the course trains with.
+#
+# GELU runs on a transformer's widest activation (the MLP's hidden layer, 4C per token), so
+# its backward is written with as few passes and temporaries as the formula allows. Since
+# `1 - t^2 = (1 - t)(1 + t)`, the derivative factors:
+#
+# ```
+#   grad_x = grad_y * 0.5 (1 + t) (1 + x (1 - t) u'),    u' = c (1 + 3 * 0.044715 x^2)
+#
+#   d = x * x;  d *= 3 * 0.044715;  d += 1;  d *= c;  d *= x      one new array: x u'
+#   e = 1 - t;  d *= e;  d += 1                                  a second: (1 - t)
+#   np.add(t, 1, out=e);  d *= e;  d *= 0.5;  d *= grad_y         e reused for (1 + t)
+# ```
+#
+# The one-line version makes about ten full-size temporaries and keeps several alive at once.
+# Measured on milestone 5's (12, 64, 512) hidden layer (one thread): 0.50 ms before, 0.34 ms
+# after; and 3.3 ms before, 0.33 ms after with glibc's default allocator, where each new
+# temporary can be fresh memory from the operating system (section 8c explains why).
 
 # %% nbgrader={"grade": false, "grade_id": "fused-functions", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -905,15 +924,34 @@ class GELUFn(Function):
     """GELU, tanh approximation (GPT-2, torch's approximate='tanh'): module 02's formula."""
 
     def forward(self, x):
-        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+        u = x * x                                   # u = c x (1 + 0.044715 x^2), in place
+        u *= 0.044715
+        u += 1
+        u *= x
+        u *= _GELU_C
+        t = np.tanh(u, out=u)                       # (...): the buffer of u, reused
         self.save_for_backward(x, t)
-        return 0.5 * x * (1 + t)
+        out = t + 1
+        out *= x
+        out *= 0.5
+        return out                                  # 0.5 x (1 + t)
 
     def backward(self, grad_out):
         x, t = self.saved
         ### BEGIN SOLUTION
-        du = _GELU_C * (1 + 3 * 0.044715 * x * x)
-        return (grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+        d = x * x                                   # du/dx = c (1 + 3 * 0.044715 x^2)
+        d *= 3 * 0.044715
+        d += 1
+        d *= _GELU_C
+        d *= x
+        e = 1 - t
+        d *= e                                      # x (1 - t) du
+        d += 1
+        np.add(t, 1, out=e)
+        d *= e
+        d *= 0.5                                    # 0.5 (1 + t) (1 + x (1 - t) du)
+        d *= grad_out
+        return (d,)
         ### END SOLUTION
 
 
@@ -1075,6 +1113,107 @@ class Cast(Function):
         ### BEGIN SOLUTION
         return (grad_out,)
         ### END SOLUTION
+
+
+# %% [markdown]
+# ## 8c. Memory the graph gives back, and what it costs to get it again
+#
+# A training step allocates every activation in the forward pass and frees it in the
+# backward pass (section 4 frees the graph as it goes); the next step allocates all of it
+# again, and every op's backward makes temporaries of the same sizes. Who hands out that
+# memory? NumPy asks the C library's `malloc`. On Linux, glibc's malloc serves a large
+# block (128 KB at first; the limit rises to the largest block freed so far, up to 32 MB)
+# with a fresh mapping from the operating system (`mmap`) and gives it back on `free`
+# (`munmap`); smaller blocks come from a heap, whose free top is also given back once it
+# is larger than a threshold. Memory fresh from the OS is not ready to use: the kernel maps
+# each 4 KB page only when it is first touched (a *page fault*: a trap into the kernel,
+# which zero-fills the page and maps it).
+#
+# ```
+#   one GELU temporary of milestone 5's GPT: (12, 64, 512) float32 = 1.5 MB = 384 pages
+#
+#   block reused from the heap:   x * x   reads and writes 1.5 MB       ~0.05 ms
+#   block fresh from the OS:      x * x   + 384 page faults             ~0.5-1.5 ms
+# ```
+#
+# So an op can spend ten times longer getting its output memory than computing it. The
+# measurement below counts the page faults (`ru_minflt`) and times a multiply that keeps
+# six such temporaries alive at once (as a backward does), with fresh and with reused memory.
+#
+# PyTorch's GPU allocator meets the same problem (asking the driver for memory is slow) and
+# keeps freed blocks in a cache for reuse; `torch.cuda.empty_cache()` hands them back. On
+# the CPU we ask glibc for the same policy with two settings of `mallopt`: serve blocks up
+# to 32 MB from the heap (`M_MMAP_THRESHOLD`), and keep up to 1 GB of freed heap instead
+# of returning it (`M_TRIM_THRESHOLD`). `keep_freed_memory()` below makes that call
+# through `ctypes` (Python's standard library) and `enable_autograd()` calls it, so every
+# tinytorch program gets it. Elsewhere (macOS, Windows, other C libraries) it changes
+# nothing and returns False. The price: a process keeps freed memory (up to 1 GB) that
+# another program could have used. `TINYTORCH_KEEP_FREED_MEMORY=0` in the environment
+# keeps glibc's defaults.
+#
+# Measured on milestone 5's training step (benchmarks/results/gpt_speedups.md: batch 12,
+# block 64, 4 layers, 128 dims, one thread, the same step in PyTorch timed alongside): with
+# glibc's default and the kernels written without care for temporaries, the step made about
+# 10,700 page faults (42 MB of fresh memory) and took 1.38x PyTorch's time. Fewer
+# temporaries (GELU here, AdamW in module 06, attention in 12, LayerNorm in 13) halved the
+# faults (5,100; 1.14x); keeping freed memory left 2 faults per step and 0.99x PyTorch: the
+# same NumPy calls, without the operating system's page faults.
+
+# %% nbgrader={"grade": false, "grade_id": "keep-freed-memory", "locked": true, "schema_version": 3, "solution": false}
+#| export
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (glibc's malloc.h)
+
+
+def keep_freed_memory(enable: bool = True) -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse (True) or to return it to the OS
+    early (False: blocks from 128 KB come fresh from the OS every time).
+
+    Returns True if the C library accepted the settings, False where there is no glibc
+    malloc to tune (then nothing changes).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version          # only glibc has it
+        mallopt = libc.mallopt
+    except (AttributeError, OSError, TypeError):   # no such function, no C library, or Windows
+        return False
+    mmap_limit, trim_limit = (32 << 20, 1 << 30) if enable else (128 << 10, 128 << 10)
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_limit)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_limit))
+
+
+# %%
+import time
+
+try:
+    import resource
+except ImportError:            # not on Windows: no page-fault counter
+    resource = None
+
+
+def fresh_versus_reused(x, live=6, repeats=10):
+    """ms per x * x and page faults per x * x, with ``live`` results alive at once."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        kept = [x * x for _ in range(live)]              # live temporaries, as in a backward
+        del kept
+    ms = (time.perf_counter() - t0) / (repeats * live) * 1e3
+    if resource:
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (repeats * live)
+    return ms, faults
+
+
+xa = np.random.default_rng(0).standard_normal((12, 64, 512)).astype(np.float32)   # (B, T, 4C)
+if keep_freed_memory(False):
+    fresh = fresh_versus_reused(xa)
+    keep_freed_memory(True)
+    fresh_versus_reused(xa)                              # the heap grows once
+    reused = fresh_versus_reused(xa)
+    print(f"x * x on {xa.nbytes / 1e6:.1f} MB: fresh from the OS {fresh[0]:.3f} ms and "
+          f"{fresh[1]:.0f} page faults; reused {reused[0]:.3f} ms and {reused[1]:.0f} page faults "
+          f"({fresh[0] / reused[0]:.0f}x)")
+else:
+    print("no glibc malloc here: keep_freed_memory() changes nothing on this system")
 
 
 # %% [markdown]
@@ -1278,7 +1417,10 @@ def _restore() -> None:
 
 
 def enable_autograd() -> None:
-    """Make every Tensor operation, activation and loss record a graph (idempotent)."""
+    """Make every Tensor operation, activation and loss record a graph (idempotent); keep
+    freed memory for reuse (section 8c) unless TINYTORCH_KEEP_FREED_MEMORY=0."""
+    if os.environ.get("TINYTORCH_KEEP_FREED_MEMORY", "1") != "0":
+        keep_freed_memory(True)
     for name, fn in _TENSOR_METHODS.items():
         _patch(Tensor, name, fn)
     for table in (_ACTIVATION_FORWARDS, _LOSS_FORWARDS):
@@ -1811,3 +1953,7 @@ print(f"backward(): {t_backward * 1e3:.1f} ms for all {n_params:,} gradients; nu
 #    by indexing and `mean`? Count nodes and saved arrays for both versions.
 # 5. `backward()` frees the graph as it goes. What would happen to memory in a training
 #    loop if it did not? What would break if you called `backward()` twice on the same loss?
+# 6. Section 8c measured the page faults of a fresh 1.5 MB array. How many page faults does
+#    one training step cause if every activation it frees is returned to the OS and
+#    allocated again (count the MB of arrays the step makes), and what does that cost at
+#    your measured time per fault? When is keeping freed memory the wrong choice?

@@ -508,8 +508,13 @@ test_unit_sgd()
 # top of 28 GB of weights.
 #
 # Implementation tip (how PyTorch does it): fold both corrections into scalars,
-# `step_size = lr / (1 - b1^t)` and `denom = sqrt(v) / sqrt(1 - b2^t) + eps`, so the only
-# full-size temporaries are `g * g`, `sqrt(v)` and the final quotient.
+# `step_size = lr / (1 - b1^t)` and `denom = sqrt(v) / sqrt(1 - b2^t) + eps`. Then one
+# scratch array `s` serves the whole update: `s = g * g` feeds v, `np.sqrt(v, out=s)` turns
+# it into the denominator and `np.divide(m, s, out=s)` into the step, written in place:
+# one temporary per parameter where `p -= step_size * (m / (np.sqrt(v) / ... + eps))` makes
+# six. On milestone 5's GPT (818,176 parameters in 62 tensors, one thread) AdamW's step went
+# from 1.75 to 1.68 ms: the arrays are small and already in the cache, and most of what is
+# left is Python, about 15 NumPy calls per tensor.
 
 # %% nbgrader={"grade": false, "grade_id": "adam", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -548,7 +553,8 @@ class Adam(Optimizer):
         - ``g = self._decay(p, g, group)`` handles weight decay (so AdamW can reuse this step)
         - ``m = self._buffer(i, "m")``, ``v = self._buffer(i, "v")``, update them in place
         - ``bc1 = 1 - b1 ** t``, ``bc2 = 1 - b2 ** t`` are Python floats
-        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``
+        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``, best with one
+          scratch array reused through ``out=`` (the tip above)
         """
         with no_grad():
             ### BEGIN SOLUTION
@@ -567,11 +573,15 @@ class Adam(Optimizer):
                 m *= b1
                 m += (1.0 - b1) * g
                 v *= b2
-                v += (1.0 - b2) * (g * g)
-                denom = np.sqrt(v)
-                denom /= sqrt_bc2
-                denom += eps
-                p.data -= step_size * (m / denom)
+                s = g * g                    # one scratch array for the rest of the step
+                s *= 1.0 - b2
+                v += s
+                np.sqrt(v, out=s)            # s = sqrt(v) / sqrt(bc2) + eps, the denominator
+                s /= sqrt_bc2
+                s += eps
+                np.divide(m, s, out=s)       # s = m / denominator
+                s *= step_size
+                p.data -= s
             ### END SOLUTION
 
 

@@ -247,6 +247,23 @@ test_unit_attention_from_ops()
 # Masked positions have P = 0, so they get dS = 0 automatically.
 #
 # Work in the dtype of the inputs (float32 in training, float64 when gradcheck calls you).
+#
+# The score arrays are the largest of the layer ((B, H, T, T): 786 KB each for milestone 5's
+# GPT), so the reference writes them without extra copies, and so can you:
+#
+# ```
+#   mask      np.where(mask, s, -1e30)           a new (B, H, T, T) array
+#             np.copyto(s, -1e30, where=~mask)   the same numbers, written into s
+#   rowsum    (dP * P).sum(-1, keepdims=True)    a (B, H, T, T) product, then a sum
+#             np.einsum("...ij,...ij->...i", dP, P)   the row dot products, no product array
+#   dS        dP - rowsum                        a new array
+#             ds = dp;  ds -= rowsum[..., None]  dP is not needed again: reuse its buffer
+# ```
+#
+# Measured on milestone 5's shapes (q, k, v of (12, 4, 64, 32), one thread), the forward went
+# from 0.93 to 0.79 ms and the backward from 0.75 to 0.66 ms; what remains is the four batched
+# products and the row max of the softmax (about 0.22 ms of the forward by itself).
+# benchmarks/gpt_speedups.py measures the effect on the whole training step.
 
 # %% nbgrader={"grade": false, "grade_id": "sdpa-function", "locked": false, "schema_version": 3, "solution": true}
 #| export
@@ -258,14 +275,14 @@ class ScaledDotProductAttention(Function):
 
         Save what backward needs with self.save_for_backward(q, k, v, p) and keep the scale.
         HINT: scores = (q @ np.swapaxes(k, -1, -2)) * scale
-              np.where(mask, scores, -1e30) for the mask, then a stable softmax.
+              np.copyto(s, -1e30, where=~mask) for the mask (in place), then a stable softmax.
         """
         scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
         ### BEGIN SOLUTION
         s = q @ np.swapaxes(k, -1, -2)                 # (..., Tq, Tk)
         s *= scale
         if mask is not None:
-            s = np.where(mask, s, s.dtype.type(-1e30))
+            np.copyto(s, s.dtype.type(-1e30), where=~mask)   # in place, no second score array
         s -= s.max(axis=-1, keepdims=True)
         p = np.exp(s, out=s)                           # (..., Tq, Tk), reuse the buffer
         p /= p.sum(axis=-1, keepdims=True)
@@ -281,7 +298,8 @@ class ScaledDotProductAttention(Function):
         g = grad_out
         dv = np.swapaxes(p, -1, -2) @ g                # (..., Tk, dv)
         dp = g @ np.swapaxes(v, -1, -2)                # (..., Tq, Tk)
-        ds = dp - (dp * p).sum(axis=-1, keepdims=True)
+        ds = dp                                        # dS reuses dP's buffer
+        ds -= np.einsum("...ij,...ij->...i", dp, p)[..., None]   # row sums of dP * P
         ds *= p
         ds *= self.scale                               # (..., Tq, Tk)
         dq = ds @ k                                    # (..., Tq, d)

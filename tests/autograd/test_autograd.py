@@ -287,3 +287,44 @@ def test_module01_tensor_alone_has_dormant_backward():
             "assert y._ctx is None and y.backward() is None and w.grad is None; print('dormant')")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "dormant" in proc.stdout, proc.stderr
+
+
+FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+import tinytorch
+from tinytorch.core.autograd import keep_freed_memory
+
+x = np.ones((12, 64, 512), dtype=np.float32)         # 1.5 MB: 384 pages of 4 KB
+
+def faults_per_array(live=6, repeats=5):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(repeats):
+        kept = [x * x for _ in range(live)]
+        del kept
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (live * repeats)
+
+faults_per_array()                                   # after import: kept (the heap grows once)
+kept = faults_per_array()
+assert keep_freed_memory(False) is True
+fresh = faults_per_array()
+assert keep_freed_memory(True) is True
+faults_per_array()
+print(kept, fresh, faults_per_array())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and ru_minflt are Linux's")
+def test_keep_freed_memory_reuses_blocks_without_page_faults():
+    """Section 8c: with freed memory kept (the default after import) a 1.5 MB temporary comes
+    back from the heap without page faults; returned to the OS, it faults on every page."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    out = subprocess.run([sys.executable, "-c", FAULTS_SCRIPT], capture_output=True, text=True, timeout=120,
+                         cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    kept, fresh, again = map(float, out.stdout.split())
+    assert kept < 10 and again < 10, f"page faults per reused 1.5 MB array: {kept}, {again}"
+    assert fresh > 300, f"a block fresh from the OS should fault on most of its 384 pages, got {fresh}"

@@ -245,7 +245,8 @@ def test_noop_gradcheck_from_module_05_passes_nothing_in_module_12(manifest, tmp
     (4 points) fails with the grader's gradcheck message, whatever the student's gradcheck says."""
     m = manifest.module(12)
     honest, tampered = _grade_honest_and_tampered(
-        manifest, m, "sdpa-function", "ds = dp - (dp * p).sum(axis=-1, keepdims=True)", "ds = dp.copy()",
+        manifest, m, "sdpa-function",
+        '        ds -= np.einsum("...ij,...ij->...i", dp, p)[..., None]   # row sums of dP * P\n', "",
         "core/autograd.py", NOOP_GRADCHECK, tmp_path, 30)
     summary = [(t.grade_id, t.status, t.message[:200]) for t in tampered.tests]
     assert tampered.package == "student's"

@@ -19,13 +19,18 @@ SMALL = {
     "grading.py": ["--submissions", "3", "--workers", "1", "--overhead-rounds", "0"],
     "kv_cache.py": ["--quick", "--rounds", "9", "--position-repeats", "1"],
     "quantization.py": ["--quick", "--test", "100", "--calib", "64"],
+    "gpt_train.py": ["--quick"],
+    "gpt_speedups.py": ["--quick"],
 }
+NEEDS_TORCH = {"gpt_train.py", "gpt_speedups.py"}   # they time tinytorch against the same model in PyTorch
 
 
 @pytest.mark.parametrize("script", sorted(SMALL))
 def test_benchmark_runs(script, repo_root):
     scripts = sorted(p.name for p in (repo_root / "benchmarks").glob("*.py") if not p.name.startswith("_"))
     assert scripts == sorted(SMALL), "a benchmark was added or removed: list it in SMALL"
+    if script in NEEDS_TORCH:
+        pytest.importorskip("torch")
     out = subprocess.run([sys.executable, str(repo_root / "benchmarks" / script), *SMALL[script], "--no-write"],
                          cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]

@@ -58,13 +58,13 @@ class ScaledDotProductAttention(Function):
 
         Save what backward needs with self.save_for_backward(q, k, v, p) and keep the scale.
         HINT: scores = (q @ np.swapaxes(k, -1, -2)) * scale
-              np.where(mask, scores, -1e30) for the mask, then a stable softmax.
+              np.copyto(s, -1e30, where=~mask) for the mask (in place), then a stable softmax.
         """
         scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
         s = q @ np.swapaxes(k, -1, -2)                 # (..., Tq, Tk)
         s *= scale
         if mask is not None:
-            s = np.where(mask, s, s.dtype.type(-1e30))
+            np.copyto(s, s.dtype.type(-1e30), where=~mask)   # in place, no second score array
         s -= s.max(axis=-1, keepdims=True)
         p = np.exp(s, out=s)                           # (..., Tq, Tk), reuse the buffer
         p /= p.sum(axis=-1, keepdims=True)
@@ -78,7 +78,8 @@ class ScaledDotProductAttention(Function):
         g = grad_out
         dv = np.swapaxes(p, -1, -2) @ g                # (..., Tk, dv)
         dp = g @ np.swapaxes(v, -1, -2)                # (..., Tq, Tk)
-        ds = dp - (dp * p).sum(axis=-1, keepdims=True)
+        ds = dp                                        # dS reuses dP's buffer
+        ds -= np.einsum("...ij,...ij->...i", dp, p)[..., None]   # row sums of dP * P
         ds *= p
         ds *= self.scale                               # (..., Tq, Tk)
         dq = ds @ k                                    # (..., Tq, d)

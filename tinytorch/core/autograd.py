@@ -3,8 +3,10 @@
 # %% modules/05_autograd/autograd.py cell 3 (imports)
 from __future__ import annotations
 
+import ctypes
 import functools
 import numbers
+import os
 import types
 import warnings
 
@@ -28,7 +30,7 @@ from tinytorch.core.tensor import (
 
 __all__ = [
     "Function", "unbroadcast", "no_grad", "is_grad_enabled", "enable_autograd", "gradcheck",
-    "backward_pass", "topological_order",
+    "backward_pass", "topological_order", "keep_freed_memory",
 ]
 
 
@@ -557,14 +559,33 @@ class GELUFn(Function):
     """GELU, tanh approximation (GPT-2, torch's approximate='tanh'): module 02's formula."""
 
     def forward(self, x):
-        t = np.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+        u = x * x                                   # u = c x (1 + 0.044715 x^2), in place
+        u *= 0.044715
+        u += 1
+        u *= x
+        u *= _GELU_C
+        t = np.tanh(u, out=u)                       # (...): the buffer of u, reused
         self.save_for_backward(x, t)
-        return 0.5 * x * (1 + t)
+        out = t + 1
+        out *= x
+        out *= 0.5
+        return out                                  # 0.5 x (1 + t)
 
     def backward(self, grad_out):
         x, t = self.saved
-        du = _GELU_C * (1 + 3 * 0.044715 * x * x)
-        return (grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du),)
+        d = x * x                                   # du/dx = c (1 + 3 * 0.044715 x^2)
+        d *= 3 * 0.044715
+        d += 1
+        d *= _GELU_C
+        d *= x
+        e = 1 - t
+        d *= e                                      # x (1 - t) du
+        d += 1
+        np.add(t, 1, out=e)
+        d *= e
+        d *= 0.5                                    # 0.5 (1 + t) (1 + x (1 - t) du)
+        d *= grad_out
+        return (d,)
 
 
 class SoftmaxFn(Function):
@@ -684,7 +705,28 @@ class Cast(Function):
         return (grad_out,)
 
 
-# %% modules/05_autograd/autograd.py cell 24 (enable-autograd)
+# %% modules/05_autograd/autograd.py cell 24 (keep-freed-memory)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (glibc's malloc.h)
+
+
+def keep_freed_memory(enable: bool = True) -> bool:
+    """Ask glibc's malloc to keep freed memory for reuse (True) or to return it to the OS
+    early (False: blocks from 128 KB come fresh from the OS every time).
+
+    Returns True if the C library accepted the settings, False where there is no glibc
+    malloc to tune (then nothing changes).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.gnu_get_libc_version          # only glibc has it
+        mallopt = libc.mallopt
+    except (AttributeError, OSError, TypeError):   # no such function, no C library, or Windows
+        return False
+    mmap_limit, trim_limit = (32 << 20, 1 << 30) if enable else (128 << 10, 128 << 10)
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_limit)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_limit))
+
+
+# %% modules/05_autograd/autograd.py cell 27 (enable-autograd)
 def _pow_method(self, exponent):
     if isinstance(exponent, numbers.Number) and not isinstance(exponent, Tensor):
         return PowScalar.apply(self, p=exponent)
@@ -857,7 +899,10 @@ def _restore() -> None:
 
 
 def enable_autograd() -> None:
-    """Make every Tensor operation, activation and loss record a graph (idempotent)."""
+    """Make every Tensor operation, activation and loss record a graph (idempotent); keep
+    freed memory for reuse (section 8c) unless TINYTORCH_KEEP_FREED_MEMORY=0."""
+    if os.environ.get("TINYTORCH_KEEP_FREED_MEMORY", "1") != "0":
+        keep_freed_memory(True)
     for name, fn in _TENSOR_METHODS.items():
         _patch(Tensor, name, fn)
     for table in (_ACTIVATION_FORWARDS, _LOSS_FORWARDS):
@@ -877,7 +922,7 @@ def enable_autograd() -> None:
                       "stays without gradients (module 01 behaviour).", RuntimeWarning, stacklevel=2)
 
 
-# %% modules/05_autograd/autograd.py cell 33 (gradcheck)
+# %% modules/05_autograd/autograd.py cell 36 (gradcheck)
 def gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
               seed: int = 0) -> bool:
     """Compare backward() with central differences for every float Tensor in ``inputs``.

@@ -276,7 +276,8 @@ class Adam(Optimizer):
         - ``g = self._decay(p, g, group)`` handles weight decay (so AdamW can reuse this step)
         - ``m = self._buffer(i, "m")``, ``v = self._buffer(i, "v")``, update them in place
         - ``bc1 = 1 - b1 ** t``, ``bc2 = 1 - b2 ** t`` are Python floats
-        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``
+        - ``p.data -= (lr / bc1) * m / (np.sqrt(v) / math.sqrt(bc2) + eps)``, best with one
+          scratch array reused through ``out=`` (the tip above)
         """
         with no_grad():
             self.step_count += 1
@@ -294,11 +295,15 @@ class Adam(Optimizer):
                 m *= b1
                 m += (1.0 - b1) * g
                 v *= b2
-                v += (1.0 - b2) * (g * g)
-                denom = np.sqrt(v)
-                denom /= sqrt_bc2
-                denom += eps
-                p.data -= step_size * (m / denom)
+                s = g * g                    # one scratch array for the rest of the step
+                s *= 1.0 - b2
+                v += s
+                np.sqrt(v, out=s)            # s = sqrt(v) / sqrt(bc2) + eps, the denominator
+                s /= sqrt_bc2
+                s += eps
+                np.divide(m, s, out=s)       # s = m / denominator
+                s *= step_size
+                p.data -= s
 
 
 # %% modules/06_optimizers/optimizers.py cell 14 (adamw)

@@ -17,13 +17,16 @@ class LayerNormFunction(Function):
 
     def forward(self, x, gamma, beta, eps=1e-5):
         """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
+        C = x.shape[-1]
         mu = x.mean(axis=-1, keepdims=True)                 # (..., 1)
-        xc = x - mu                                         # (..., C)
-        var = (xc * xc).mean(axis=-1, keepdims=True)        # (..., 1)
+        x_hat = x - mu                                      # (..., C): centred, scaled in place below
+        var = np.einsum("...i,...i->...", x_hat, x_hat)[..., None] / C   # (..., 1) row dot products
         rstd = 1.0 / np.sqrt(var + x.dtype.type(eps))       # (..., 1)
-        x_hat = xc * rstd                                   # (..., C)
+        x_hat *= rstd                                       # (..., C)
         self.save_for_backward(x_hat, rstd, gamma)
-        return x_hat * gamma + beta
+        out = x_hat * gamma
+        out += beta
+        return out                                          # x_hat * gamma + beta
 
     def backward(self, grad_out):
         """grad_out (..., C) -> (dx, dgamma, dbeta)."""
@@ -31,11 +34,14 @@ class LayerNormFunction(Function):
         g = grad_out
         C = x_hat.shape[-1]
         g2 = g.reshape(-1, C)
-        dgamma = (g2 * x_hat.reshape(-1, C)).sum(axis=0)    # (C,)
+        dgamma = np.einsum("ni,ni->i", g2, x_hat.reshape(-1, C))   # (C,) column dot products
         dbeta = g2.sum(axis=0)                              # (C,)
         dxh = g * gamma                                     # (..., C)
-        dx = dxh - dxh.mean(axis=-1, keepdims=True)
-        dx -= x_hat * (dxh * x_hat).mean(axis=-1, keepdims=True)
+        mean_dxh = dxh.mean(axis=-1, keepdims=True)         # (..., 1)
+        mean_dxh_xh = np.einsum("...i,...i->...", dxh, x_hat)[..., None] / C   # (..., 1)
+        dx = dxh                                            # reuse dxh's buffer
+        dx -= mean_dxh
+        dx -= x_hat * mean_dxh_xh
         dx *= rstd
         return dx, dgamma, dbeta
 
