@@ -29,6 +29,14 @@ def test_the_package_runs_module_18_kernels():
         assert inspect.unwrap(method) is acc._ORIGINALS[(cls, name)], "__wrapped__ must be module 09's"
 
 
+def test_activations_stay_channels_last():
+    from tinytorch.nn import BatchNorm2d, Conv2d, MaxPool2d, ReLU, Sequential
+    x = Tensor(np.random.default_rng(4).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    out = Sequential(Conv2d(3, 4, 3, padding=1, seed=0), BatchNorm2d(4), ReLU(), MaxPool2d(2))(x)
+    assert out.shape == (2, 4, 4, 4)
+    assert acc.channels_last(out.data).flags.c_contiguous, "(N, C, H, W) views of (N, H, W, C) memory"
+
+
 def test_same_training_with_and_without():
     r = np.random.default_rng(0)
     x, y = r.standard_normal((5, 3, 12, 12)).astype(np.float32), r.integers(0, 3, 5)
