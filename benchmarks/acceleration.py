@@ -28,6 +28,7 @@ def winograd_f23(x, weight):
     """3x3 stride-1 padding-1 convolution by Winograd F(2,3), channels-last. x: logical (N, C, H, W)
     (H, W even); returns a logical (N, O, H, W) view of (N, H, W, O) memory."""
     import numpy as np
+
     from tinytorch.optimization.acceleration import as_nchw, channels_last
     N, C, H, W = x.shape
     O = weight.shape[0]
@@ -217,6 +218,7 @@ def main(argv=None) -> int:
 def _scatter(g, weight, x_shape):
     """The channels-last col2im input gradient (module 18's path for strides other than 1)."""
     import numpy as np
+
     from tinytorch.optimization.acceleration import as_nchw, channels_last
     N, O, Ho, Wo = g.shape
     _, C, KH, KW = weight.shape
