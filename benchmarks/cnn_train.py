@@ -11,7 +11,7 @@ threads, and tinytorch with module 09's kernels against module 18's (the kernels
 down by op with module 14's Profiler (module 18's kernels, as the package runs them).
 
 Run:   python benchmarks/cnn_train.py               (1 thread, writes benchmarks/results/cnn_train.md)
-       python benchmarks/cnn_train.py --threads 2
+       python benchmarks/cnn_train.py --threads 2   (writes benchmarks/results/cnn_train_2threads.md)
        python benchmarks/cnn_train.py --no-write
 """
 from __future__ import annotations
@@ -146,7 +146,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        print(f"wrote {write_result('cnn_train', text)}")
+        name = "cnn_train" if args.threads == 1 else f"cnn_train_{args.threads}threads"
+        print(f"wrote {write_result(name, text)}")
     return 0
 
 
