@@ -5,10 +5,13 @@ blocks, 3 max-pools, one Linear; 160k parameters), imported from the milestone s
 cannot drift. One step = forward, cross-entropy, backward, SGD (Nesterov momentum, weight
 decay) update, at batch 128 on random CIFAR-shaped data. Timed with module 19's harness:
 compare() runs tinytorch and PyTorch interleaved in the same process with the same number of
-threads. The tinytorch step is then broken down by op with module 14's Profiler.
+threads, and tinytorch with module 09's kernels against module 18's (the kernels
+`tinytorch.optimization.acceleration` installs into Conv2d, MaxPool2d and BatchNorm2d;
+`accelerated(False)` switches back for the comparison). The tinytorch step is then broken
+down by op with module 14's Profiler (module 18's kernels, as the package runs them).
 
 Run:   python benchmarks/cnn_train.py               (1 thread, writes benchmarks/results/cnn_train.md)
-       python benchmarks/cnn_train.py --threads 2
+       python benchmarks/cnn_train.py --threads 2   (writes benchmarks/results/cnn_train_2threads.md)
        python benchmarks/cnn_train.py --no-write
 """
 from __future__ import annotations
@@ -43,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds of compare() (>= 9)")
     ap.add_argument("--inner", type=int, default=1, help="each sample: fastest of this many steps")
     ap.add_argument("--repeats", type=int, default=3, help="profiler repeats for the op breakdown")
+    ap.add_argument("--plain-rounds", type=int, default=9,
+                    help="interleaved rounds of module 09's kernels against module 18's (0: skip)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
@@ -55,6 +60,7 @@ def main(argv=None) -> int:
     from tinytorch.core.training import train_epoch
     from tinytorch.nn import CrossEntropyLoss
     from tinytorch.optim import SGD
+    from tinytorch.optimization.acceleration import accelerated, is_accelerated
     from tinytorch.profiling.profiler import Profiler
     from tito.milestones import load_milestone
 
@@ -95,10 +101,21 @@ def main(argv=None) -> int:
         res = compare(torch_step, tiny_step, names=(f"PyTorch {torch.__version__}", "tinytorch"), timer=timer,
                       rounds=args.rounds, inner=args.inner, loops=1)
         settings = [res.settings]
-        rows = [("tinytorch (NumPy)", float(np.median(res.b))), (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
+        rows = [("tinytorch, module 18 kernels", float(np.median(res.b))),
+                (f"PyTorch {torch.__version__} CPU", float(np.median(res.a)))]
     else:
         r = benchmark(tiny_step, name="tinytorch", repeats=max(9, args.rounds), loops=1, timer=timer)
-        settings, rows, res = [r.settings], [("tinytorch (NumPy)", r.median)], None
+        settings, rows, res = [r.settings], [("tinytorch, module 18 kernels", r.median)], None
+    assert is_accelerated(), "module 18's kernels are not installed: is modules/18 exported?"
+    plain = None
+    if args.plain_rounds:
+        def plain_step():
+            with accelerated(False):
+                tiny_step()
+        plain = compare(tiny_step, plain_step, names=("module 18 kernels", "module 09 kernels"), timer=timer,
+                        rounds=args.plain_rounds, inner=args.inner, loops=1)
+        settings.append(plain.settings)
+        rows.insert(1, ("tinytorch, module 09 kernels (accelerated(False))", float(np.median(plain.b))))
 
     prof = Profiler(model, memory=False).run(tiny_step, warmup=0, repeats=args.repeats)
     settings.append(f"op breakdown: tinytorch.profiling.Profiler, median of {args.repeats} instrumented steps")
@@ -110,8 +127,11 @@ def main(argv=None) -> int:
               "| framework | step (median) | images/s | CIFAR-10 epoch (390 steps) |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {n} | {fmt_s(t)} | {B / t:.0f} | {390 * t / 60:.1f} min |" for n, t in rows]
     if res is not None:
-        lines += ["", f"tinytorch / PyTorch: **{res.ratio:.2f}x** (95% CI {res.ci[0]:.2f}-{res.ci[1]:.2f}, "
-                      f"Mann-Whitney p = {res.p_value:.2g})."]
+        lines += ["", f"tinytorch (module 18 kernels) / PyTorch: **{res.ratio:.2f}x** (95% CI {res.ci[0]:.2f}-"
+                      f"{res.ci[1]:.2f}, Mann-Whitney p = {res.p_value:.2g}), {args.threads} thread(s)."]
+    if plain is not None:
+        lines += ["", f"module 09 kernels / module 18 kernels: **{plain.ratio:.2f}x** (95% CI {plain.ci[0]:.2f}-"
+                      f"{plain.ci[1]:.2f}, p = {plain.p_value:.2g}): the speed-up of the acceleration module."]
     step = prof.step_time()["median"]
     lines += ["", f"Where the tinytorch step goes (instrumented step {fmt_s(step)}; wall and CPU time per op, "
               "median over the profiler's repeats):", "",
@@ -126,7 +146,8 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        print(f"wrote {write_result('cnn_train', text)}")
+        name = "cnn_train" if args.threads == 1 else f"cnn_train_{args.threads}threads"
+        print(f"wrote {write_result(name, text)}")
     return 0
 
 

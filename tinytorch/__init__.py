@@ -68,6 +68,16 @@ except ModuleNotFoundError as _missing:
 else:
     _enable_autograd()
 
+# Module 18 makes module 09's Conv2d, pooling and BatchNorm2d run its faster kernels,
+# once it has been exported (it checks them against module 09's first).
+try:
+    from .optimization.acceleration import enable_acceleration as _enable_acceleration
+except ModuleNotFoundError as _missing:
+    if _missing.name not in (__name__ + ".optimization", __name__ + ".optimization.acceleration"):
+        raise
+else:
+    _enable_acceleration()
+
 # PyTorch-style top-level names (`tinytorch.tensor`, `tinytorch.no_grad` ...) and
 # sub-packages (`tinytorch.nn`), imported on first use.
 from tinytorch._namespace import install as _install

@@ -442,6 +442,21 @@ def package_init_files(module_files: list[Path], manifest: Manifest, course: boo
             "else:\n"
             "    _enable_autograd()\n"
         )
+    accel = next((m.package for m in manifest.modules if m.slug == "acceleration"), None)
+    if accel:
+        rel = accel.removeprefix("tinytorch")
+        parent = rel.rsplit(".", 1)[0]
+        top += (
+            "\n# Module 18 makes module 09's Conv2d, pooling and BatchNorm2d run its faster kernels,\n"
+            "# once it has been exported (it checks them against module 09's first).\n"
+            "try:\n"
+            f"    from {rel} import enable_acceleration as _enable_acceleration\n"
+            "except ModuleNotFoundError as _missing:\n"
+            f'    if _missing.name not in (__name__ + "{parent}", __name__ + "{rel}"):\n'
+            "        raise\n"
+            "else:\n"
+            "    _enable_acceleration()\n"
+        )
     ns_files = namespace_files(manifest)
     top_entries = [e for e in course_namespaces(manifest) if e.namespace == "tinytorch"]
     if ns_files:

@@ -9,6 +9,7 @@ import pytest
 
 SMALL = {
     "mlp_step.py": ["--rounds", "9", "--min-time", "0.0005", "--inner", "1"],
+    "acceleration.py": ["--batch", "4", "--rounds", "9"],
     "conv2d.py": ["--rounds", "9", "--inner", "1", "--loop-filters", "1", "--min-time", "0.001"],
     "cnn_train.py": ["--rounds", "9", "--batch", "8", "--repeats", "1"],
     "loader.py": ["--rounds", "9", "--batch", "8", "--images", "64"],
