@@ -18,6 +18,7 @@ SMALL = {
     "shared_weight.py": ["--quick"],
     "grading.py": ["--submissions", "3", "--workers", "1", "--overhead-rounds", "0"],
     "kv_cache.py": ["--quick", "--rounds", "9", "--position-repeats", "1"],
+    "compression.py": ["--quick", "--synthetic", "--prune-steps", "4", "--structured-steps", "2", "--rounds", "9"],
 }
 
 
