@@ -250,7 +250,8 @@ def _encode(name, w, values, prunable):
 
 def save_sparse(model: Module, path, values: str = "float32", preprocess: dict | None = None) -> str:
     """Write ``model`` to ``path`` (.npz, uncompressed, no pickle): Linear/Conv2d weights as
-    bitmask + non-zeros (``values`` = "float32", "float16" or "int8"), everything else dense.
+    bitmask + non-zeros (``values`` = "float32", "float16" or "int8": module 15's quantize_tensor),
+    everything else dense.
     ``preprocess`` (module 14's description) is stored too. Returns the path written."""
     from tinytorch.models.pretrained import describe_model, make_preprocess
     if values not in VALUE_DTYPES:
