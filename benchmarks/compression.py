@@ -75,7 +75,8 @@ def main(argv=None) -> int:
               "structured_steps": args.structured_steps or (20 if q else 400),
               "distill_train": args.distill_train or (2_000 if q else 50_000),
               "distill_epochs": args.distill_epochs or (1 if q else 3),
-              "batch": 128, "n_test": 1_000 if q else 10_000}
+              "batch": 128, "n_test": 1_000 if q else 10_000, "sweep": [0.5, 0.7, 0.8, 0.9, 0.95],
+              "speed_batch": 64}
     if args.synthetic or q:            # never mix smoke numbers with a real run's
         args.work = os.path.join(args.work, "synthetic" if args.synthetic else "quick")
     os.makedirs(args.work, exist_ok=True)
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
         r = np.random.default_rng(0)
         xtr, ytr = r.integers(0, 256, (512, 3, 32, 32), dtype=np.uint8), r.integers(0, 10, 512)
         xte, yte = xtr[:200], ytr[:200]
-        budget.update(distill_train=256, n_test=200)
+        budget.update(distill_train=256, n_test=200, sweep=[0.9], speed_batch=16)
     else:
         (xtr, ytr), (xte, yte) = load_cifar10(root=args.cifar_root)
     xte, yte = np.asarray(xte)[:budget["n_test"]], np.asarray(yte)[:budget["n_test"]]
@@ -109,6 +110,7 @@ def main(argv=None) -> int:
         print(f"    accuracy {a * 100:.2f}% ({clock() - t0:.0f} s)", flush=True)
         return a
 
+    shown = shown_argv(sys.argv[1:] if argv is None else argv)
     stages = set(args.stages)
     t_all = clock()
     for stage in STAGES:
@@ -122,11 +124,12 @@ def main(argv=None) -> int:
                 R.pop(stage, None)
                 continue
             R[stage]["seconds"] = round(clock() - t0, 1)
+            R[stage]["command"] = "python benchmarks/compression.py " + " ".join(shown)
             R[stage]["load_after"] = round(load1(), 2)
             save_results()
     print(f"all stages {clock() - t_all:.0f} s", flush=True)
     text = report(R, header("Compression: pruning, sparse INT8 storage, structured pruning, distillation",
-                            "compression.py", sys.argv[1:] if argv is None else argv, load0,
+                            "compression.py", shown, load0,
                             ["SYNTHETIC random images: a smoke run, every accuracy is meaningless"] * args.synthetic +
                             ["speed-up: tinytorch.benchmarking.compare (interleaved rounds, thread clock)",
                              f"budgets: {json.dumps(budget)}"]))
@@ -135,6 +138,20 @@ def main(argv=None) -> int:
         print("wrote", write_result("compression", text))
         plots(R)
     return 0
+
+
+def shown_argv(argv):
+    """The arguments as written into results: directories of this machine become DIR / WORK."""
+    out, hide = [], {"--cifar-root": "DIR", "--work": "WORK"}
+    for i, a in enumerate(argv):
+        key = a.split("=", 1)[0]
+        if key in hide and "=" in a:
+            out.append(f"{key}={hide[key]}")
+        elif i > 0 and argv[i - 1] in hide:
+            out.append(hide[argv[i - 1]])
+        else:
+            out.append(a)
+    return out
 
 
 # ------------------------------------------------------------------------------------ training
@@ -199,7 +216,7 @@ def stage_sweep(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
     from tinytorch.optimization.compression import magnitude_prune
     rows = []
     for scope in ("global", "layer"):
-        for s in (0.5, 0.7, 0.8, 0.9, 0.95):
+        for s in budget["sweep"]:
             if scope == "layer" and s not in (0.8, 0.9):
                 continue
             model = load_pretrained(args.checkpoint)
@@ -249,7 +266,7 @@ def stage_structured(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
     loader = train_loader(xtr, ytr, spec, len(xtr), budget["batch"], seed=2)
     finetune(small, loader, budget["structured_steps"], lr=0.02)
     after = acc(small)
-    x = dense.preprocess(xtr[:64])                                                # (64, 3, 32, 32)
+    x = dense.preprocess(xtr[:budget["speed_batch"]])                             # (64, 3, 32, 32)
 
     def run(m):
         def f():
@@ -402,7 +419,7 @@ def report(R, head) -> str:
             f"{r['name']} {r['sparsity'] * 100:.1f}%" for r in g["per_layer"]))
     if s:
         L.append(f"- structured: {s['fine_tune']}; accuracy right after pruning {s['accuracy_before_ft'] * 100:.2f}%; "
-                 f"speed: forward of 64 images, module 19 compare, {s['compare']}; {s['seconds']:.0f} s, "
+                 f"speed: forward of {b.get('speed_batch', 64)} images, module 19 compare, {s['compare']}; {s['seconds']:.0f} s, "
                  f"load after {s['load_after']}")
     if k:
         L.append(f"- distillation: {k['train']}; teacher {k['teacher_params']:,} parameters; {k['seconds']:.0f} s, "
@@ -410,6 +427,9 @@ def report(R, head) -> str:
     for st in ("dense", "sweep", "int8"):
         if R.get(st):
             L.append(f"- {st}: {R[st]['seconds']:.0f} s, load after {R[st]['load_after']}")
+    L += ["", "Each stage's numbers come from one command (DIR holds cifar-10-batches-py/; WORK the "
+          "intermediate models): " + "; ".join(f"{st}: `{R[st].get('command', 'the command above')}`"
+                                                for st in STAGES if R.get(st))]
     return "\n".join(L) + "\n"
 
 
