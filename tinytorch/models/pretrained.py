@@ -15,6 +15,7 @@ PRETRAINED = ("mnist_mlp", "cifar10_cnn", "shakespeare_gpt", "tinytalks_gpt")
 CARD_FIELDS = ("dataset", "split", "metric", "value", "command", "date")
 FORMAT = 1
 _MAX_JSON = 1 << 20
+_MAX_STATE = 1 << 31      # bytes a checkpoint's arrays may expand to
 _GPT_ARGS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")
 
 
@@ -40,14 +41,37 @@ def _layer_kinds():
                   "AvgPool2d": (spatial.AvgPool2d, ("kernel_size", "stride")),
                   "BatchNorm2d": (spatial.BatchNorm2d, ("num_features", "eps", "momentum")),
                   "Flatten": (spatial.Flatten, ())})
+    try:                                           # module 15: quantized checkpoints
+        from tinytorch.optimization import quantization as quant
+    except ImportError:
+        return kinds
+    kinds.update({"QuantizedLinear": (quant.QuantizedLinear, ("in_features", "out_features", "bias", "bits",
+                                                              "per_channel", "weight_only")),
+                  "QuantizedConv2d": (quant.QuantizedConv2d, ("in_channels", "out_channels", "kernel_size",
+                                                              "stride", "padding", "bias", "bits",
+                                                              "per_channel", "weight_only"))})
     return kinds
+
+
+def _quantization():
+    """Module 15's quantization module, or None when this package does not have it yet."""
+    try:
+        from tinytorch.optimization import quantization
+    except ImportError:
+        return None
+    return quantization
 
 
 def describe_model(model) -> dict:
     """The architecture of ``model`` as JSON-able data: a Sequential of known layers, or a GPT."""
     kind = type(model).__name__
     if kind == "GPT":
-        return {"type": "GPT", **{k: int(getattr(model, k)) for k in _GPT_ARGS}}
+        spec = {"type": "GPT", **{k: int(getattr(model, k)) for k in _GPT_ARGS}}
+        quant = _quantization()
+        config = quant.quantization_config(model) if quant is not None else None
+        if config is not None:                     # module 15: a GPT whose Linears hold int8 weights
+            spec["quantized"] = config
+        return spec
     if kind != "Sequential":
         raise PretrainedError(f"a checkpoint holds a Sequential of known layers or a GPT, not a {kind}")
     kinds, spec = _layer_kinds(), []
@@ -72,7 +96,21 @@ def build_model(spec: dict) -> Module:
         args = [spec.get(k) for k in _GPT_ARGS]
         if any(isinstance(a, bool) or not isinstance(a, int) or not 1 <= a <= 65536 for a in args):
             raise PretrainedError(f"GPT needs integers {_GPT_ARGS} in 1..65536, got {args}")
-        return GPT(*args, seed=0)
+        extra = sorted(set(spec) - set(_GPT_ARGS) - {"type", "quantized"})
+        if extra:
+            raise PretrainedError(f"GPT: unknown fields {extra}")
+        model = GPT(*args, seed=0)
+        if "quantized" not in spec:
+            return model
+        config, quant = spec["quantized"], _quantization()
+        if quant is None:
+            raise PretrainedError("this checkpoint holds a quantized GPT: it needs module 15 (quantization)")
+        if not isinstance(config, dict) or set(config) != {"bits", "per_channel", "weight_only"}:
+            raise PretrainedError(f"GPT: 'quantized' must hold bits, per_channel and weight_only, got {config!r}")
+        try:
+            return quant.quantized_shell(model, **config)
+        except (TypeError, ValueError) as e:
+            raise PretrainedError(f"GPT: {e}") from None
     from tinytorch.core.layers import Sequential
     kinds, made = _layer_kinds(), []
     for i, entry in enumerate(spec.get("layers") or []):
@@ -118,6 +156,7 @@ def make_preprocess(spec: dict):
             x = x.astype(np.float32) / np.float32(255.0)            # (N, C, H, W) in [0, 1]
             x = (x - mean[:, None, None]) / std[:, None, None]      # standardized
             return Tensor(x.reshape(len(x), -1) if flatten else x)
+        preprocess.spec = dict(spec)
         return preprocess
     if kind == "text":
         from tinytorch.text.tokenization import CharTokenizer
@@ -133,13 +172,15 @@ def make_preprocess(spec: dict):
                 raise ValueError("preprocess: texts of a batch must have the same length in tokens")
             return np.array(ids, dtype=np.int64)                     # (B, T)
         preprocess.tokenizer = tokenizer
+        preprocess.spec = dict(spec)
         return preprocess
     raise PretrainedError(f"unknown preprocess type {kind!r}: expected 'image' or 'text'")
 
 
-def save_pretrained(model: Module, path, card: dict, preprocess: dict) -> str:
+def save_pretrained(model: Module, path, card: dict, preprocess: dict, compress: bool = False) -> str:
     """Write ``path`` (.npz, the state_dict, no pickle) and the same name with .json
-    (architecture, preprocess, card). Returns the .npz path. The card needs ``CARD_FIELDS``."""
+    (architecture, preprocess, card). Returns the .npz path. The card needs ``CARD_FIELDS``.
+    ``compress=True`` deflates the .npz's members (np.load reads both)."""
     from tinytorch.core.training import save_state_dict
     missing = [k for k in CARD_FIELDS if k not in card]
     if missing:
@@ -153,10 +194,34 @@ def save_pretrained(model: Module, path, card: dict, preprocess: dict) -> str:
     text = json.dumps(doc, indent=1, ensure_ascii=True, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     save_state_dict(model.state_dict(), path)
+    if compress:
+        _deflate(path)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path.with_suffix(".json"))
     return str(path)
+
+
+def _deflate(path: Path) -> None:
+    """Rewrite the .npz at ``path`` with every member deflated (atomically)."""
+    import zipfile
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    os.replace(tmp, path)
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse an .npz whose members would expand beyond _MAX_STATE bytes (a deflate bomb)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(info.file_size for info in z.infolist())
+    except zipfile.BadZipFile as e:
+        raise PretrainedError(f"{path}: not an .npz archive ({e})") from None
+    if total > _MAX_STATE:
+        raise PretrainedError(f"{path} expands to {total:,} bytes, more than {_MAX_STATE:,}: not a checkpoint")
 
 
 def checkpoint_path(name) -> Path:
@@ -194,10 +259,14 @@ def load_pretrained(name) -> Module:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise PretrainedError(f"{meta}: expected a checkpoint description of format {FORMAT}")
     model = build_model(doc.get("architecture"))
+    _check_archive(path)
     try:
         state = load_state_dict(path)
     except ValueError as e:            # np.load refuses object arrays (pickle) and bad files
         raise PretrainedError(f"{path}: {e}") from None
+    for key, value in model.state_dict().items():   # integer (quantized) state is never cast
+        if value.dtype.kind in "iu" and key in state and state[key].dtype != value.dtype:
+            raise PretrainedError(f"{path}: {key!r} must be {value.dtype}, the file holds {state[key].dtype}")
     try:
         model.load_state_dict(state)
     except (KeyError, ValueError) as e:
