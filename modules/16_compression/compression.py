@@ -502,7 +502,10 @@ def _encode(name, w, values, prunable):
     ### BEGIN SOLUTION
     mask, nonzero = to_bitmask(w)
     arrays = {f"{name}@mask": mask}
-    if values == "int8":
+    if values == "int8" and nonzero.size == 0:            # a layer pruned away entirely
+        arrays[f"{name}@values"] = np.zeros(0, np.int8)
+        arrays[f"{name}@scale"] = np.array(1.0, np.float32)
+    elif values == "int8":
         from tinytorch.optimization.quantization import quantize_tensor
         q, scale, zero = quantize_tensor(nonzero, bits=8, symmetric=True)
         if np.any(np.asarray(zero) != 0):

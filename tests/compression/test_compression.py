@@ -167,3 +167,25 @@ def test_sparse_round_trip_and_hostile_files(tmp_path):
         load_sparse(tmp_path / "garbage.npz")
     with pytest.raises(SparseFormatError):
         load_sparse(tmp_path / "missing.npz")
+
+
+def test_int8_sparse_values_come_from_module_15(tmp_path):
+    """INT8 values: module 15's symmetric per-tensor quantize_tensor, a scalar float32 scale, each
+    value within half a step of the float one; the file is smaller than with float16 values."""
+    from tinytorch.optimization.quantization import quantize_tensor
+    model = Sequential(Linear(64, 96, seed=0), ReLU(), Linear(96, 10, seed=1))
+    magnitude_prune(model, 0.9, scope="global")
+    path = save_sparse(model, tmp_path / "i8.npz", values="int8")
+    with np.load(path) as z:
+        v, scale = z["layers.0.weight@values"], z["layers.0.weight@scale"]
+    assert v.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == ()
+    w = model.layers[0].weight.data
+    q, s, zero = quantize_tensor(w[w != 0], bits=8, symmetric=True)
+    np.testing.assert_array_equal(v, q)
+    np.testing.assert_allclose(scale, s)
+    back = load_sparse(path)
+    for name, layer in (("layers.0.weight", back.layers[0]), ("layers.2.weight", back.layers[2])):
+        orig = dict(model.state_dict())[name]
+        step = float(np.abs(orig).max()) / 127
+        assert np.abs(layer.weight.data - orig).max() <= step / 2 + 1e-7, name
+    assert os.path.getsize(path) < os.path.getsize(save_sparse(model, tmp_path / "f16.npz", values="float16"))
