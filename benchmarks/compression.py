@@ -112,6 +112,8 @@ def main(argv=None) -> int:
 
     shown = shown_argv(sys.argv[1:] if argv is None else argv)
     stages = set(args.stages)
+    if stages:
+        R["load_before"] = round(load0, 2)
     t_all = clock()
     for stage in STAGES:
         if stage in stages:
@@ -356,7 +358,9 @@ def report(R, head) -> str:
     b = R.get("budget", {})
     ck = R.get("checkpoint", {})
     L += [f"Checkpoint: `{ck.get('name')}` (card accuracy {ck.get('card_value')}, {ck.get('date')}). "
-          f"Accuracy on the first {b.get('n_test')} CIFAR-10 test images.", ""]
+          f"Accuracy on the first {b.get('n_test')} CIFAR-10 test images. The last measuring run started "
+          f"at load average {R.get('load_before', 'n/a')}; each stage's load at its end is under "
+          "Budgets and details.", ""]
     d = R.get("dense")
     if not d:
         return "\n".join(L + ["(no dense stage)"])
@@ -438,6 +442,7 @@ def plots(R):
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker  # noqa: F401  (matplotlib.ticker.FuncFormatter below)
     except ImportError:
         print("matplotlib missing: no plots (pip install 'tinytorch[plot]')")
         return
@@ -470,10 +475,14 @@ def plots(R):
     if R.get("structured"):
         pts.append(("50% structured", R["structured"]["bytes"], R["structured"]["accuracy"] * 100))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, n, a in pts:
+    for i, (name, n, a) in enumerate(pts):
         ax.plot(n / 1e3, a, "o")
-        ax.annotate(name, (n / 1e3, a), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(f"{name}\n{n / 1e3:.0f} kB, {a:.2f}%", (n / 1e3, a), textcoords="offset points",
+                    xytext=(-20, 8 if i % 2 == 0 else -24), fontsize=8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    lo, hi = min(p[2] for p in pts), max(p[2] for p in pts)
+    ax.set_ylim(lo - 0.6 - 0.1 * (hi - lo), hi + 0.6 + 0.1 * (hi - lo))
     ax.set_xlabel("file size on disk (kB, log scale)")
     ax.set_ylabel("CIFAR-10 test accuracy (%)")
     ax.set_title("size / accuracy frontier of every variant")
