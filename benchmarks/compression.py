@@ -57,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--alpha", type=float, default=0.9)
     ap.add_argument("--rounds", type=int, default=15, help="compare() rounds for the speed-up")
+    ap.add_argument("--sweep", type=float, nargs="+", default=[0.5, 0.7, 0.8, 0.9, 0.95],
+                    help="sparsities of the one-shot sweep (global; 0.8 and 0.9 also per layer)")
     args = ap.parse_args(argv)
     set_blas_threads(args.threads)
     global np, clock
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
               "structured_steps": args.structured_steps or (20 if q else 400),
               "distill_train": args.distill_train or (2_000 if q else 50_000),
               "distill_epochs": args.distill_epochs or (1 if q else 3),
-              "batch": 128, "n_test": 1_000 if q else 10_000, "sweep": [0.5, 0.7, 0.8, 0.9, 0.95],
+              "batch": 128, "n_test": 1_000 if q else 10_000, "sweep": [float(x) for x in args.sweep],
               "speed_batch": 64}
     if args.synthetic or q:            # never mix smoke numbers with a real run's
         args.work = os.path.join(args.work, "synthetic" if args.synthetic else "quick")
