@@ -9,8 +9,14 @@ import numpy as np
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.spatial import BatchNorm2d, Conv2d
 from tinytorch.models.pretrained import checkpoint_path, load_pretrained
-from tinytorch.optimization.compression import (ln_structured_mask, load_sparse, magnitude_prune, save_sparse,
-                                                sparsity_report, structured_prune)
+from tinytorch.optimization.compression import (
+    ln_structured_mask,
+    load_sparse,
+    magnitude_prune,
+    save_sparse,
+    sparsity_report,
+    structured_prune,
+)
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (6, 3, 32, 32), dtype=np.uint8)
 

@@ -12,9 +12,17 @@ from opcheck import load_golden, torch_available
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dropout, Linear, Sequential
 from tinytorch.core.tensor import Tensor
-from tinytorch.optimization.compression import (SparseFormatError, distillation_loss, global_unstructured_masks,
-                                                l1_unstructured_mask, ln_structured_mask, load_sparse,
-                                                magnitude_prune, save_sparse, structured_prune)
+from tinytorch.optimization.compression import (
+    SparseFormatError,
+    distillation_loss,
+    global_unstructured_masks,
+    l1_unstructured_mask,
+    ln_structured_mask,
+    load_sparse,
+    magnitude_prune,
+    save_sparse,
+    structured_prune,
+)
 
 from .compression_opcases import ALPHA, AMOUNTS, GLOBAL_AMOUNT, STRUCTURED, T, _masks
 

@@ -356,6 +356,7 @@ def load_sparse(path) -> Module:
     Anything else (a pickle, a damaged zip, arrays that do not fit) raises SparseFormatError."""
     import zipfile
     import zlib
+
     from tinytorch.models.pretrained import make_preprocess
     path = Path(os.fspath(path))
     try:
