@@ -22,6 +22,7 @@ SMALL = {
     "quantization.py": ["--quick", "--test", "100", "--calib", "64"],
     "gpt_train.py": ["--quick"],
     "gpt_speedups.py": ["--quick"],
+    "compression.py": ["--quick", "--synthetic", "--prune-steps", "4", "--structured-steps", "2", "--rounds", "9"],
 }
 NEEDS_TORCH = {"gpt_train.py", "gpt_speedups.py"}   # they time tinytorch against the same model in PyTorch
 
