@@ -103,63 +103,48 @@ def part_generation(args, rows):
     questions, expected = [str(q) for q in q_test[:n_q]], [str(a) for a in a_test[:n_q]]
     max_new = 28                                                             # milestone 5's max_new
 
+    def timed(row, uncached, cached, same, what, detail):
+        """compare() the two systems, print the result, add the row; returns the comparison."""
+        c = compare(uncached, cached, names=("generate", "KV cache"), rounds=args.rounds, inner=1,
+                    timer=args.timer, loops=1)
+        speed = 1.0 / c.ratio
+        print(f"{detail}: {c!r}; same {what}: {same}")
+        rows.append(dict(row=row, measured=f"{speed:.1f}x faster (95% CI {1 / c.ci[1]:.1f}-{1 / c.ci[0]:.1f}x), "
+                                           f"same {what}: {'yes' if same else 'NO'}",
+                         detail=f"{detail}; median {np.median(c.a):.3f} s vs {np.median(c.b):.3f} s",
+                         target=f">= {TARGETS['speedup']:g}x", value=speed,
+                         met=bool(same and speed >= TARGETS["speedup"])))
+        return c
+
+    def to_the_end(row, idx, detail):
+        """Greedy generation from idx (n, L) to the end of the context, without and with the cache."""
+        n_new = model.block_size - idx.shape[1]
+        with no_grad():
+            same = np.array_equal(generate(model, idx, n_new, temperature=0),
+                                  model.generate(idx, n_new, temperature=0, use_cache=True))
+        return timed(row, lambda: generate(model, idx, n_new, temperature=0),
+                     lambda: model.generate(idx, n_new, temperature=0, use_cache=True), same, "tokens",
+                     f"{detail}, prompt {idx.shape[1]} + {n_new} new tokens")
+
     # (1) one stream: the first test prompt, generation to the end of the context
-    prompt = model.preprocess(f"\nQ: {questions[0]}\nA: ")                    # (1, P)
-    n_new = model.block_size - prompt.shape[1]
-    with no_grad():
-        same = np.array_equal(generate(model, prompt, n_new, temperature=0),
-                              model.generate(prompt, n_new, temperature=0, use_cache=True))
-    c1 = compare(lambda: generate(model, prompt, n_new, temperature=0),
-                 lambda: model.generate(prompt, n_new, temperature=0, use_cache=True),
-                 names=("generate", "KV cache"), rounds=args.rounds, inner=1, timer=args.timer, loops=1)
-    speed1 = 1.0 / c1.ratio
-    print(f"batch 1, prompt {prompt.shape[1]} + {n_new} new tokens: {c1!r}; same tokens: {same}")
-    rows.append(dict(row="generation, one stream", measured=f"{speed1:.1f}x faster (95% CI {1 / c1.ci[1]:.1f}-"
-                     f"{1 / c1.ci[0]:.1f}x), same tokens: {'yes' if same else 'NO'}",
-                     detail=f"batch 1, prompt {prompt.shape[1]} + {n_new} tokens; median "
-                            f"{np.median(c1.a) * 1e3:.0f} ms vs {np.median(c1.b) * 1e3:.0f} ms",
-                     target=f">= {TARGETS['speedup']:g}x", value=speed1,
-                     met=bool(same and speed1 >= TARGETS["speedup"])))
+    c1 = to_the_end("generation, one stream", model.preprocess(f"\nQ: {questions[0]}\nA: "), "batch 1")
 
     # (2) milestone 5's workload: answering the test questions, batched by prompt length
     groups = prompts_by_length(model, questions)
     with no_grad():
         plain = answer_all(model, groups, n_q, max_new, cached=False)
         fast = answer_all(model, groups, n_q, max_new, cached=True)
-    same = plain == fast
     acc = float(np.mean([check_tinytalks_answer(g, a) for g, a in zip(fast, expected)]))
-    c2 = compare(lambda: answer_all(model, groups, n_q, max_new, cached=False),
-                 lambda: answer_all(model, groups, n_q, max_new, cached=True),
-                 names=("generate", "KV cache"), rounds=args.rounds, inner=1, timer=args.timer, loops=1)
-    speed2 = 1.0 / c2.ratio
-    print(f"{n_q} test questions in {len(groups)} batches, {max_new} new tokens each: {c2!r}; "
-          f"same answers: {same}; exact match {acc:.1%}")
-    rows.append(dict(row="generation, milestone 5's TinyTalks answers",
-                     measured=f"{speed2:.1f}x faster (95% CI {1 / c2.ci[1]:.1f}-{1 / c2.ci[0]:.1f}x), "
-                              f"same answers: {'yes' if same else 'NO'}",
-                     detail=f"{n_q} test questions in {len(groups)} prompt-length batches x {max_new} tokens; "
-                            f"median {np.median(c2.a):.2f} s vs {np.median(c2.b):.2f} s; exact match {acc:.1%}",
-                     target=f">= {TARGETS['speedup']:g}x", value=speed2,
-                     met=bool(same and speed2 >= TARGETS["speedup"])))
+    c2 = timed("generation, milestone 5's TinyTalks answers",
+               lambda: answer_all(model, groups, n_q, max_new, cached=False),
+               lambda: answer_all(model, groups, n_q, max_new, cached=True), plain == fast, "answers",
+               f"{n_q} test questions in {len(groups)} prompt-length batches x {max_new} tokens, "
+               f"exact match {acc:.1%}")
 
     # (3) MLPerf's Offline scenario: the largest batch of same-length prompts, all available at
     # once, generated to the end of the context
     idx, members = max(groups, key=lambda g: len(g[1]))                     # (n, L)
-    n_new = model.block_size - idx.shape[1]
-    with no_grad():
-        same = np.array_equal(generate(model, idx, n_new, temperature=0),
-                              model.generate(idx, n_new, temperature=0, use_cache=True))
-    c3 = compare(lambda: generate(model, idx, n_new, temperature=0),
-                 lambda: model.generate(idx, n_new, temperature=0, use_cache=True),
-                 names=("generate", "KV cache"), rounds=args.rounds, inner=1, timer=args.timer, loops=1)
-    speed3 = 1.0 / c3.ratio
-    print(f"offline batch of {len(members)} prompts of {idx.shape[1]} tokens + {n_new} new: {c3!r}; same tokens: {same}")
-    rows.append(dict(row="generation, offline batch", measured=f"{speed3:.1f}x faster (95% CI {1 / c3.ci[1]:.1f}-"
-                     f"{1 / c3.ci[0]:.1f}x), same tokens: {'yes' if same else 'NO'}",
-                     detail=f"the {len(members)} test prompts of length {idx.shape[1]} at once + {n_new} tokens; "
-                            f"median {np.median(c3.a):.2f} s vs {np.median(c3.b):.2f} s",
-                     target=f">= {TARGETS['speedup']:g}x", value=speed3,
-                     met=bool(same and speed3 >= TARGETS["speedup"])))
+    c3 = to_the_end("generation, offline batch", idx, f"offline: the {len(members)} test prompts of one length at once")
     return [c1.to_dict(), c2.to_dict(), c3.to_dict()]
 
 
