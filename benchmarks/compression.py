@@ -311,10 +311,10 @@ def stage_distill(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
     norm = Normalize(spec["mean"], spec["std"])
     xs, ys = xtr[:n], ytr[:n]
     t0 = clock()
-    with no_grad():
-        t_logits = np.concatenate([teacher(Tensor(norm(xs[i:i + 500]))).data
-                                   for i in range(0, n, 500)])                    # (n, 10)
-    print(f"  teacher logits of {n} images ({clock() - t0:.0f} s)", flush=True)
+    with no_grad():                    # the teacher's logits of every image, unflipped and flipped
+        t_logits = np.stack([np.concatenate([teacher(Tensor(np.ascontiguousarray(norm(xs[i:i + 500])[..., ::f]))).data
+                                             for i in range(0, n, 500)]) for f in (1, -1)])   # (2, n, 10)
+    print(f"  teacher logits of {n} images, both flips ({clock() - t0:.0f} s)", flush=True)
     out = {"teacher_params": int(teacher.num_parameters()), "T": args.temperature, "alpha": args.alpha}
     steps_per_epoch = n // B
     for mode in ("alone", "distilled"):
@@ -336,8 +336,9 @@ def stage_distill(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
                 logits = student(Tensor(np.ascontiguousarray(xb)))
                 if mode == "alone":
                     loss = ce(logits, ys[idx])
-                else:                       # the teacher saw the unflipped image: flip invariance is learnt
-                    loss = distillation_loss(logits, t_logits[idx], ys[idx], args.temperature, args.alpha)
+                else:                       # the teacher's logits of the very image the student sees
+                    loss = distillation_loss(logits, t_logits[flip.astype(np.int64), idx], ys[idx],
+                                             args.temperature, args.alpha)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -346,7 +347,8 @@ def stage_distill(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
         out[mode] = acc(student)
         out["student_params"] = int(student.num_parameters())
     out["train"] = (f"{n} training images, {epochs} epochs, batch {B}, SGD Nesterov one-cycle to lr 0.05, "
-                    "random flips (the same both ways), seed 0; teacher logits precomputed on the unflipped images")
+                    "random flips (the same both ways), seed 0; teacher logits precomputed for every image, "
+                    "unflipped and flipped, so the student is taught on the image it sees")
     return out
 
 
