@@ -43,3 +43,27 @@ def test_no_cifar_means_skipped_rows_not_numbers(monkeypatch, capsys):
     m6.skipped(rows)
     assert [r["met"] for r in rows] == [None] * 3 and all(r["value"] is None for r in rows)
     assert m6.TARGETS == {"speedup": 10.0, "size_ratio": 4.0, "p90_ms": 100.0, "accuracy_drop_points": 2.0}
+
+
+def test_the_pruned_cnn_is_fine_tuned_with_its_masks_held():
+    """prune_and_finetune: half the weights are zero before and after the fine-tuning steps, the
+    others moved, and the milestone-4 model itself is untouched."""
+    import numpy as np
+
+    from tinytorch.models.pretrained import load_pretrained
+    from tinytorch.optimization.compression import sparsity_report
+    m6 = _mlperf()
+    fp32 = load_pretrained("cifar10_cnn")
+    before = {k: v.copy() for k, v in fp32.state_dict().items()}
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (16, 3, 32, 32), dtype=np.uint8)
+    y = rng.integers(0, 10, 16)
+    once = m6.prune_and_finetune(fp32, x, y, steps=0)
+    tuned = m6.prune_and_finetune(fp32, x, y, steps=2, batch=8)
+    assert abs(sparsity_report(tuned)[-1]["sparsity"] - 0.5) < 0.01
+    for (name, a), b in zip(once.state_dict().items(), tuned.state_dict().values()):
+        if name.endswith("weight") and a.ndim > 1:
+            assert np.array_equal(a == 0, b == 0), f"{name}: the pruned weights moved"
+    assert any(not np.array_equal(a, b) for a, b in zip(once.state_dict().values(), tuned.state_dict().values()))
+    assert all(np.array_equal(before[k], v) for k, v in fp32.state_dict().items())
+    assert tuned.training is False
