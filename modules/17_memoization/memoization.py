@@ -47,7 +47,6 @@ import numpy as np
 from tinytorch.core.attention import ScaledDotProductAttention, causal_mask, scaled_dot_product_attention
 from tinytorch.core.autograd import GELUFn, no_grad
 from tinytorch.core.tensor import Tensor, _wrap
-from tinytorch.models.transformer import LayerNormFunction
 
 # %% [markdown]
 # ## 1. Where the work goes without a cache
@@ -76,7 +75,7 @@ from tinytorch.models.transformer import LayerNormFunction
 # with it 4 x (12 x 128^2 + 2 x 512 x 128) = 1.3 M, about 500 times fewer. Module 14's
 # `count_flops` counts it on a small GPT (2 FLOPs per multiply-add):
 # %%
-from tinytorch.models.transformer import GPT
+from tinytorch.models.transformer import GPT, LayerNormFunction
 from tinytorch.profiling.profiler import count_flops
 
 small = GPT(vocab_size=20, block_size=64, n_layer=2, n_head=2, n_embd=32, seed=0)

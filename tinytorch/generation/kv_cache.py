@@ -6,7 +6,6 @@ import numpy as np
 from tinytorch.core.attention import ScaledDotProductAttention, causal_mask, scaled_dot_product_attention
 from tinytorch.core.autograd import GELUFn, no_grad
 from tinytorch.core.tensor import Tensor, _wrap
-from tinytorch.models.transformer import LayerNormFunction
 
 
 # %% modules/17_memoization/memoization.py cell 7 (kv-cache)
