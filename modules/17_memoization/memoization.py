@@ -75,7 +75,7 @@ from tinytorch.core.tensor import Tensor, _wrap
 # with it 4 x (12 x 128^2 + 2 x 512 x 128) = 1.3 M, about 500 times fewer. Module 14's
 # `count_flops` counts it on a small GPT (2 FLOPs per multiply-add):
 # %%
-from tinytorch.models.transformer import GPT, LayerNormFunction
+from tinytorch.models.transformer import GPT
 from tinytorch.profiling.profiler import count_flops
 
 small = GPT(vocab_size=20, block_size=64, n_layer=2, n_head=2, n_embd=32, seed=0)
@@ -746,6 +746,7 @@ class FusedDecoder(CachedModel):
             raise NotPackable(f"FusedDecoder cannot pack this model: {problem}; use CachedModel")
         super().__init__(model, batch_size, max_len)
         self.n_head, self.vocab_size = model.blocks[0].attn.num_heads, model.vocab_size
+        from tinytorch.models.transformer import LayerNormFunction
         self._ln = LayerNormFunction()          # the lessons' kernels, called on arrays
         self._attn = ScaledDotProductAttention()
         self._gelu = GELUFn()
