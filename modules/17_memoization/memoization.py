@@ -417,6 +417,9 @@ class CachedModel:
               then forward_cached on ctx[:, stored:] and remember ctx in self.seen.
         """
         ctx = token_ids(ctx, self.seen.shape[0], getattr(self.model, "vocab_size", None))
+        if ctx.shape[1] > self.cache.max_len:               # refused before the cache is touched
+            raise ValueError(f"a context of {ctx.shape[1]} tokens exceeds the cache's {self.cache.max_len} "
+                             f"(the model's context is {self.block_size}): crop it, as generate does")
         ### BEGIN SOLUTION
         stored = self.cache.length
         if ctx.shape[1] <= stored or not np.array_equal(ctx[:, :stored], self.seen):
@@ -964,12 +967,14 @@ for name in runs:
 
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_module():
-    """The KV cache on a GPT: batch of prompts, greedy and sampled, and a bad cache refused."""
+    """The KV cache on a GPT, with and without packing: batch of prompts, greedy and sampled,
+    and a bad cache refused."""
     model = GPT(vocab_size=17, block_size=24, n_layer=3, n_head=4, n_embd=32, seed=5)
     prompt = np.random.default_rng(2).integers(0, 17, (3, 6))
     for kw in ({"temperature": 0}, {"temperature": 0.8, "top_k": 4, "seed": 11}):
-        np.testing.assert_array_equal(generate_cached(model, prompt, 18, **kw),
-                                      model.generate(prompt, 18, **kw), err_msg=str(kw))
+        plain = model.generate(prompt, 18, **kw)
+        np.testing.assert_array_equal(generate_cached(model, prompt, 18, **kw), plain, err_msg=str(kw))
+        np.testing.assert_array_equal(generate_fused(model, prompt, 18, **kw), plain, err_msg=f"packed, {kw}")
     with no_grad():
         cache = new_cache(model, batch_size=3)
         assert cache.keys.shape == (3, 3, 4, 24, 8), cache.keys.shape

@@ -154,6 +154,9 @@ class CachedModel:
               then forward_cached on ctx[:, stored:] and remember ctx in self.seen.
         """
         ctx = token_ids(ctx, self.seen.shape[0], getattr(self.model, "vocab_size", None))
+        if ctx.shape[1] > self.cache.max_len:               # refused before the cache is touched
+            raise ValueError(f"a context of {ctx.shape[1]} tokens exceeds the cache's {self.cache.max_len} "
+                             f"(the model's context is {self.block_size}): crop it, as generate does")
         stored = self.cache.length
         if ctx.shape[1] <= stored or not np.array_equal(ctx[:, :stored], self.seen):
             self.cache.reset()
