@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from tinytorch.core.autograd import no_grad
-from tinytorch.generation.kv_cache import (CachedModel, FusedDecoder, KVCache, NotPackable, forward_cached,
-                                          generate_cached, generate_fused, new_cache)
+from tinytorch.generation.kv_cache import (
+    CachedModel,
+    FusedDecoder,
+    KVCache,
+    NotPackable,
+    forward_cached,
+    generate_cached,
+    generate_fused,
+    new_cache,
+)
 from tinytorch.models.pretrained import load_pretrained
 
 PROMPTS = {"shakespeare_gpt": "KING RICHARD:\n", "tinytalks_gpt": "\nQ: What is 3 + 8?\nA: "}
