@@ -22,7 +22,10 @@
 # the oldest trick in computing, applied to attention: the **KV cache**, which every production
 # language model server uses. You build it on your own GPT without changing a line of module 13,
 # prove that it gives the same tokens and the same logits, measure its memory against the
-# formula, and measure the speed-up (the full-size figure with module 19's harness).
+# formula, and measure the speed-up (the full-size figure with module 19's harness). Then you
+# find that a cached step is no longer arithmetic but Python overhead, and remove most of it
+# the way inference engines do: pack the weights once and run each step on bare arrays with
+# the kernels you already wrote.
 
 # %% [markdown]
 # ## Connection map
@@ -35,8 +38,11 @@
 #   13 GPT, generate(): the whole  -->  cached_causal_mask(offset, t) -->  milestone 6: >= 10x
 #      context again for each token     forward_cached: positions          faster generation
 #   14 count_flops, profile_memory -->    offset, one token per step
-#                                       generate(..., use_cache=True)
+#      instrument (op counts)           CachedModel, generate_cached
 #                                       memory = 2 x L x T x C x 4 bytes
+#                                       FusedDecoder: weights packed once,
+#                                         q|k|v in one GEMM, kernels on arrays
+#                                       generate(..., use_cache=True)
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
@@ -675,17 +681,22 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 #   x  += GELUFn.forward(LayerNorm(x) @ W_fc + b_fc) @ W_proj + b_proj   7
 # ```
 #
-# About 20 calls per layer instead of about 27 Function calls each costing several calls. Two
-# more things the packed decoder owns:
+# Section 8 counted about 26 Function calls per layer, each several NumPy calls plus a Tensor
+# and a graph node; the packed layer makes 3 kernel calls and about 20 NumPy calls of its own.
+# Two more things the packed decoder owns:
 #
-# - **Weights are a snapshot.** The packed arrays are copies made when the decoder is built. If
-#   the model's weights change afterwards (a training step, `load_state_dict`, pruning in
-#   place), `stale()` sees it (it compares every packed array with its source, exactly), and the
-#   decoder checks it at every prefill, that is at the start of every sequence, and repacks:
-#   a decoder kept across generations never computes with old weights. Within a sequence the
-#   weights are assumed fixed (checking each step would cost more than the step). `repack()`
-#   packs again by hand; `model.generate(..., use_cache=True)` makes a new decoder for every
-#   call.
+# - **When the weights change after packing.** q, k and v are *copied* into W_qkv; every other
+#   matrix is the model's own array (already contiguous: no copy, no extra memory). If the
+#   weights change afterwards (a training step, `load_state_dict`, pruning in place), the copies
+#   are out of date: `stale()` sees it (it compares each copy with its source exactly, and notices
+#   a parameter whose array was replaced), and the decoder checks it at every prefill, that is at
+#   the start of every sequence, and repacks. A decoder kept across generations therefore never
+#   computes with old weights; within a sequence the weights are assumed fixed (checking at every
+#   step would cost a third of the step). `repack()` packs again by hand, and
+#   `model.generate(..., use_cache=True)` makes a new decoder for every call.
+# - **When the sequence outgrows the context**, nothing new: `__call__` is CachedModel's, so the
+#   decoder re-prefills the window, exactly as section 5 describes, and the tokens stay those of
+#   the uncached model.
 # - **Only module 13's plain GPT can be packed**: the decoder reads the weights of `Linear`,
 #   `LayerNorm`, `Embedding` and GELU layers and computes what they compute. A model with any
 #   other layer (module 15's `QuantizedLinear`, a subclass with a different `forward`) raises
@@ -1017,3 +1028,12 @@ test_module()
 # 5. Sampling with and without the cache gave the same text. Why is that not guaranteed in
 #    general with floating point? (The logits agree to 1e-5, not exactly: when could two tokens'
 #    probabilities be so close that the difference flips a choice?)
+# 6. The packed layer still calls LayerNorm's multiply by gamma and add of beta before a matrix
+#    product. Show that they can be folded into the matrix at packing time (LayerNorm(x) @ W + b
+#    = x_hat @ W' + b'; write W' and b'). How many calls per token would that save on this GPT,
+#    why do the logits then change in their last bits, and what would `stale()` have to compare?
+# 7. Section 10's gain of packing is measured at batch 1. With a batch of B prompts the arithmetic
+#    of a step grows with B and the overhead does not. Using your section 8 figures (microseconds
+#    per call, multiply-adds per token, the machine's multiply-add rate), estimate the batch size
+#    at which a step's arithmetic equals its fixed cost, for CachedModel and for FusedDecoder.
+#    What does that predict for milestone 6's Offline row (27 prompts at once)?
