@@ -660,8 +660,9 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 # 1. **Pack the weights once**, when the decoder is made: the three projections q, k, v read
 #    the same input, so their (C, C) weights side by side make one (C, 3C) matrix, and one
 #    product computes all three (one call instead of six: three products, three bias adds).
-#    Every matrix is copied contiguous, in the layout the product reads (`x @ W`, W (in, out);
-#    a PyTorch checkpoint stores (out, in) and would be transposed here, once).
+#    W_qkv is a new contiguous array; every other matrix already has the layout the product
+#    reads (`x @ W`, W (in, out)) and is used as it is (a PyTorch checkpoint stores (out, in)
+#    and would be transposed here, once).
 # 2. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
 #    `LayerNormFunction.forward`, module 05's `GELUFn.forward`, module 12's
 #    `ScaledDotProductAttention.forward`. The math has one definition, the one you wrote and
@@ -683,7 +684,7 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 #
 # Section 8 counted about 26 Function calls per layer, each several NumPy calls plus a Tensor
 # and a graph node; the packed layer makes 3 kernel calls and about 20 NumPy calls of its own.
-# Two more things the packed decoder owns:
+# Three more things the packed decoder owns:
 #
 # - **When the weights change after packing.** q, k and v are *copied* into W_qkv; every other
 #   matrix is the model's own array (already contiguous: no copy, no extra memory). If the
@@ -706,8 +707,8 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 # `FusedDecoder` keeps `CachedModel`'s `__call__` (the stored-prefix check, the re-prefill when
 # the window slides past the context) and replaces only `forward_new`: the tokens it returns
 # logits for, the cache it fills and the sampling in module 13's `generate` are all shared.
-# It returns the logits of the last new token only (B, 1, V): all that `generate` reads, and
-# during a prefill of 40 tokens, 39 head products saved.
+# It returns the logits of the last new token only (B, 1, V): all that `generate` reads (during
+# a prefill of 40 tokens the head runs on 1 position instead of 40).
 
 # %% nbgrader={"grade": false, "grade_id": "fused", "locked": false, "schema_version": 3, "solution": true}
 #| export
