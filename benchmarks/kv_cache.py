@@ -3,11 +3,13 @@
 Model: module 13's GPT with context 512, 4 layers, 4 heads, 128 dims (vocabulary 65, random
 weights: the time does not depend on what the weights are). Prompt: 16 tokens.
 
-1. Speed-up of `generate(..., use_cache=True)` over `generate(...)` (greedy) at 16, 32, 64, 128,
-   256 and 496 new tokens (16 + 496 = 512 fills the context), each a module 19 `compare`
-   (interleaved rounds, the ratio's median and 95% interval), and the tokens checked equal.
-2. Time per token against its position, with and without the cache: every step of one
-   496-token generation timed (the fastest of --position-repeats runs per position), and a plot.
+1. Speed-up of `generate(..., use_cache=True)` (module 17's KV cache with the weights packed:
+   FusedDecoder) over `generate(...)` (greedy) at 16, 32, 64, 128, 256 and 496 new tokens
+   (16 + 496 = 512 fills the context), each a module 19 `compare` (interleaved rounds, the
+   ratio's median and 95% interval), and the tokens checked equal.
+2. Time per token against its position, without the cache, with it as CachedModel runs it (the
+   layers themselves) and packed (FusedDecoder): every step of one 496-token generation timed
+   (the fastest of --position-repeats runs per position), and a plot.
 
 Results: benchmarks/results/kv_cache.md (+ kv_cache.json, kv_cache.png), with the machine and
 its load average. On a shared machine only the ratios measured in this one run count.
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
 
     from tinytorch.benchmarking.benchmark import compare, time_loop
     from tinytorch.core.autograd import no_grad
-    from tinytorch.generation.kv_cache import CachedModel
+    from tinytorch.generation.kv_cache import CachedModel, FusedDecoder
     from tinytorch.models.transformer import GPT
 
     load0 = load1()
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
         same = bool(np.array_equal(plain, cached))
         res = compare(lambda: model.generate(prompt, n, temperature=0),
                       lambda: model.generate(prompt, n, temperature=0, use_cache=True),
-                      names=("no cache", "KV cache"), rounds=args.rounds, inner=1, warmup=0, loops=1,
+                      names=("no cache", "KV cache, packed"), rounds=args.rounds, inner=1, warmup=0, loops=1,
                       timer=args.timer)
         speedup, lo, hi = 1 / res.ratio, 1 / res.ci[1], 1 / res.ci[0]
         a, b = float(np.median(res.a)), float(np.median(res.b))
@@ -83,19 +85,23 @@ def main(argv=None) -> int:
     positions = np.arange(prompt_len, prompt_len + n)              # the context length at each step
     ids = model.generate(prompt, n, temperature=0)                  # (1, 16 + n): the tokens to feed
     memo = CachedModel(model, batch_size=1, max_len=prompt_len + n)
-    t_plain, t_cache = np.zeros(n), np.zeros(n)
+    packed = FusedDecoder(model, batch_size=1, max_len=prompt_len + n)
+    t_plain, t_cache, t_packed = np.zeros(n), np.zeros(n), np.zeros(n)
     with no_grad():
-        memo(ids[:, :prompt_len - 1])                               # fill the cache
+        memo(ids[:, :prompt_len - 1])                               # fill the caches
+        packed(ids[:, :prompt_len - 1])
 
         for i, T in enumerate(positions):
-            def cached_step(T=T):
-                memo.cache.length, memo.seen = T - 1, ids[:, :T - 1]
-                return memo(ids[:, :T]).data[:, -1]
+            def step(m, T=T):
+                m.cache.length, m.seen = T - 1, ids[:, :T - 1]
+                return m(ids[:, :T]).data[:, -1]
             t_plain[i] = min(time_loop(lambda T=T: model(ids[:, :T]).data[:, -1], 1, args.timer)
                              for _ in range(args.position_repeats))
-            t_cache[i] = min(time_loop(cached_step, 1, args.timer) for _ in range(args.position_repeats))
-    print(f"per token at context {positions[0]}: no cache {fmt_s(t_plain[0])}, cache {fmt_s(t_cache[0])}; "
-          f"at {positions[-1]}: {fmt_s(t_plain[-1])} vs {fmt_s(t_cache[-1])}", flush=True)
+            t_cache[i] = min(time_loop(lambda: step(memo), 1, args.timer) for _ in range(args.position_repeats))
+            t_packed[i] = min(time_loop(lambda: step(packed), 1, args.timer) for _ in range(args.position_repeats))
+    print(f"per token at context {positions[0]}: no cache {fmt_s(t_plain[0])}, cache {fmt_s(t_cache[0])}, "
+          f"packed {fmt_s(t_packed[0])}; at {positions[-1]}: {fmt_s(t_plain[-1])} vs {fmt_s(t_cache[-1])} vs "
+          f"{fmt_s(t_packed[-1])}", flush=True)
 
     png = None
     try:
@@ -107,7 +113,9 @@ def main(argv=None) -> int:
     else:
         fig, ax = plt.subplots(figsize=(7, 4))
         ax.plot(positions, t_plain * 1e3, label="generate(): whole context each step", color="tab:red")
-        ax.plot(positions, t_cache * 1e3, label="generate(use_cache=True): KV cache", color="tab:blue")
+        ax.plot(positions, t_cache * 1e3, label="KV cache: CachedModel (the layers)", color="tab:blue")
+        ax.plot(positions, t_packed * 1e3, label="generate(use_cache=True): KV cache, packed (FusedDecoder)",
+                color="tab:green")
         ax.set_xlabel("context length at the step (tokens)")
         ax.set_ylabel(f"time of the step (ms, {args.timer} clock, fastest of {args.position_repeats})")
         ax.set_title(label, fontsize=9)
@@ -126,16 +134,20 @@ def main(argv=None) -> int:
                    [f"tinytorch.benchmarking.compare, {args.rounds} interleaved rounds per length, one "
                     f"generation per sample, {args.timer} clock; the ratio is the median of the per-round ratios",
                     f"tinytorch.benchmarking.time_loop per step, fastest of {args.position_repeats}, {args.timer} clock"])
-    lines += [f"Model: {label}. Greedy decoding; the tokens with and without the cache are compared.", "",
+    lines += [f"Model: {label}. Greedy decoding; the tokens with and without the cache are compared. "
+              "`generate(use_cache=True)` runs module 17's FusedDecoder: the KV cache with the weights "
+              "packed once (q, k, v in one matrix) and each step on NumPy arrays with the lessons' kernels.", "",
               "## Speed-up against the number of new tokens", "",
-              "| new tokens | no cache | KV cache | per token, no cache | per token, cache | speed-up | 95% CI | same tokens |",
+              "| new tokens | no cache | KV cache, packed | per token, no cache | per token, cache | speed-up | 95% CI | same tokens |",
               "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |", *rows, "",
               f"## Time of one step against its position ({n} steps, fastest of {args.position_repeats} runs)", "",
               "The step at context length T: without the cache the model runs on all T tokens; with it, on the "
-              f"new token only (the first step is the prefill of the {prompt_len}-token prompt).", "",
-              "| context length | no cache | KV cache | ratio |", "| ---: | ---: | ---: | ---: |",
-              *[f"| {positions[i]} | {fmt_s(t_plain[i])} | {fmt_s(t_cache[i])} | {t_plain[i] / t_cache[i]:.1f}x |"
-                for i in sample if i < n], "",
+              f"new token only (the first step is the prefill of the {prompt_len}-token prompt); CachedModel "
+              "runs the model's layers (module 05's Function calls), FusedDecoder the packed weights.", "",
+              "| context length | no cache | KV cache (CachedModel) | ratio | packed (FusedDecoder) | ratio |",
+              "| ---: | ---: | ---: | ---: | ---: | ---: |",
+              *[f"| {positions[i]} | {fmt_s(t_plain[i])} | {fmt_s(t_cache[i])} | {t_plain[i] / t_cache[i]:.1f}x "
+                f"| {fmt_s(t_packed[i])} | {t_plain[i] / t_packed[i]:.1f}x |" for i in sample if i < n], "",
               "Clocks: with the wall clock on a loaded machine a 1 ms step often runs without being preempted "
               "while a 100 ms step never does, which flatters the cache's per-step ratios; the thread clock "
               "(this thread's CPU time) charges every step only for its own work.", ""]
@@ -148,7 +160,7 @@ def main(argv=None) -> int:
     out = Path(__file__).resolve().parent / "results" / "kv_cache.json"
     out.write_text(json.dumps({"model": label, "lengths": results,
                                "positions": positions.tolist(), "step_s_no_cache": t_plain.tolist(),
-                               "step_s_cache": t_cache.tolist()}, indent=1) + "\n", encoding="utf-8")
+                               "step_s_cache": t_cache.tolist(), "step_s_packed": t_packed.tolist()}, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -4,7 +4,8 @@ The paper's capstone targets, each measured here with module 19's harness on the
 pretrained models (milestone 4's CIFAR-10 CNN, milestone 5's TinyTalks GPT):
 
   generation   >= 10x faster than milestone 5's uncached `generate` at the same length
-               (module 17's KV cache; the same tokens come out, checked)
+               (module 17's KV cache, as CachedModel runs it and packed by its FusedDecoder,
+               which model.generate(use_cache=True) uses; the same tokens come out, checked)
   size         >= 4x smaller on disk than the FP32 checkpoint saved the same way (module 15's
                quantize_model; module 16's magnitude pruning, fine-tuned with its masks held,
                with int8 values, when present)
@@ -66,7 +67,7 @@ def optional(module: str, name: str, lesson: str):
 
 
 # --------------------------------------------------------------------------------------------
-# generation: milestone 5's generate against module 17's KV cache
+# generation: milestone 5's generate against module 17's KV cache, as it is (CachedModel) and packed
 # --------------------------------------------------------------------------------------------
 def prompts_by_length(model, questions):
     """Milestone 5's batching: the prompts "\\nQ: ...\\nA: " grouped by length (no padding)."""
@@ -77,15 +78,24 @@ def prompts_by_length(model, questions):
     return [(np.stack([ids for _, ids in g]), [i for i, _ in g]) for _, g in sorted(groups.items())]
 
 
-def answer_all(model, groups, n_questions, max_new, cached):
-    """Greedy continuations of every prompt group, max_new tokens each (no early stop: both
-    systems generate exactly the same number of tokens); returns the answers (up to a newline)."""
+def generators(model):
+    """The three systems, each greedy generation from idx (n, L) of n_new tokens: milestone 5's
+    uncached generate, module 17's KV cache running the layers (CachedModel), and the same cache
+    with the weights packed (FusedDecoder, what model.generate(use_cache=True) runs)."""
+    from tinytorch.generation.kv_cache import generate_cached, generate_fused
+    return {"generate": lambda idx, n: generate(model, idx, n, temperature=0),
+            "KV cache": lambda idx, n: generate_cached(model, idx, n, temperature=0),
+            "packed": lambda idx, n: generate_fused(model, idx, n, temperature=0)}
+
+
+def answer_all(model, groups, n_questions, max_new, gen):
+    """Greedy continuations of every prompt group, max_new tokens each (no early stop: every
+    system generates exactly the same number of tokens); returns the answers (up to a newline)."""
     tok = model.preprocess.tokenizer
     nl = tok.encode("\n")[0]
     answers = [None] * n_questions
     for idx, rows in groups:                                                 # idx (n, L)
-        out = (model.generate(idx, max_new, temperature=0, use_cache=True) if cached
-               else generate(model, idx, max_new, temperature=0))            # (n, L + max_new)
+        out = gen(idx, max_new)                                              # (n, L + max_new)
         for row, i in zip(out[:, idx.shape[1]:], rows):
             stop = np.flatnonzero(row == nl)
             answers[i] = tok.decode(row[: stop[0]] if len(stop) else row, skip_special_tokens=True)
@@ -95,7 +105,8 @@ def answer_all(model, groups, n_questions, max_new, cached):
 def part_generation(args, rows):
     from tinytorch.data.datasets import check_tinytalks_answer, load_tinytalks
 
-    print("\n=== generation: milestone 5's uncached generate vs module 17's KV cache ===", flush=True)
+    print("\n=== generation: milestone 5's uncached generate vs module 17's KV cache (CachedModel, "
+          "and packed: FusedDecoder) ===", flush=True)
     model = load_pretrained("tinytalks_gpt")
     print(f"model: tinytalks_gpt (milestone 5), GPT {model.n_layer} layers, context {model.block_size}, "
           f"card: {model.card['metric']} {model.card['value']:.3f} on {model.card['split']}")
@@ -103,28 +114,35 @@ def part_generation(args, rows):
     n_q = 40 if args.quick else len(q_test)
     questions, expected = [str(q) for q in q_test[:n_q]], [str(a) for a in a_test[:n_q]]
     max_new = 28                                                             # milestone 5's max_new
+    gens = generators(model)
 
-    def timed(row, uncached, cached, same, what, detail):
-        """compare() the two systems, print the result, add the row; returns the comparison."""
-        c = compare(uncached, cached, names=("generate", "KV cache"), rounds=args.rounds, inner=1,
-                    timer=args.timer, loops=1)
-        speed = 1.0 / c.ratio
-        print(f"{detail}: {c!r}; same {what}: {same}")
-        rows.append(dict(row=row, measured=f"{speed:.1f}x faster (95% CI {1 / c.ci[1]:.1f}-{1 / c.ci[0]:.1f}x), "
-                                           f"same {what}: {'yes' if same else 'NO'}",
-                         detail=f"{detail}; median {np.median(c.a):.3f} s vs {np.median(c.b):.3f} s",
+    def timed(row, run, outputs, what, detail):
+        """compare() milestone 5's generate with each cached system (two interleaved runs), print
+        them, add the row (its status is the packed system's); returns the comparisons."""
+        same = {name: outputs[name] == outputs["generate"] if isinstance(outputs[name], list)
+                else bool(np.array_equal(outputs[name], outputs["generate"])) for name in ("KV cache", "packed")}
+        comps, parts = {}, []
+        for name in ("KV cache", "packed"):
+            c = compare(lambda: run("generate"), lambda name=name: run(name), names=("generate", name),
+                        rounds=args.rounds, inner=1, timer=args.timer, loops=1)
+            comps[name] = c
+            print(f"{detail}: {c!r}; same {what}: {same[name]}; load {os.getloadavg()[0]:.1f}", flush=True)
+            parts.append(f"{name} {1 / c.ratio:.1f}x (95% CI {1 / c.ci[1]:.1f}-{1 / c.ci[0]:.1f}x)")
+        speed = 1.0 / comps["packed"].ratio
+        all_same = all(same.values())
+        rows.append(dict(row=row, measured=f"{', '.join(parts)} faster; same {what}: {'yes' if all_same else 'NO'}",
+                         detail=f"{detail}; medians: generate {np.median(comps['packed'].a):.4f} s, KV cache "
+                                f"{np.median(comps['KV cache'].b):.4f} s, packed {np.median(comps['packed'].b):.4f} s",
                          target=f">= {TARGETS['speedup']:g}x", value=speed,
-                         met=bool(same and speed >= TARGETS["speedup"])))
-        return c
+                         met=bool(all_same and speed >= TARGETS["speedup"])))
+        return comps
 
     def to_the_end(row, idx, detail):
-        """Greedy generation from idx (n, L) to the end of the context, without and with the cache."""
+        """Greedy generation from idx (n, L) to the end of the context by the three systems."""
         n_new = model.block_size - idx.shape[1]
         with no_grad():
-            same = np.array_equal(generate(model, idx, n_new, temperature=0),
-                                  model.generate(idx, n_new, temperature=0, use_cache=True))
-        return timed(row, lambda: generate(model, idx, n_new, temperature=0),
-                     lambda: model.generate(idx, n_new, temperature=0, use_cache=True), same, "tokens",
+            outputs = {name: g(idx, n_new) for name, g in gens.items()}
+        return timed(row, lambda name: gens[name](idx, n_new), outputs, "tokens",
                      f"{detail}, prompt {idx.shape[1]} + {n_new} new tokens")
 
     # (1) one stream: the first test prompt, generation to the end of the context
@@ -133,12 +151,10 @@ def part_generation(args, rows):
     # (2) milestone 5's workload: answering the test questions, batched by prompt length
     groups = prompts_by_length(model, questions)
     with no_grad():
-        plain = answer_all(model, groups, n_q, max_new, cached=False)
-        fast = answer_all(model, groups, n_q, max_new, cached=True)
-    acc = float(np.mean([check_tinytalks_answer(g, a) for g, a in zip(fast, expected)]))
+        answers = {name: answer_all(model, groups, n_q, max_new, g) for name, g in gens.items()}
+    acc = float(np.mean([check_tinytalks_answer(g, a) for g, a in zip(answers["packed"], expected)]))
     c2 = timed("generation, milestone 5's TinyTalks answers",
-               lambda: answer_all(model, groups, n_q, max_new, cached=False),
-               lambda: answer_all(model, groups, n_q, max_new, cached=True), plain == fast, "answers",
+               lambda name: answer_all(model, groups, n_q, max_new, gens[name]), answers, "answers",
                f"{n_q} test questions in {len(groups)} prompt-length batches x {max_new} tokens, "
                f"exact match {acc:.1%}")
 
@@ -146,7 +162,7 @@ def part_generation(args, rows):
     # once, generated to the end of the context
     idx, members = max(groups, key=lambda g: len(g[1]))                     # (n, L)
     c3 = to_the_end("generation, offline batch", idx, f"offline: the {len(members)} test prompts of one length at once")
-    return [c1.to_dict(), c2.to_dict(), c3.to_dict()]
+    return [{name: comp.to_dict() for name, comp in cs.items()} for cs in (c1, c2, c3)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,8 @@
 #| export
 #| namespace tinytorch.nn MultiHeadAttention MultiheadAttention=MultiHeadAttention Attention=MultiHeadAttention
 #| namespace tinytorch.nn.functional scaled_dot_product_attention
+import math
+
 import numpy as np
 
 from tinytorch.core.autograd import Function
@@ -277,15 +279,15 @@ class ScaledDotProductAttention(Function):
         HINT: scores = (q @ np.swapaxes(k, -1, -2)) * scale
               np.copyto(s, -1e30, where=~mask) for the mask (in place), then a stable softmax.
         """
-        scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
+        scale = q.dtype.type(1.0 / math.sqrt(q.shape[-1]))   # math: a Python float, no NumPy scalar
         ### BEGIN SOLUTION
         s = q @ np.swapaxes(k, -1, -2)                 # (..., Tq, Tk)
         s *= scale
         if mask is not None:
             np.copyto(s, s.dtype.type(-1e30), where=~mask)   # in place, no second score array
-        s -= s.max(axis=-1, keepdims=True)
+        s -= np.maximum.reduce(s, axis=-1, keepdims=True)   # the row max (s.max, without its Python wrapper)
         p = np.exp(s, out=s)                           # (..., Tq, Tk), reuse the buffer
-        p /= p.sum(axis=-1, keepdims=True)
+        p /= np.add.reduce(p, axis=-1, keepdims=True)  # the row sums
         self.save_for_backward(q, k, v, p)
         self.scale = scale
         return p @ v                                   # (..., Tq, dv)

@@ -22,7 +22,10 @@
 # the oldest trick in computing, applied to attention: the **KV cache**, which every production
 # language model server uses. You build it on your own GPT without changing a line of module 13,
 # prove that it gives the same tokens and the same logits, measure its memory against the
-# formula, and measure the speed-up (the full-size figure with module 19's harness).
+# formula, and measure the speed-up (the full-size figure with module 19's harness). Then you
+# find that a cached step is no longer arithmetic but Python overhead, and remove most of it
+# the way inference engines do: pack the weights once and run each step on bare arrays with
+# the kernels you already wrote.
 
 # %% [markdown]
 # ## Connection map
@@ -35,8 +38,11 @@
 #   13 GPT, generate(): the whole  -->  cached_causal_mask(offset, t) -->  milestone 6: >= 10x
 #      context again for each token     forward_cached: positions          faster generation
 #   14 count_flops, profile_memory -->    offset, one token per step
-#                                       generate(..., use_cache=True)
+#      instrument (op counts)           CachedModel, generate_cached
 #                                       memory = 2 x L x T x C x 4 bytes
+#                                       FusedDecoder: weights packed once,
+#                                         q|k|v in one GEMM, kernels on arrays
+#                                       generate(..., use_cache=True)
 # ```
 
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
@@ -44,9 +50,9 @@
 #| export
 import numpy as np
 
-from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.attention import ScaledDotProductAttention, causal_mask, scaled_dot_product_attention
+from tinytorch.core.autograd import GELUFn, no_grad
+from tinytorch.core.tensor import Tensor, _wrap
 
 # %% [markdown]
 # ## 1. Where the work goes without a cache
@@ -169,7 +175,7 @@ class KVCache:
         return self.keys.nbytes + self.values.nbytes
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-kv-cache", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-kv-cache", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_kv_cache():
     """update writes at the current length, returns views of everything stored, refuses overflow."""
     rng = np.random.default_rng(0)
@@ -334,7 +340,7 @@ def new_cache(model, batch_size: int, max_len: int = None) -> KVCache:
                    model.block_size if max_len is None else max_len)
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-forward-cached", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-forward-cached", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 def test_unit_forward_cached():
     """Prefill, then one token at a time: the logits are those of the full forward pass."""
     from tinytorch.testing import assert_tensor
@@ -416,7 +422,10 @@ class CachedModel:
               ctx[:, :stored] differs from self.seen: reset the cache (and count a prefill);
               then forward_cached on ctx[:, stored:] and remember ctx in self.seen.
         """
-        ctx = np.asarray(ctx.data if isinstance(ctx, Tensor) else ctx, dtype=np.int64)
+        ctx = token_ids(ctx, self.seen.shape[0], getattr(self.model, "vocab_size", None))
+        if ctx.shape[1] > self.cache.max_len:               # refused before the cache is touched
+            raise ValueError(f"a context of {ctx.shape[1]} tokens exceeds the cache's {self.cache.max_len} "
+                             f"(the model's context is {self.block_size}): crop it, as generate does")
         ### BEGIN SOLUTION
         stored = self.cache.length
         if ctx.shape[1] <= stored or not np.array_equal(ctx[:, :stored], self.seen):
@@ -424,22 +433,42 @@ class CachedModel:
             stored = 0
         if stored == 0:
             self.prefills += 1
-        logits = forward_cached(self.model, ctx[:, stored:], self.cache)   # (B, new, V)
+        logits = self.forward_new(ctx[:, stored:])                       # (B, new, V)
         self.seen = ctx.copy()
         return logits
         ### END SOLUTION
 
+    def forward_new(self, ids: np.ndarray) -> Tensor:
+        """Logits of the new tokens ``ids`` (B, t) after the cached ones (the cache advances).
+        Section 9's FusedDecoder keeps ``__call__`` and replaces only this."""
+        return forward_cached(self.model, ids, self.cache)
+
+
+def token_ids(ctx, batch_size: int = None, vocab_size: int = None) -> np.ndarray:
+    """ctx (a Tensor, array or nested list of integer ids) as an int64 array (B, T), checked
+    before anything is computed: integers (1.7 is not a token), 2-D with T >= 1, B ==
+    batch_size and every id in [0, vocab_size) when those are given."""
+    arr = np.asarray(ctx.data if isinstance(ctx, Tensor) else ctx)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"token ids must be integers, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] < 1 or (batch_size is not None and arr.shape[0] != batch_size):
+        want = "B" if batch_size is None else batch_size
+        raise ValueError(f"expected token ids of shape ({want}, T) with T >= 1, got {arr.shape}")
+    if vocab_size is not None and arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise IndexError(f"token ids must be in [0, {vocab_size}), got {arr.min()}..{arr.max()}")
+    return arr.astype(np.int64, copy=False)
+
 
 def generate_cached(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
-                    seed=None) -> np.ndarray:
-    """Module 13's generate, with the model replaced by a CachedModel: same tokens, same
-    sampling, one token of work per step while the sequence fits in the context."""
+                    seed=None, decoder=None) -> np.ndarray:
+    """Module 13's generate, with the model replaced by a CachedModel (or ``decoder``, a class
+    called like it, such as section 9's FusedDecoder): same tokens, same sampling, one token of
+    work per step while the sequence fits in the context."""
     from tinytorch.models.transformer import generate
-    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
-    if idx.ndim == 1:
-        idx = idx[None, :]
-    memo = CachedModel(model, batch_size=idx.shape[0],
-                       max_len=min(model.block_size, idx.shape[1] + max(0, int(max_new_tokens))))
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    idx = token_ids(idx[None, :] if idx.ndim == 1 else idx, vocab_size=getattr(model, "vocab_size", None))
+    memo = (decoder or CachedModel)(model, batch_size=idx.shape[0],
+                                    max_len=min(model.block_size, idx.shape[1] + max(0, int(max_new_tokens))))
     return generate(memo, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
 
 
@@ -556,14 +585,408 @@ print(f"120 new tokens, context 128, 2 layers, 64 dims: no cache {np.median(plai
 # of one token, plus one query against t keys, which is small next to the fixed cost of the
 # Python calls at this size.
 
+# %% [markdown]
+# ## 8. What a cached step costs now: overhead, not arithmetic
+#
+# The cache removed the recomputation. What is left in one cached step? Count it on a GPT of
+# milestone 5's shape (4 layers, 4 heads, C = 128, context 96; random weights: the time does
+# not depend on their values). Module 14's `instrument` reports every `Function` call, and a
+# matrix product of the machine's own size tells how fast it multiplies when the matrices are
+# big enough to keep it busy:
+
+# %%
+import time
+
+from tinytorch.profiling.profiler import instrument
+
+
+def per_call(fn, calls=200, repeats=5):
+    """CPU seconds per call of fn, on this thread's clock (time spent waiting for a busy
+    machine is not counted): the fastest of ``repeats`` runs of ``calls`` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.thread_time() - t0) / calls)
+    return best
+
+
+shape = dict(vocab_size=100, block_size=96, n_layer=4, n_head=4, n_embd=128)
+m5 = GPT(**shape, seed=0)
+ids = np.random.default_rng(0).integers(0, 100, (1, 96))                  # (1, 96)
+cache60 = new_cache(m5, 1)
+
+
+def cached_step():                     # the step of position 60, repeatable: it rewrites slot 60
+    cache60.length = 60
+    return forward_cached(m5, ids[:, 60:61], cache60)
+
+
+with no_grad():
+    forward_cached(m5, ids[:, :60], cache60)                               # the 60 earlier tokens
+    ops = []
+    with instrument(on_op=ops.append):
+        cached_step()
+    t_step = per_call(cached_step)
+    t_full = per_call(lambda: m5(ids[:, :61]), calls=20)
+L_, C_, V_ = shape["n_layer"], shape["n_embd"], shape["vocab_size"]
+macs = L_ * (12 * C_ * C_ + 2 * 61 * C_) + C_ * V_                        # one token at position 60
+a, b = (np.random.default_rng(1).standard_normal(s).astype(np.float32) for s in ((256, 512), (512, 512)))
+rate = 256 * 512 * 512 / per_call(lambda: a @ b, calls=20)                 # multiply-adds per second
+print(f"uncached step at position 60 (61 tokens again): {t_full * 1e3:.2f} ms")
+print(f"cached step at position 60: {t_step * 1e3:.3f} ms, {len(ops)} Function calls "
+      f"({t_step / len(ops) * 1e6:.1f} us per call, everything included)")
+print(f"its arithmetic: {macs / 1e6:.2f} M multiply-adds; at this machine's {rate / 1e9:.1f} G multiply-adds/s "
+      f"(a 256x512 @ 512x512 product) that is {macs / rate * 1e6:.0f} us of the {t_step * 1e6:.0f} us")
+kinds = {}
+for e in ops:
+    kinds[e.op] = kinds.get(e.op, 0) + 1
+print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])))
+
+# %% [markdown]
+# The step does about a thousandth of the uncached step's work but takes a fair fraction of its
+# time. Each of its hundred-odd `Function` calls is a few microseconds of Python (make a node,
+# wrap the result in a Tensor, check shapes, allocate) around an array operation on 128 or 512
+# numbers that itself takes a microsecond or less. At batch 1 the cached step is **overhead
+# bound**: making the arithmetic faster would not help; making fewer, larger calls does.
+#
+# ## 9. A packed decoder: the same math in fewer calls
+#
+# Inference needs none of what those calls pay for: no graph, no gradients, no Tensor
+# wrappers, and the weights do not change between tokens. So do what inference compilers
+# (`torch.compile`, TensorRT, llama.cpp) do, by hand:
+#
+# 1. **Pack the weights once**, when the decoder is made: the three projections q, k, v read
+#    the same input, so their (C, C) weights side by side make one (C, 3C) matrix, and one
+#    product computes all three (one call instead of six: three products, three bias adds).
+#    W_qkv is a new contiguous array; every other matrix already has the layout the product
+#    reads (`x @ W`, W (in, out)) and is used as it is (a PyTorch checkpoint stores (out, in)
+#    and would be transposed here, once).
+# 2. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
+#    `LayerNormFunction.forward`, module 05's `GELUFn.forward`, module 12's
+#    `ScaledDotProductAttention.forward`. The math has one definition, the one you wrote and
+#    tested in those modules; only the calling changes.
+# 3. **Write keys and values straight into the cache's arrays** and add biases and residuals
+#    in place.
+#
+# ```
+#   one layer, t new tokens (B, t, C)                        calls
+#   ----------------------------------------------------     ---------------------------------
+#   h   = LayerNormFunction.forward(x, g1, b1)                  1 (module 13's kernel)
+#   qkv = h @ W_qkv + b_qkv          (B, t, 3C)                  2   W_qkv = [W_q | W_k | W_v]
+#   q, k, v = split(qkv)             3 x (B, H, t, D) views      2   reshape + transpose: no copy
+#   cache[layer, t0:t0+t] = k, v                                 2
+#   y   = ScaledDotProductAttention.forward(q, K[:end], V[:end]) 1 (module 12's kernel)
+#   x  += merge(y) @ W_o + b_o                                   4
+#   x  += GELUFn.forward(LayerNorm(x) @ W_fc + b_fc) @ W_proj + b_proj   7
+# ```
+#
+# Section 8 counted about 26 Function calls per layer, each several NumPy calls plus a Tensor
+# and a graph node; the packed layer makes 3 kernel calls and about 20 NumPy calls of its own.
+# Three more things the packed decoder owns:
+#
+# - **When the weights change after packing.** q, k and v are *copied* into W_qkv; every other
+#   matrix is the model's own array (already contiguous: no copy, no extra memory). If the
+#   weights change afterwards (a training step, `load_state_dict`, pruning in place), the copies
+#   are out of date: `stale()` sees it (it compares each copy with its source exactly, and notices
+#   a parameter whose array was replaced), and the decoder checks it at every prefill, that is at
+#   the start of every sequence, and repacks. A decoder kept across generations therefore never
+#   computes with old weights; within a sequence the weights are assumed fixed (checking at every
+#   step would cost a third of the step). `repack()` packs again by hand, and
+#   `model.generate(..., use_cache=True)` makes a new decoder for every call.
+# - **When the sequence outgrows the context**, nothing new: `__call__` is CachedModel's, so the
+#   decoder re-prefills the window, exactly as section 5 describes, and the tokens stay those of
+#   the uncached model.
+# - **Only module 13's plain GPT can be packed**: the decoder reads the weights of `Linear`,
+#   `LayerNorm`, `Embedding` and GELU layers and computes what they compute. A model with any
+#   other layer (module 15's `QuantizedLinear`, a subclass with a different `forward`) raises
+#   `NotPackable`, and `generate_fused` then falls back to `CachedModel`, which runs the layers
+#   themselves.
+#
+# `FusedDecoder` keeps `CachedModel`'s `__call__` (the stored-prefix check, the re-prefill when
+# the window slides past the context) and replaces only `forward_new`: the tokens it returns
+# logits for, the cache it fills and the sampling in module 13's `generate` are all shared.
+# It returns the logits of the last new token only (B, 1, V): all that `generate` reads (during
+# a prefill of 40 tokens the head runs on 1 position instead of 40).
+
+# %% nbgrader={"grade": false, "grade_id": "fused", "locked": false, "schema_version": 3, "solution": true}
+#| export
+class NotPackable(TypeError):
+    """The model is not module 13's GPT of plain layers: FusedDecoder cannot pack it."""
+
+
+def packing_problem(model):
+    """Why ``model`` cannot be packed by FusedDecoder (a string), or None when it can."""
+    from tinytorch.core.activations import GELU
+    from tinytorch.core.attention import MultiHeadAttention
+    from tinytorch.core.layers import Linear
+    from tinytorch.models.transformer import GPT, MLP, LayerNorm, TransformerBlock
+    from tinytorch.text.embeddings import Embedding
+
+    if type(model) is not GPT:
+        return f"{type(model).__name__} is not module 13's GPT (a subclass may compute something else)"
+    layers = [("tok_emb", model.tok_emb, Embedding), ("pos_emb", model.pos_emb, Embedding),
+              ("ln_f", model.ln_f, LayerNorm), ("lm_head", model.lm_head, Linear)]
+    for i, b in enumerate(model.blocks):
+        layers += [(f"blocks.{i}{name}", layer, cls) for name, layer, cls in (
+            ("", b, TransformerBlock), (".ln1", b.ln1, LayerNorm), (".attn", b.attn, MultiHeadAttention),
+            (".attn.q_proj", b.attn.q_proj, Linear), (".attn.k_proj", b.attn.k_proj, Linear),
+            (".attn.v_proj", b.attn.v_proj, Linear), (".attn.out_proj", b.attn.out_proj, Linear),
+            (".ln2", b.ln2, LayerNorm), (".mlp", b.mlp, MLP), (".mlp.fc", b.mlp.fc, Linear),
+            (".mlp.act", b.mlp.act, GELU), (".mlp.proj", b.mlp.proj, Linear))]
+    for name, layer, cls in layers:
+        if type(layer) is not cls:
+            return f"{name} is {type(layer).__name__}, not {cls.__name__}"
+        for pname in ("weight", "bias"):
+            p = getattr(layer, pname, None)
+            if p is not None and p.dtype != np.float32:
+                return f"{name}.{pname} is {p.dtype}, not float32"
+    return None
+
+
+class FusedDecoder(CachedModel):
+    """A GPT packed for inference behind a KV cache: called like CachedModel (``dec(ctx)``:
+    logits whose last position is the model's for ctx), each step on NumPy arrays with the
+    weights packed once (q, k, v in one matrix) and the lessons' own kernels.
+
+    The packed weights are a snapshot: ``stale()`` says whether the model's weights changed
+    since, ``repack()`` packs them again, and every prefill (a new sequence) repacks stale
+    weights by itself. Raises NotPackable for a model that is not module 13's plain GPT.
+    """
+
+    def __init__(self, model, batch_size: int, max_len: int = None):
+        problem = packing_problem(model)
+        if problem is not None:
+            raise NotPackable(f"FusedDecoder cannot pack this model: {problem}; use CachedModel")
+        super().__init__(model, batch_size, max_len)
+        self.n_head, self.vocab_size = model.blocks[0].attn.num_heads, model.vocab_size
+        from tinytorch.models.transformer import LayerNormFunction
+        self._ln = LayerNormFunction()          # the lessons' kernels, called on arrays
+        self._attn = ScaledDotProductAttention()
+        self._gelu = GELUFn()
+        self.repack()
+
+    def repack(self) -> None:
+        """Copy the model's weights into the packed layout (the source of every copy is kept in
+        self._sources, for stale())."""
+        m, C = self.model, self.model.n_embd
+        sources = []
+
+        def own(*params):
+            """One parameter: its own array when it is contiguous float32 (no copy). Several: one
+            contiguous copy of them side by side (a bias that is None counts as zeros). Every
+            packed array is remembered with the parameter it came from."""
+            if len(params) == 1 and params[0] is not None and params[0].data.flags.c_contiguous:
+                sources.append((params[0], params[0].data))
+                return params[0].data
+            arrays = [np.zeros(C, np.float32) if p is None else p.data for p in params]
+            packed = np.ascontiguousarray(np.concatenate(arrays, axis=-1), dtype=np.float32)
+            col = 0
+            for p, a in zip(params, arrays):
+                if p is not None:
+                    sources.append((p, packed[..., col:col + a.shape[-1]]))
+                col += a.shape[-1]
+            return packed
+
+        norm = lambda ln: (own(ln.weight), own(ln.bias), ln.eps)           # noqa: E731
+        self.tok, self.pos = own(m.tok_emb.weight), own(m.pos_emb.weight)   # (V, C), (block, C)
+        self.layers = []
+        for blk in m.blocks:
+            a, mlp = blk.attn, blk.mlp
+            ### BEGIN SOLUTION
+            self.layers.append((
+                norm(blk.ln1),
+                own(a.q_proj.weight, a.k_proj.weight, a.v_proj.weight),   # W_qkv (C, 3C)
+                own(a.q_proj.bias, a.k_proj.bias, a.v_proj.bias),         # b_qkv (3C,)
+                own(a.out_proj.weight), own(a.out_proj.bias),             # (C, C), (C,)
+                norm(blk.ln2),
+                own(mlp.fc.weight), own(mlp.fc.bias),                     # (C, 4C), (4C,)
+                own(mlp.proj.weight), own(mlp.proj.bias)))                # (4C, C), (C,)
+            ### END SOLUTION
+        self.ln_f, self.head = norm(m.ln_f), own(m.lm_head.weight)        # (C,) x 2, (C, V)
+        self._sources, self._fresh = sources, True
+
+    def stale(self) -> bool:
+        """True when a weight of the model differs from what was packed: a copy whose values
+        changed (exact comparison) or a parameter whose array was replaced."""
+        return any(p.data is not packed and (p.data.shape != packed.shape or not np.array_equal(p.data, packed))
+                   for p, packed in self._sources)
+
+    def forward_new(self, ids: np.ndarray) -> Tensor:
+        """Logits (B, 1, V) of the last of the new tokens ids (B, t); writes their keys and
+        values into the cache and advances it."""
+        if self.cache.length == 0:             # a new sequence or a re-prefill
+            if not self._fresh and self.stale():
+                self.repack()
+            self._fresh = False
+        return _wrap(self.step(ids))
+
+    def step(self, idx: np.ndarray) -> np.ndarray:
+        """The packed forward pass of idx (B, t) int64 after the cached tokens -> (B, 1, V).
+        ``__call__`` has checked the ids (token_ids): ``step`` is the bare computation.
+
+        HINT: x = self.tok[idx] + self.pos[start:end]; for each packed layer:
+              qkv = ln(x, *ln1) @ w_qkv; qkv += b_qkv; split with
+              .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4) into q, k, v; write k, v into
+              cache.keys[i, :, :, start:end] and cache.values[...]; attention of q against
+              cache.keys[i, :, :, :end]; x += merge(y) @ w_o; x += b_o; then the MLP the same
+              way; finally cache.advance(t) and ln_f, head on the last position x[:, -1:].
+        """
+        cache = self.cache
+        B, t = idx.shape
+        start, end = cache.length, cache.length + idx.shape[1]
+        if end > cache.max_len:
+            raise ValueError(f"{start} cached + {t} new tokens exceed the cache's {cache.max_len} "
+                             f"(the model's context is {self.block_size})")
+        H = self.n_head
+        C = self.tok.shape[1]
+        D = C // H
+        ln, attention, gelu = self._ln.forward, self._attn.forward, self._gelu.forward
+        ### BEGIN SOLUTION
+        x = self.tok[idx] + self.pos[start:end]                            # (B, t, C)
+        mask = None if t == 1 else cached_causal_mask(start, t)            # (t, end)
+        for i, (ln1, w_qkv, b_qkv, w_o, b_o, ln2, w_fc, b_fc, w_proj, b_proj) in enumerate(self.layers):
+            qkv = ln(x, *ln1) @ w_qkv                                      # (B, t, 3C): q, k, v at once
+            qkv += b_qkv
+            q, k, v = qkv.reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4)  # 3 x (B, H, t, D) views
+            cache.keys[i, :, :, start:end] = k
+            cache.values[i, :, :, start:end] = v
+            y = attention(q, cache.keys[i, :, :, :end], cache.values[i, :, :, :end], mask=mask)  # (B, H, t, D)
+            x += y.transpose(0, 2, 1, 3).reshape(B, t, C) @ w_o            # (B, t, C)
+            x += b_o
+            h = ln(x, *ln2) @ w_fc                                         # (B, t, 4C)
+            h += b_fc
+            x += gelu(h) @ w_proj                                          # (B, t, C)
+            x += b_proj
+        cache.advance(t)
+        return ln(x[:, -1:], *self.ln_f) @ self.head                       # (B, 1, V)
+        ### END SOLUTION
+
+
+def generate_fused(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
+                   seed=None) -> np.ndarray:
+    """Module 13's generate with the model packed behind a KV cache (FusedDecoder); a model
+    that cannot be packed runs behind a CachedModel. Same tokens, same seeded samples."""
+    def decoder(model, batch_size, max_len):
+        try:
+            return FusedDecoder(model, batch_size, max_len)
+        except NotPackable:
+            return CachedModel(model, batch_size, max_len)       # its layers run themselves
+
+    return generate_cached(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                           decoder=decoder)
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-fused", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_fused_decoder():
+    """The packed decoder gives the model's logits (prefill, then one token at a time), the same
+    greedy and seeded tokens as without a cache (also past the context), repacks changed
+    weights at the next sequence, and refuses what it cannot pack or compute."""
+    from tinytorch.testing import assert_tensor
+
+    model = GPT(vocab_size=13, block_size=16, n_layer=2, n_head=2, n_embd=16, seed=3)
+    ids = np.random.default_rng(4).integers(0, 13, (2, 12))                 # (B, T)
+    with no_grad():
+        full = model(ids).data                                              # (2, 12, 13)
+        dec = FusedDecoder(model, batch_size=2)
+        first = dec(ids[:, :5])
+        assert_tensor(first, (2, 1, 13), np.float32, name="FusedDecoder logits")
+        np.testing.assert_allclose(first.data[:, 0], full[:, 4], atol=1e-5, rtol=1e-5,
+                                   err_msg="prefill: the last position's logits")
+        for t in range(6, 13):
+            np.testing.assert_allclose(dec(ids[:, :t]).data[:, 0], full[:, t - 1], atol=1e-5, rtol=1e-5,
+                                       err_msg=f"token {t - 1}: packed logits differ from the full pass")
+        assert dec.cache.length == 12 and dec.prefills == 1, (dec.cache.length, dec.prefills)
+    prompt = ids[:, :4]
+    for kw in ({"temperature": 0}, {"temperature": 1.0, "top_k": 5, "seed": 7}):
+        for n in (12, 20):                                                  # 4 + 20 > 16: re-prefills
+            np.testing.assert_array_equal(generate_fused(model, prompt, n, **kw), model.generate(prompt, n, **kw),
+                                          err_msg=f"{kw}, {n} new tokens")
+    model.blocks[1].attn.k_proj.weight.data[...] *= 2.0                     # weights change after packing:
+    model.blocks[0].mlp.fc.weight.data[...] *= 0.5                          # a copied one and one used in place
+    assert dec.stale(), "stale() must see a changed weight"
+    with no_grad():
+        np.testing.assert_allclose(dec(ids[:, :3]).data[:, 0], model(ids[:, :3]).data[:, 2], atol=1e-5,
+                                   err_msg="a new sequence after a weight change must use the new weights")
+    assert not dec.stale()
+    for bad, err in ((np.array([[1.5, 2.0], [1.0, 2.0]]), TypeError), (np.zeros((3, 2), np.int64), ValueError),
+                     (np.array([[1, 13], [1, 2]]), IndexError), (np.array([[1, -1], [1, 2]]), IndexError)):
+        try:
+            with no_grad():
+                dec(bad)
+        except err:
+            pass
+        else:
+            raise AssertionError(f"{bad.tolist()} must raise {err.__name__}")
+    ### BEGIN HIDDEN TESTS
+    with no_grad():
+        dec.cache.reset()
+        dec(ids[:, :3])
+        np.testing.assert_allclose(dec(ids[:, :7]).data[:, 0], model(ids[:, :7]).data[:, 6], atol=1e-5)
+    ### END HIDDEN TESTS
+
+
+test_unit_fused_decoder()
+
+# %% [markdown]
+# ## 10. What the packing buys
+#
+# The same cached step of section 8, packed, and the whole generation of milestone 6's single
+# stream (a 39-token prompt filled to the end of the 96-token context), the three variants
+# interleaved so that a busy machine slows them alike:
+
+# %%
+with no_grad():
+    packed = FusedDecoder(m5, 1)
+    packed(ids[:, :60])
+    ops_packed = []
+
+    def packed_step():
+        packed.cache.length = 60
+        return packed.step(ids[:, 60:61])
+
+    with instrument(on_op=ops_packed.append):
+        packed_step()
+    t_packed = per_call(packed_step)
+    np.testing.assert_allclose(packed_step()[:, 0], cached_step().data[:, 0], atol=1e-5)
+print(f"cached step at position 60: {t_step * 1e6:.0f} us, {len(ops)} Function calls; packed: "
+      f"{t_packed * 1e6:.0f} us, {len(ops_packed)} kernel calls ({t_step / t_packed:.1f}x faster)")
+
+prompt39 = ids[:, :39]
+runs = {"no cache": lambda: m5.generate(prompt39, 57, temperature=0),
+        "KV cache": lambda: generate_cached(m5, prompt39, 57, temperature=0),
+        "packed": lambda: generate_fused(m5, prompt39, 57, temperature=0)}
+outs = {name: fn() for name, fn in runs.items()}
+assert all(np.array_equal(o, outs["no cache"]) for o in outs.values()), "the three must give the same tokens"
+times = {name: [] for name in runs}
+for _ in range(5):
+    for name, fn in runs.items():
+        t0 = time.thread_time()
+        fn()
+        times[name].append(time.thread_time() - t0)
+med = {name: float(np.median(v)) for name, v in times.items()}
+for name in runs:
+    print(f"{name:>8}: {med[name] * 1e3:6.1f} ms for 57 tokens, {med[name] / 57 * 1e3:.3f} ms per token, "
+          f"{med['no cache'] / med[name]:4.1f}x the uncached speed")
+
+# %% [markdown]
+# Milestone 6 measures the same three on the trained `tinytalks_gpt` with module 19's
+# `compare` (`milestones/06_mlperf/RESULTS.md`), and `benchmarks/kv_cache.py` on the context-512
+# GPT. With a batch of prompts the per-call overhead is shared by every row, so the gain of
+# packing shrinks as the batch grows, and the arithmetic, which packing does not change, takes
+# over.
+
 # %% nbgrader={"grade": true, "grade_id": "test-module", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_module():
-    """The KV cache on a GPT: batch of prompts, greedy and sampled, and a bad cache refused."""
+    """The KV cache on a GPT, with and without packing: batch of prompts, greedy and sampled,
+    and a bad cache refused."""
     model = GPT(vocab_size=17, block_size=24, n_layer=3, n_head=4, n_embd=32, seed=5)
     prompt = np.random.default_rng(2).integers(0, 17, (3, 6))
     for kw in ({"temperature": 0}, {"temperature": 0.8, "top_k": 4, "seed": 11}):
-        np.testing.assert_array_equal(generate_cached(model, prompt, 18, **kw),
-                                      model.generate(prompt, 18, **kw), err_msg=str(kw))
+        plain = model.generate(prompt, 18, **kw)
+        np.testing.assert_array_equal(generate_cached(model, prompt, 18, **kw), plain, err_msg=str(kw))
+        np.testing.assert_array_equal(generate_fused(model, prompt, 18, **kw), plain, err_msg=f"packed, {kw}")
     with no_grad():
         cache = new_cache(model, batch_size=3)
         assert cache.keys.shape == (3, 3, 4, 24, 8), cache.keys.shape
@@ -606,3 +1029,12 @@ test_module()
 # 5. Sampling with and without the cache gave the same text. Why is that not guaranteed in
 #    general with floating point? (The logits agree to 1e-5, not exactly: when could two tokens'
 #    probabilities be so close that the difference flips a choice?)
+# 6. The packed layer still calls LayerNorm's multiply by gamma and add of beta before a matrix
+#    product. Show that they can be folded into the matrix at packing time (LayerNorm(x) @ W + b
+#    = x_hat @ W' + b'; write W' and b'). How many calls per token would that save on this GPT,
+#    why do the logits then change in their last bits, and what would `stale()` have to compare?
+# 7. Section 10's gain of packing is measured at batch 1. With a batch of B prompts the arithmetic
+#    of a step grows with B and the overhead does not. Using your section 8 figures (microseconds
+#    per call, multiply-adds per token, the machine's multiply-add rate), estimate the batch size
+#    at which a step's arithmetic equals its fixed cost, for CachedModel and for FusedDecoder.
+#    What does that predict for milestone 6's Offline row (27 prompts at once)?

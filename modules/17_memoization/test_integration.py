@@ -1,9 +1,10 @@
 """Integration: module 17's KV cache on the exported package: module 13's GPT.generate switches
-to it with use_cache=True, and the trained milestone-5 model gives the same text with it."""
+to it (the packed FusedDecoder) with use_cache=True, CachedModel gives the same tokens, and the
+trained milestone-5 model gives the same text with both."""
 import numpy as np
 
 from tinytorch.core.autograd import no_grad
-from tinytorch.generation.kv_cache import CachedModel, forward_cached, new_cache
+from tinytorch.generation.kv_cache import CachedModel, FusedDecoder, forward_cached, generate_cached, new_cache
 from tinytorch.models.transformer import GPT
 
 
@@ -12,8 +13,9 @@ def test_generate_use_cache_switch():
     prompt = np.random.default_rng(3).integers(0, 19, (2, 5))
     for kw in ({"temperature": 0}, {"temperature": 0.9, "top_k": 6, "seed": 2}):
         for n in (15, 30):                                  # inside the context, then past it
-            np.testing.assert_array_equal(model.generate(prompt, n, use_cache=True, **kw),
-                                          model.generate(prompt, n, **kw))
+            plain = model.generate(prompt, n, **kw)
+            np.testing.assert_array_equal(model.generate(prompt, n, use_cache=True, **kw), plain)
+            np.testing.assert_array_equal(generate_cached(model, prompt, n, **kw), plain)
 
 
 def test_trained_shakespeare_model_same_text_with_the_cache():
@@ -31,3 +33,7 @@ def test_trained_shakespeare_model_same_text_with_the_cache():
     assert text(model.generate(ids, n, temperature=0.8, top_k=20, seed=5, use_cache=True)) == \
         text(model.generate(ids, n, temperature=0.8, top_k=20, seed=5))
     assert isinstance(CachedModel(model, 1).cache.nbytes, int)
+    fused = FusedDecoder(model, 1)
+    with no_grad():
+        np.testing.assert_allclose(fused(greedy[:, :-1]).data[:, -1], logits.data[:, -1], atol=1e-5, rtol=0)
+    assert not fused.stale()

@@ -1,4 +1,5 @@
-"""Milestone 6 (MLPerf era) in small pieces: the two generation paths give the same answers,
+"""Milestone 6 (MLPerf era) in small pieces: the three generation paths (uncached, KV cache,
+packed KV cache) give the same answers and tokens,
 and a run without CIFAR-10 says what it skipped instead of reporting numbers it did not measure.
 The full run (timings) is a milestone, not a test: milestones/06_mlperf/RESULTS.md."""
 from __future__ import annotations
@@ -15,7 +16,7 @@ def _mlperf():
     return load_milestone("mlperf", load_manifest(ROOT))
 
 
-def test_cached_and_plain_generation_answer_the_same():
+def test_cached_packed_and_plain_generation_answer_the_same():
     m6 = _mlperf()
     from tinytorch.core.autograd import no_grad
     from tinytorch.models.pretrained import load_pretrained
@@ -24,10 +25,16 @@ def test_cached_and_plain_generation_answer_the_same():
     groups = m6.prompts_by_length(model, questions)
     assert sorted(i for _, rows in groups for i in rows) == [0, 1, 2, 3]
     assert all(idx.shape[0] == len(rows) for idx, rows in groups)
+    gens = m6.generators(model)
+    assert sorted(gens) == ["KV cache", "generate", "packed"]
     with no_grad():
-        plain = m6.answer_all(model, groups, len(questions), 8, cached=False)
-        fast = m6.answer_all(model, groups, len(questions), 8, cached=True)
-    assert plain == fast and all(isinstance(a, str) for a in fast)
+        answers = {name: m6.answer_all(model, groups, len(questions), 8, g) for name, g in gens.items()}
+        idx = groups[0][0]
+        tokens = {name: g(idx, model.block_size - idx.shape[1]) for name, g in gens.items()}   # to the end
+    assert answers["KV cache"] == answers["generate"] == answers["packed"]
+    assert all(isinstance(a, str) for a in answers["packed"])
+    for name in ("KV cache", "packed"):
+        assert (tokens[name] == tokens["generate"]).all(), name
 
 
 def test_no_cifar_means_skipped_rows_not_numbers(monkeypatch, capsys):

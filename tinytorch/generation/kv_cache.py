@@ -3,9 +3,9 @@
 # %% modules/17_memoization/memoization.py cell 3 (imports)
 import numpy as np
 
-from tinytorch.core.attention import causal_mask, scaled_dot_product_attention
-from tinytorch.core.autograd import no_grad
-from tinytorch.core.tensor import Tensor
+from tinytorch.core.attention import ScaledDotProductAttention, causal_mask, scaled_dot_product_attention
+from tinytorch.core.autograd import GELUFn, no_grad
+from tinytorch.core.tensor import Tensor, _wrap
 
 
 # %% modules/17_memoization/memoization.py cell 7 (kv-cache)
@@ -153,26 +153,212 @@ class CachedModel:
               ctx[:, :stored] differs from self.seen: reset the cache (and count a prefill);
               then forward_cached on ctx[:, stored:] and remember ctx in self.seen.
         """
-        ctx = np.asarray(ctx.data if isinstance(ctx, Tensor) else ctx, dtype=np.int64)
+        ctx = token_ids(ctx, self.seen.shape[0], getattr(self.model, "vocab_size", None))
+        if ctx.shape[1] > self.cache.max_len:               # refused before the cache is touched
+            raise ValueError(f"a context of {ctx.shape[1]} tokens exceeds the cache's {self.cache.max_len} "
+                             f"(the model's context is {self.block_size}): crop it, as generate does")
         stored = self.cache.length
         if ctx.shape[1] <= stored or not np.array_equal(ctx[:, :stored], self.seen):
             self.cache.reset()
             stored = 0
         if stored == 0:
             self.prefills += 1
-        logits = forward_cached(self.model, ctx[:, stored:], self.cache)   # (B, new, V)
+        logits = self.forward_new(ctx[:, stored:])                       # (B, new, V)
         self.seen = ctx.copy()
         return logits
 
+    def forward_new(self, ids: np.ndarray) -> Tensor:
+        """Logits of the new tokens ``ids`` (B, t) after the cached ones (the cache advances).
+        Section 9's FusedDecoder keeps ``__call__`` and replaces only this."""
+        return forward_cached(self.model, ids, self.cache)
+
+
+def token_ids(ctx, batch_size: int = None, vocab_size: int = None) -> np.ndarray:
+    """ctx (a Tensor, array or nested list of integer ids) as an int64 array (B, T), checked
+    before anything is computed: integers (1.7 is not a token), 2-D with T >= 1, B ==
+    batch_size and every id in [0, vocab_size) when those are given."""
+    arr = np.asarray(ctx.data if isinstance(ctx, Tensor) else ctx)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"token ids must be integers, got dtype {arr.dtype}")
+    if arr.ndim != 2 or arr.shape[1] < 1 or (batch_size is not None and arr.shape[0] != batch_size):
+        want = "B" if batch_size is None else batch_size
+        raise ValueError(f"expected token ids of shape ({want}, T) with T >= 1, got {arr.shape}")
+    if vocab_size is not None and arr.size and (arr.min() < 0 or arr.max() >= vocab_size):
+        raise IndexError(f"token ids must be in [0, {vocab_size}), got {arr.min()}..{arr.max()}")
+    return arr.astype(np.int64, copy=False)
+
 
 def generate_cached(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
-                    seed=None) -> np.ndarray:
-    """Module 13's generate, with the model replaced by a CachedModel: same tokens, same
-    sampling, one token of work per step while the sequence fits in the context."""
+                    seed=None, decoder=None) -> np.ndarray:
+    """Module 13's generate, with the model replaced by a CachedModel (or ``decoder``, a class
+    called like it, such as section 9's FusedDecoder): same tokens, same sampling, one token of
+    work per step while the sequence fits in the context."""
     from tinytorch.models.transformer import generate
-    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx, dtype=np.int64)
-    if idx.ndim == 1:
-        idx = idx[None, :]
-    memo = CachedModel(model, batch_size=idx.shape[0],
-                       max_len=min(model.block_size, idx.shape[1] + max(0, int(max_new_tokens))))
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    idx = token_ids(idx[None, :] if idx.ndim == 1 else idx, vocab_size=getattr(model, "vocab_size", None))
+    memo = (decoder or CachedModel)(model, batch_size=idx.shape[0],
+                                    max_len=min(model.block_size, idx.shape[1] + max(0, int(max_new_tokens))))
     return generate(memo, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed)
+
+
+# %% modules/17_memoization/memoization.py cell 27 (fused)
+class NotPackable(TypeError):
+    """The model is not module 13's GPT of plain layers: FusedDecoder cannot pack it."""
+
+
+def packing_problem(model):
+    """Why ``model`` cannot be packed by FusedDecoder (a string), or None when it can."""
+    from tinytorch.core.activations import GELU
+    from tinytorch.core.attention import MultiHeadAttention
+    from tinytorch.core.layers import Linear
+    from tinytorch.models.transformer import GPT, MLP, LayerNorm, TransformerBlock
+    from tinytorch.text.embeddings import Embedding
+
+    if type(model) is not GPT:
+        return f"{type(model).__name__} is not module 13's GPT (a subclass may compute something else)"
+    layers = [("tok_emb", model.tok_emb, Embedding), ("pos_emb", model.pos_emb, Embedding),
+              ("ln_f", model.ln_f, LayerNorm), ("lm_head", model.lm_head, Linear)]
+    for i, b in enumerate(model.blocks):
+        layers += [(f"blocks.{i}{name}", layer, cls) for name, layer, cls in (
+            ("", b, TransformerBlock), (".ln1", b.ln1, LayerNorm), (".attn", b.attn, MultiHeadAttention),
+            (".attn.q_proj", b.attn.q_proj, Linear), (".attn.k_proj", b.attn.k_proj, Linear),
+            (".attn.v_proj", b.attn.v_proj, Linear), (".attn.out_proj", b.attn.out_proj, Linear),
+            (".ln2", b.ln2, LayerNorm), (".mlp", b.mlp, MLP), (".mlp.fc", b.mlp.fc, Linear),
+            (".mlp.act", b.mlp.act, GELU), (".mlp.proj", b.mlp.proj, Linear))]
+    for name, layer, cls in layers:
+        if type(layer) is not cls:
+            return f"{name} is {type(layer).__name__}, not {cls.__name__}"
+        for pname in ("weight", "bias"):
+            p = getattr(layer, pname, None)
+            if p is not None and p.dtype != np.float32:
+                return f"{name}.{pname} is {p.dtype}, not float32"
+    return None
+
+
+class FusedDecoder(CachedModel):
+    """A GPT packed for inference behind a KV cache: called like CachedModel (``dec(ctx)``:
+    logits whose last position is the model's for ctx), each step on NumPy arrays with the
+    weights packed once (q, k, v in one matrix) and the lessons' own kernels.
+
+    The packed weights are a snapshot: ``stale()`` says whether the model's weights changed
+    since, ``repack()`` packs them again, and every prefill (a new sequence) repacks stale
+    weights by itself. Raises NotPackable for a model that is not module 13's plain GPT.
+    """
+
+    def __init__(self, model, batch_size: int, max_len: int = None):
+        problem = packing_problem(model)
+        if problem is not None:
+            raise NotPackable(f"FusedDecoder cannot pack this model: {problem}; use CachedModel")
+        super().__init__(model, batch_size, max_len)
+        self.n_head, self.vocab_size = model.blocks[0].attn.num_heads, model.vocab_size
+        from tinytorch.models.transformer import LayerNormFunction
+        self._ln = LayerNormFunction()          # the lessons' kernels, called on arrays
+        self._attn = ScaledDotProductAttention()
+        self._gelu = GELUFn()
+        self.repack()
+
+    def repack(self) -> None:
+        """Copy the model's weights into the packed layout (the source of every copy is kept in
+        self._sources, for stale())."""
+        m, C = self.model, self.model.n_embd
+        sources = []
+
+        def own(*params):
+            """One parameter: its own array when it is contiguous float32 (no copy). Several: one
+            contiguous copy of them side by side (a bias that is None counts as zeros). Every
+            packed array is remembered with the parameter it came from."""
+            if len(params) == 1 and params[0] is not None and params[0].data.flags.c_contiguous:
+                sources.append((params[0], params[0].data))
+                return params[0].data
+            arrays = [np.zeros(C, np.float32) if p is None else p.data for p in params]
+            packed = np.ascontiguousarray(np.concatenate(arrays, axis=-1), dtype=np.float32)
+            col = 0
+            for p, a in zip(params, arrays):
+                if p is not None:
+                    sources.append((p, packed[..., col:col + a.shape[-1]]))
+                col += a.shape[-1]
+            return packed
+
+        norm = lambda ln: (own(ln.weight), own(ln.bias), ln.eps)           # noqa: E731
+        self.tok, self.pos = own(m.tok_emb.weight), own(m.pos_emb.weight)   # (V, C), (block, C)
+        self.layers = []
+        for blk in m.blocks:
+            a, mlp = blk.attn, blk.mlp
+            self.layers.append((
+                norm(blk.ln1),
+                own(a.q_proj.weight, a.k_proj.weight, a.v_proj.weight),   # W_qkv (C, 3C)
+                own(a.q_proj.bias, a.k_proj.bias, a.v_proj.bias),         # b_qkv (3C,)
+                own(a.out_proj.weight), own(a.out_proj.bias),             # (C, C), (C,)
+                norm(blk.ln2),
+                own(mlp.fc.weight), own(mlp.fc.bias),                     # (C, 4C), (4C,)
+                own(mlp.proj.weight), own(mlp.proj.bias)))                # (4C, C), (C,)
+        self.ln_f, self.head = norm(m.ln_f), own(m.lm_head.weight)        # (C,) x 2, (C, V)
+        self._sources, self._fresh = sources, True
+
+    def stale(self) -> bool:
+        """True when a weight of the model differs from what was packed: a copy whose values
+        changed (exact comparison) or a parameter whose array was replaced."""
+        return any(p.data is not packed and (p.data.shape != packed.shape or not np.array_equal(p.data, packed))
+                   for p, packed in self._sources)
+
+    def forward_new(self, ids: np.ndarray) -> Tensor:
+        """Logits (B, 1, V) of the last of the new tokens ids (B, t); writes their keys and
+        values into the cache and advances it."""
+        if self.cache.length == 0:             # a new sequence or a re-prefill
+            if not self._fresh and self.stale():
+                self.repack()
+            self._fresh = False
+        return _wrap(self.step(ids))
+
+    def step(self, idx: np.ndarray) -> np.ndarray:
+        """The packed forward pass of idx (B, t) int64 after the cached tokens -> (B, 1, V).
+        ``__call__`` has checked the ids (token_ids): ``step`` is the bare computation.
+
+        HINT: x = self.tok[idx] + self.pos[start:end]; for each packed layer:
+              qkv = ln(x, *ln1) @ w_qkv; qkv += b_qkv; split with
+              .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4) into q, k, v; write k, v into
+              cache.keys[i, :, :, start:end] and cache.values[...]; attention of q against
+              cache.keys[i, :, :, :end]; x += merge(y) @ w_o; x += b_o; then the MLP the same
+              way; finally cache.advance(t) and ln_f, head on the last position x[:, -1:].
+        """
+        cache = self.cache
+        B, t = idx.shape
+        start, end = cache.length, cache.length + idx.shape[1]
+        if end > cache.max_len:
+            raise ValueError(f"{start} cached + {t} new tokens exceed the cache's {cache.max_len} "
+                             f"(the model's context is {self.block_size})")
+        H = self.n_head
+        C = self.tok.shape[1]
+        D = C // H
+        ln, attention, gelu = self._ln.forward, self._attn.forward, self._gelu.forward
+        x = self.tok[idx] + self.pos[start:end]                            # (B, t, C)
+        mask = None if t == 1 else cached_causal_mask(start, t)            # (t, end)
+        for i, (ln1, w_qkv, b_qkv, w_o, b_o, ln2, w_fc, b_fc, w_proj, b_proj) in enumerate(self.layers):
+            qkv = ln(x, *ln1) @ w_qkv                                      # (B, t, 3C): q, k, v at once
+            qkv += b_qkv
+            q, k, v = qkv.reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4)  # 3 x (B, H, t, D) views
+            cache.keys[i, :, :, start:end] = k
+            cache.values[i, :, :, start:end] = v
+            y = attention(q, cache.keys[i, :, :, :end], cache.values[i, :, :, :end], mask=mask)  # (B, H, t, D)
+            x += y.transpose(0, 2, 1, 3).reshape(B, t, C) @ w_o            # (B, t, C)
+            x += b_o
+            h = ln(x, *ln2) @ w_fc                                         # (B, t, 4C)
+            h += b_fc
+            x += gelu(h) @ w_proj                                          # (B, t, C)
+            x += b_proj
+        cache.advance(t)
+        return ln(x[:, -1:], *self.ln_f) @ self.head                       # (B, 1, V)
+
+
+def generate_fused(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,
+                   seed=None) -> np.ndarray:
+    """Module 13's generate with the model packed behind a KV cache (FusedDecoder); a model
+    that cannot be packed runs behind a CachedModel. Same tokens, same seeded samples."""
+    def decoder(model, batch_size, max_len):
+        try:
+            return FusedDecoder(model, batch_size, max_len)
+        except NotPackable:
+            return CachedModel(model, batch_size, max_len)       # its layers run themselves
+
+    return generate_cached(model, idx, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
+                           decoder=decoder)
