@@ -48,6 +48,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -607,6 +608,289 @@ print(f"backward: module 09 {_t['bwd 09'] * 1e3:6.2f} ms, yours dW {_t['dW 18'] 
       f"{_t['dx scatter'] * 1e3:.2f} ms before any col2im")
 
 # %% [markdown]
+# ### Winograd F(2, 3): fewer multiplies, in blocks that stay in the cache
+#
+# im2col + GEMM does every multiply-add of the convolution: 9 per input channel per output
+# value of a 3x3 kernel. BLAS already runs near the core's peak, so the next gain must come
+# from doing *fewer* multiplies. Winograd's minimal filtering algorithm F(2, 3) computes two
+# outputs of a 3-tap filter `w` from four inputs `d` with 4 multiplies instead of 6:
+#
+# ```
+#   y0 = d0 w0 + d1 w1 + d2 w2          m0 = (d0 - d2) w0                m2 = (d2 - d1) (w0 - w1 + w2) / 2
+#   y1 = d1 w0 + d2 w1 + d3 w2          m1 = (d1 + d2) (w0 + w1 + w2) / 2  m3 = (d1 - d3) w2
+#                                       y0 = m0 + m1 + m2                y1 = m1 - m2 - m3
+#   in matrices:  y = AT [ (G w) * (BT d) ]      (* element by element)
+#   BT (4x4) = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]   G (4x3) = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+#   AT (2x4) = [1 1 1 0; 0 1 -1 -1]
+# ```
+#
+# In two dimensions, apply it along rows and columns: a 4x4 input tile `d` gives a 2x2 output
+# tile with `AT [ (G w GT) * (BT d B) ] A`, 16 multiplies instead of 2*2*9 = 36 (2.25x fewer).
+# Summed over the input channels, the 16 element-wise products become **16 GEMMs**: for each of
+# the 16 positions `p` of the transformed tile, `M[p] = V[p] @ U[p]`, `(tiles, C) @ (C, O)`.
+#
+# ```
+#   x (N, H, W, C) padded by 1  --BT . B per 4x4 tile (stride 2)-->  V (16, N*H/2*W/2, C)
+#   weight (O, C, 3, 3)         --G . GT per filter-------------->  U (16, C, O)
+#   M[p] = V[p] @ U[p]          16 GEMMs                             M (16, tiles, O)
+#   out tile = AT . A of M       one (4, 16) @ (16, tiles*O) GEMM    out (N, H, W, O)
+#
+#   second layer, batch 128:  im2col GEMM 131,072 x 288 x 32 = 1.21 G multiply-adds
+#                             Winograd    16 x 32,768 x 32 x 32 = 0.54 G   (2.25x fewer)
+# ```
+#
+# The price is the transforms, sweeps over memory with additions only: `BT d B` separates into
+# a row pass and a column pass (4 subtractions/additions each, written with `out=` into arrays
+# that exist already). And `V` is 16/4 = 4 times the input, `M` 4 times the output. Streamed
+# through main memory for the whole batch, those sweeps cost as much as the multiplies saved
+# (an early version here was *slower* than im2col). The cure is **cache blocking**: transform,
+# multiply and untransform a few images at a time, so that every temporary is written and read
+# back while it is still in the CPU's cache (a few MB; this machine has 1 MB of L2 per core and
+# 32 MB of L3). The temporaries live in a **workspace**, arrays allocated once and reused by
+# every chunk and every step, so that no fresh memory is paid for (section 3).
+#
+# The backward pass is the same algorithm run backwards:
+#
+# ```
+#   dM = A . dY-tile . AT   (16, tiles, O)       one (16, 4) @ (4, tiles*O) GEMM per chunk
+#   dU[p] = sum over tiles of V[p].T @ dM[p]     16 GEMMs (C, tiles) @ (tiles, O), V saved by forward
+#   dW = GT . dU . G                              (O, C, 3, 3)
+#   dx = Winograd convolution of dY with the flipped, channel-swapped kernel (as in the last section)
+# ```
+#
+# It needs stride 1, padding 1, a 3x3 kernel and even H and W; with few input channels (the
+# first layer's 3) the GEMMs are too thin to gain, so `Conv2d` keeps im2col there.
+
+# %% nbgrader={"grade": false, "grade_id": "workspace", "locked": true, "schema_version": 3, "solution": false}
+#| export
+_WORKSPACE = {}
+
+
+def workspace(name, shape, dtype):
+    """A scratch array reused from call to call: one per name, shape, dtype and thread.
+
+    Its contents are whatever the last user left; never return it or save it for backward."""
+    key = (name, tuple(shape), np.dtype(dtype), threading.get_ident())
+    buf = _WORKSPACE.get(key)
+    if buf is None:
+        buf = _WORKSPACE[key] = np.empty(shape, dtype)
+    return buf
+
+
+def clear_workspace() -> int:
+    """Free every workspace array; returns the bytes released."""
+    total = sum(b.nbytes for b in _WORKSPACE.values())
+    _WORKSPACE.clear()
+    return total
+
+
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # (4, 4)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])       # (4, 3)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])                                 # (2, 4)
+WINOGRAD_CHUNK_BYTES = 4 << 20     # the working set of one chunk of images (cache blocking)
+WINOGRAD_MIN_CHANNELS = 8          # fewer input channels: im2col (the GEMMs would be too thin)
+
+
+def winograd_applies(x_shape, w_shape, stride, padding) -> bool:
+    """True when conv3x3_winograd computes this convolution (and is worth it)."""
+    N, C, H, W = x_shape
+    return (tuple(w_shape[2:]) == (3, 3) and int(stride) == 1 and int(padding) == 1
+            and H % 2 == 0 and W % 2 == 0 and C >= WINOGRAD_MIN_CHANNELS)
+
+
+def _images_per_chunk(N, bytes_per_image):
+    return max(1, min(N, WINOGRAD_CHUNK_BYTES // max(1, bytes_per_image)))
+
+
+# %% nbgrader={"grade": false, "grade_id": "winograd", "locked": false, "schema_version": 3, "solution": true}
+#| export
+def winograd_weights(weight):
+    """U = G w GT for every (o, c) filter: weight (O, C, 3, 3) -> U (16, C, O), position p = 4a + b.
+
+    HINT: np.einsum("ak,ockl,bl->abco", G, weight, G) with G = WINOGRAD_G, then reshape.
+    """
+    O, C = weight.shape[:2]
+    ### BEGIN SOLUTION
+    G = WINOGRAD_G.astype(weight.dtype)
+    return np.einsum("ak,ockl,bl->abco", G, weight, G).reshape(16, C, O)
+    ### END SOLUTION
+
+
+def winograd_tiles(xp, V):
+    """Input transform BT d B of every 4x4 tile (stride 2) of a padded channels-last chunk.
+
+    xp (n, 2T+2, 2S+2, C); V (4, 4, n, T, S, C) is written in place (V[a, b] = position 4a + b).
+    HINTS:
+      - rows first: r[a] = xp[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
+        R[0] = r0 - r2, R[1] = r1 + r2, R[2] = r2 - r1, R[3] = r1 - r3 (the rows of BT),
+        written with np.subtract/np.add(..., out=R[i]) into workspace("winograd rows", ...)
+      - then the same four combinations of the columns R[a][:, :, b:b + 2S:2], out=V[a, i]
+    """
+    n, _, W2, C = xp.shape
+    T, S = V.shape[3], V.shape[4]
+    ### BEGIN SOLUTION
+    r = [xp[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2S+2, C)
+    R = workspace("winograd rows", (4, n, T, W2, C), xp.dtype)
+    np.subtract(r[0], r[2], out=R[0])
+    np.add(r[1], r[2], out=R[1])
+    np.subtract(r[2], r[1], out=R[2])
+    np.subtract(r[1], r[3], out=R[3])
+    for a in range(4):
+        c = [R[a][:, :, b:b + 2 * S:2] for b in range(4)]              # 4 views (n, T, S, C)
+        np.subtract(c[0], c[2], out=V[a, 0])
+        np.add(c[1], c[2], out=V[a, 1])
+        np.subtract(c[2], c[1], out=V[a, 2])
+        np.subtract(c[1], c[3], out=V[a, 3])
+    ### END SOLUTION
+
+
+def conv3x3_winograd(x, weight, bias=None, keep=True):
+    """3x3, stride 1, padding 1 convolution by Winograd F(2, 3), a chunk of images at a time.
+
+    x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3). Returns (out, V): out a logical
+    (N, O, H, W) view of new channels-last memory, V (16, N*H/2*W/2, C) the transformed input
+    (what the weight gradient needs; None when keep=False).
+    HINTS, per chunk of n images (workspace arrays, except V and out):
+      - xp (n, H+2, W+2, C): zero the border, copy the chunk inside; winograd_tiles(xp, V's chunk)
+      - M[p] = V[p] @ U[p] for the 16 positions (np.matmul(..., out=M[p]))
+      - the 2x2 output tiles: np.kron(WINOGRAD_AT, WINOGRAD_AT) (4, 16) @ M.reshape(16, -1),
+        reshaped (2, 2, n, T, S, O) and transposed into out (N, T, 2, S, 2, O)
+    """
+    N, C, H, W = x.shape
+    O = weight.shape[0]
+    T, S = H // 2, W // 2
+    xh = channels_last(x)
+    ### BEGIN SOLUTION
+    U = winograd_weights(weight).astype(x.dtype, copy=False)                     # (16, C, O)
+    A2 = np.kron(WINOGRAD_AT, WINOGRAD_AT).astype(x.dtype)                       # (4, 16)
+    V = np.empty((4, 4, N, T, S, C), x.dtype) if keep else None
+    out = np.empty((N, T, 2, S, 2, O), x.dtype)
+    per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
+    step = _images_per_chunk(N, per_image)
+    for n0 in range(0, N, step):
+        n = min(step, N - n0)
+        xp = workspace("winograd pad", (n, H + 2, W + 2, C), x.dtype)           # (n, H+2, W+2, C)
+        xp[:, 0] = 0
+        xp[:, H + 1] = 0
+        xp[:, :, 0] = 0
+        xp[:, :, W + 1] = 0
+        xp[:, 1:H + 1, 1:W + 1] = xh[n0:n0 + n]
+        Vc = V[:, :, n0:n0 + n] if keep else workspace("winograd V", (4, 4, n, T, S, C), x.dtype)
+        winograd_tiles(xp, Vc)
+        M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
+        for p in range(16):
+            np.matmul(Vc[p // 4, p % 4].reshape(n * T * S, C), U[p], out=M[p])
+        Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
+        np.matmul(A2, M.reshape(16, -1), out=Y)
+        out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
+    out = out.reshape(N, H, W, O)
+    if bias is not None:
+        out += bias
+    return as_nchw(out), (V.reshape(16, N * T * S, C) if keep else None)
+    ### END SOLUTION
+
+
+def conv3x3_winograd_backward(grad_out, V, weight, need_dx=True):
+    """(dx or None, dw) of conv3x3_winograd from its saved V. grad_out: logical (N, O, H, W).
+
+    HINTS, per chunk of images:
+      - the 2x2 tiles of the gradient, gt (2, 2, n, T, S, O), then dM = kron(AT, AT).T @ gt (16, tiles, O)
+      - dU[p] += V[p]'s chunk .T @ dM[p]; at the end dw = GT dU G (np.einsum "ak,abco,bl->ockl")
+      - dx = conv3x3_winograd(grad_out, weight flipped in both spatial axes and with O and C swapped)
+    """
+    N, O, H, W = grad_out.shape
+    C = weight.shape[1]
+    T, S = H // 2, W // 2
+    dt = grad_out.dtype
+    ### BEGIN SOLUTION
+    g6 = channels_last(grad_out).reshape(N, T, 2, S, 2, O)                       # (N, T, 2, S, 2, O)
+    A2T = np.kron(WINOGRAD_AT, WINOGRAD_AT).T.astype(dt)                         # (16, 4)
+    V4 = V.reshape(16, N, T * S, C)
+    dU = np.zeros((16, C, O), dt)
+    part = workspace("winograd dU", (C, O), dt)
+    step = _images_per_chunk(N, grad_out.itemsize * 20 * T * S * O)
+    for n0 in range(0, N, step):
+        n = min(step, N - n0)
+        gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
+        np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
+        dM = workspace("winograd dM", (16, n * T * S * O), dt)
+        np.matmul(A2T, gt.reshape(4, -1), out=dM)
+        dM3 = dM.reshape(16, n * T * S, O)
+        for p in range(16):
+            np.matmul(V4[p, n0:n0 + n].reshape(-1, C).T, dM3[p], out=part)
+            dU[p] += part
+    G = WINOGRAD_G.astype(dt)
+    dw = np.einsum("ak,abco,bl->ockl", G, dU.reshape(4, 4, C, O), G)            # (O, C, 3, 3)
+    dx = None
+    if need_dx:
+        flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                 # (C, O, 3, 3)
+        dx, _ = conv3x3_winograd(grad_out, flipped, keep=False)
+    return dx, np.ascontiguousarray(dw, dtype=weight.dtype)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test-winograd", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+def test_unit_winograd():
+    """Winograd F(2, 3) gives the seven-loop convolution and module 09's gradients."""
+    r = np.random.default_rng(3)
+    w1 = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
+    U = winograd_weights(w1)
+    assert U.shape == (16, 1, 1), f"U must be (16, C, O), got {U.shape}"
+    np.testing.assert_allclose(U[:, 0, 0].reshape(4, 4), WINOGRAD_G @ w1[0, 0] @ WINOGRAD_G.T)
+    xp = r.standard_normal((1, 4, 4, 1))
+    V = np.zeros((4, 4, 1, 1, 1, 1))
+    winograd_tiles(xp, V)
+    np.testing.assert_allclose(V[:, :, 0, 0, 0, 0], WINOGRAD_BT @ xp[0, :, :, 0] @ WINOGRAD_BT.T, atol=1e-12)
+    for shape, O, dtype, tol in [((2, 8, 6, 4), 5, np.float64, 1e-10), ((3, 9, 8, 8), 4, np.float32, 1e-4)]:
+        x = r.standard_normal(shape).astype(dtype)
+        w = r.standard_normal((O, shape[1], 3, 3)).astype(dtype)
+        b = r.standard_normal(O).astype(dtype)
+        out, V = conv3x3_winograd(x, w, b)
+        ref = conv2d_loops(x, w, b, padding=1)
+        assert out.shape == ref.shape and out.dtype == dtype, f"expected {ref.shape} {dtype}, got {out.shape} {out.dtype}"
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+        fn = Conv2dFunction()
+        module_09(Conv2dFunction, "forward")(fn, x, w, stride=1, padding=1)
+        g = r.standard_normal(ref.shape).astype(dtype)
+        dx9, dw9 = module_09(Conv2dFunction, "backward")(fn, g)[:2]
+        dx, dw = conv3x3_winograd_backward(g, V, w)
+        assert dx.shape == x.shape and dw.shape == w.shape and dw.dtype == dtype, (dx.shape, dw.shape, dw.dtype)
+        np.testing.assert_allclose(dx, dx9, rtol=tol, atol=tol, err_msg="dx")
+        np.testing.assert_allclose(dw, dw9, rtol=tol, atol=tol * 10, err_msg="dw")
+    assert winograd_applies((1, 8, 4, 4), (2, 8, 3, 3), 1, 1)
+    assert not winograd_applies((1, 8, 5, 4), (2, 8, 3, 3), 1, 1), "odd H: im2col"
+    assert not winograd_applies((1, 8, 4, 4), (2, 8, 3, 3), 2, 1), "stride 2: im2col"
+    ### BEGIN HIDDEN TESTS
+    out, _ = conv3x3_winograd(np.ones((1, 8, 2, 2)), np.ones((1, 8, 3, 3)), keep=False)
+    np.testing.assert_allclose(out, 32)
+    ### END HIDDEN TESTS
+
+
+test_unit_winograd()
+
+# %% [markdown]
+# Measured on the milestone CNN's second layer at a small batch (16 images, 32 channels, 32x32),
+# forward and backward, against this module's im2col kernels (fastest of five runs each):
+
+# %%
+_xw = as_nchw(_rng.standard_normal((16, 32, 32, 32)).astype(np.float32))    # (16, 32, 32, 32), NHWC memory
+_ww = (_rng.standard_normal((32, 32, 3, 3)) * 0.06).astype(np.float32)
+_gw = as_nchw(_rng.standard_normal((16, 32, 32, 32)).astype(np.float32))
+_yi, _ci = conv2d_nhwc(_xw, _ww, None, 1, 1)
+_yw, _Vw = conv3x3_winograd(_xw, _ww)
+np.testing.assert_allclose(_yw, _yi, rtol=1e-4, atol=1e-4)
+_tw = {"im2col fwd": best_of(lambda: conv2d_nhwc(_xw, _ww, None, 1, 1), 5),
+       "winograd fwd": best_of(lambda: conv3x3_winograd(_xw, _ww), 5),
+       "im2col bwd": best_of(lambda: (channels_last(_gw).reshape(-1, 32).T @ _ci,
+                                      conv2d_input_grad(_gw, _ww, _xw.shape, 1, 1)), 5),
+       "winograd bwd": best_of(lambda: conv3x3_winograd_backward(_gw, _Vw, _ww), 5)}
+print(f"forward:  im2col + GEMM {_tw['im2col fwd'] * 1e3:6.2f} ms, Winograd {_tw['winograd fwd'] * 1e3:6.2f} ms "
+      f"({_tw['im2col fwd'] / _tw['winograd fwd']:.2f}x)")
+print(f"backward: im2col dW + transposed dx {_tw['im2col bwd'] * 1e3:6.2f} ms, Winograd {_tw['winograd bwd'] * 1e3:6.2f} ms "
+      f"({_tw['im2col bwd'] / _tw['winograd bwd']:.2f}x)")
+print(f"saved for backward: im2col cols {_ci.nbytes / 1e6:.1f} MB, Winograd V {_Vw.nbytes / 1e6:.1f} MB")
+
+# %% [markdown]
 # ## 6. Pooling by reshape, batch norm in fewer sweeps
 #
 # Max pooling with a 2x2 window and stride 2 (the milestone CNN's) has non-overlapping
@@ -780,8 +1064,12 @@ def _conv_forward(self, x, weight, bias=None, stride=1, padding=0):
     self.stride, self.padding = int(stride), int(padding)
     self.x_shape = x.shape
     self.has_bias = bias is not None
-    out, cols = conv2d_nhwc(x, weight, bias, self.stride, self.padding)
-    self.save_for_backward(cols, weight)
+    self.winograd = winograd_applies(x.shape, weight.shape, self.stride, self.padding)
+    if self.winograd:
+        out, saved = conv3x3_winograd(x, weight, bias)          # saved: V, the transformed input
+    else:
+        out, saved = conv2d_nhwc(x, weight, bias, self.stride, self.padding)   # saved: cols
+    self.save_for_backward(saved, weight)
     return out
 
 
@@ -790,6 +1078,11 @@ def _conv_backward(self, grad_out):
     O, C, KH, KW = weight.shape
     needs = getattr(self, "needs_input_grad", ())
     need_dx = bool(needs[0]) if len(needs) else True
+    if self.winograd:
+        dx, dw = conv3x3_winograd_backward(grad_out, cols, weight, need_dx)
+        if self.has_bias:
+            return dx, dw, grad_out.sum(axis=(0, 2, 3)).astype(weight.dtype, copy=False)
+        return dx, dw
     g2 = channels_last(grad_out).reshape(-1, O)                  # (N*L, O): a view when NHWC
     dw = (g2.T @ cols).reshape(O, KH, KW, C).transpose(0, 3, 1, 2)
     dw = np.ascontiguousarray(dw, dtype=weight.dtype)            # (O, C, KH, KW)
@@ -877,25 +1170,30 @@ def _install(on: bool) -> None:
 
 
 def _same_as_module_09() -> bool:
-    """One tiny conv -> batch norm -> max pool, forward and backward, with the installed methods
-    and with module 09's; True when every output and gradient agrees."""
+    """A tiny conv -> batch norm -> max pool, forward and backward, with the installed methods
+    and with module 09's, once for each conv path (Winograd; im2col with the transposed-
+    convolution input gradient; im2col with the scatter); True when every value agrees."""
     r = np.random.default_rng(0)
-    x = r.standard_normal((2, 3, 6, 6))
-    w, gamma, beta = r.standard_normal((4, 3, 3, 3)), r.standard_normal(4), r.standard_normal(4)
-    results = []
-    for methods in ({k: getattr(k[0], k[1]) for k in _KERNELS}, _ORIGINALS):
-        call = lambda cls, name, *a, **kw: methods[(cls, name)](*a, **kw)   # noqa: E731
-        conv, bn, pool = Conv2dFunction(), BatchNorm2dFunction(), MaxPool2dFunction()
-        y = call(Conv2dFunction, "forward", conv, x, w, stride=1, padding=1)
-        mean, var = batch_norm_stats(y)[:2] if methods is not _ORIGINALS else (y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3)))
-        z = call(BatchNorm2dFunction, "forward", bn, y, gamma, beta, mean=mean, var=var, training=True)
-        p = call(MaxPool2dFunction, "forward", pool, z, kernel_size=2)
-        g = np.linspace(-1, 1, p.size).reshape(p.shape)
-        (gz,) = call(MaxPool2dFunction, "backward", pool, g)
-        gy, dgamma, dbeta = call(BatchNorm2dFunction, "backward", bn, gz)
-        gx, dw = call(Conv2dFunction, "backward", conv, gy)
-        results.append([mean, var, p, gx, dw, dgamma, dbeta])
-    return all(np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(*results))
+    gamma, beta = r.standard_normal(4), r.standard_normal(4)
+    for C, stride in ((WINOGRAD_MIN_CHANNELS, 1), (3, 1), (3, 2)):
+        x, w = r.standard_normal((2, C, 6, 6)), r.standard_normal((4, C, 3, 3))
+        results = []
+        for methods in ({k: getattr(k[0], k[1]) for k in _KERNELS}, _ORIGINALS):
+            call = lambda cls, name, *a, **kw: methods[(cls, name)](*a, **kw)   # noqa: E731
+            conv, bn, pool = Conv2dFunction(), BatchNorm2dFunction(), MaxPool2dFunction()
+            y = call(Conv2dFunction, "forward", conv, x, w, stride=stride, padding=1)
+            mean, var = (batch_norm_stats(y)[:2] if methods is not _ORIGINALS
+                         else (y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3))))
+            z = call(BatchNorm2dFunction, "forward", bn, y, gamma, beta, mean=mean, var=var, training=True)
+            p = call(MaxPool2dFunction, "forward", pool, z, kernel_size=2)
+            g = np.linspace(-1, 1, p.size).reshape(p.shape)
+            (gz,) = call(MaxPool2dFunction, "backward", pool, g)
+            gy, dgamma, dbeta = call(BatchNorm2dFunction, "backward", bn, gz)
+            gx, dw = call(Conv2dFunction, "backward", conv, gy)
+            results.append([mean, var, p, gx, dw, dgamma, dbeta])
+        if not all(np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(*results)):
+            return False
+    return True
 
 
 def enable_acceleration() -> bool:

@@ -5,6 +5,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -192,7 +193,165 @@ def conv2d_input_grad(grad_out, weight, x_shape, stride=1, padding=0):
     return as_nchw((colsg @ wt.T).reshape(N, H, W, C))                           # (N, C, H, W) view
 
 
-# %% modules/18_acceleration/acceleration.py cell 31 (pool-bn-kernels)
+# %% modules/18_acceleration/acceleration.py cell 31 (workspace)
+_WORKSPACE = {}
+
+
+def workspace(name, shape, dtype):
+    """A scratch array reused from call to call: one per name, shape, dtype and thread.
+
+    Its contents are whatever the last user left; never return it or save it for backward."""
+    key = (name, tuple(shape), np.dtype(dtype), threading.get_ident())
+    buf = _WORKSPACE.get(key)
+    if buf is None:
+        buf = _WORKSPACE[key] = np.empty(shape, dtype)
+    return buf
+
+
+def clear_workspace() -> int:
+    """Free every workspace array; returns the bytes released."""
+    total = sum(b.nbytes for b in _WORKSPACE.values())
+    _WORKSPACE.clear()
+    return total
+
+
+WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # (4, 4)
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])       # (4, 3)
+WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])                                 # (2, 4)
+WINOGRAD_CHUNK_BYTES = 4 << 20     # the working set of one chunk of images (cache blocking)
+WINOGRAD_MIN_CHANNELS = 8          # fewer input channels: im2col (the GEMMs would be too thin)
+
+
+def winograd_applies(x_shape, w_shape, stride, padding) -> bool:
+    """True when conv3x3_winograd computes this convolution (and is worth it)."""
+    N, C, H, W = x_shape
+    return (tuple(w_shape[2:]) == (3, 3) and int(stride) == 1 and int(padding) == 1
+            and H % 2 == 0 and W % 2 == 0 and C >= WINOGRAD_MIN_CHANNELS)
+
+
+def _images_per_chunk(N, bytes_per_image):
+    return max(1, min(N, WINOGRAD_CHUNK_BYTES // max(1, bytes_per_image)))
+
+
+# %% modules/18_acceleration/acceleration.py cell 32 (winograd)
+def winograd_weights(weight):
+    """U = G w GT for every (o, c) filter: weight (O, C, 3, 3) -> U (16, C, O), position p = 4a + b.
+
+    HINT: np.einsum("ak,ockl,bl->abco", G, weight, G) with G = WINOGRAD_G, then reshape.
+    """
+    O, C = weight.shape[:2]
+    G = WINOGRAD_G.astype(weight.dtype)
+    return np.einsum("ak,ockl,bl->abco", G, weight, G).reshape(16, C, O)
+
+
+def winograd_tiles(xp, V):
+    """Input transform BT d B of every 4x4 tile (stride 2) of a padded channels-last chunk.
+
+    xp (n, 2T+2, 2S+2, C); V (4, 4, n, T, S, C) is written in place (V[a, b] = position 4a + b).
+    HINTS:
+      - rows first: r[a] = xp[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
+        R[0] = r0 - r2, R[1] = r1 + r2, R[2] = r2 - r1, R[3] = r1 - r3 (the rows of BT),
+        written with np.subtract/np.add(..., out=R[i]) into workspace("winograd rows", ...)
+      - then the same four combinations of the columns R[a][:, :, b:b + 2S:2], out=V[a, i]
+    """
+    n, _, W2, C = xp.shape
+    T, S = V.shape[3], V.shape[4]
+    r = [xp[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2S+2, C)
+    R = workspace("winograd rows", (4, n, T, W2, C), xp.dtype)
+    np.subtract(r[0], r[2], out=R[0])
+    np.add(r[1], r[2], out=R[1])
+    np.subtract(r[2], r[1], out=R[2])
+    np.subtract(r[1], r[3], out=R[3])
+    for a in range(4):
+        c = [R[a][:, :, b:b + 2 * S:2] for b in range(4)]              # 4 views (n, T, S, C)
+        np.subtract(c[0], c[2], out=V[a, 0])
+        np.add(c[1], c[2], out=V[a, 1])
+        np.subtract(c[2], c[1], out=V[a, 2])
+        np.subtract(c[1], c[3], out=V[a, 3])
+
+
+def conv3x3_winograd(x, weight, bias=None, keep=True):
+    """3x3, stride 1, padding 1 convolution by Winograd F(2, 3), a chunk of images at a time.
+
+    x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3). Returns (out, V): out a logical
+    (N, O, H, W) view of new channels-last memory, V (16, N*H/2*W/2, C) the transformed input
+    (what the weight gradient needs; None when keep=False).
+    HINTS, per chunk of n images (workspace arrays, except V and out):
+      - xp (n, H+2, W+2, C): zero the border, copy the chunk inside; winograd_tiles(xp, V's chunk)
+      - M[p] = V[p] @ U[p] for the 16 positions (np.matmul(..., out=M[p]))
+      - the 2x2 output tiles: np.kron(WINOGRAD_AT, WINOGRAD_AT) (4, 16) @ M.reshape(16, -1),
+        reshaped (2, 2, n, T, S, O) and transposed into out (N, T, 2, S, 2, O)
+    """
+    N, C, H, W = x.shape
+    O = weight.shape[0]
+    T, S = H // 2, W // 2
+    xh = channels_last(x)
+    U = winograd_weights(weight).astype(x.dtype, copy=False)                     # (16, C, O)
+    A2 = np.kron(WINOGRAD_AT, WINOGRAD_AT).astype(x.dtype)                       # (4, 16)
+    V = np.empty((4, 4, N, T, S, C), x.dtype) if keep else None
+    out = np.empty((N, T, 2, S, 2, O), x.dtype)
+    per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
+    step = _images_per_chunk(N, per_image)
+    for n0 in range(0, N, step):
+        n = min(step, N - n0)
+        xp = workspace("winograd pad", (n, H + 2, W + 2, C), x.dtype)           # (n, H+2, W+2, C)
+        xp[:, 0] = 0
+        xp[:, H + 1] = 0
+        xp[:, :, 0] = 0
+        xp[:, :, W + 1] = 0
+        xp[:, 1:H + 1, 1:W + 1] = xh[n0:n0 + n]
+        Vc = V[:, :, n0:n0 + n] if keep else workspace("winograd V", (4, 4, n, T, S, C), x.dtype)
+        winograd_tiles(xp, Vc)
+        M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
+        for p in range(16):
+            np.matmul(Vc[p // 4, p % 4].reshape(n * T * S, C), U[p], out=M[p])
+        Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
+        np.matmul(A2, M.reshape(16, -1), out=Y)
+        out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
+    out = out.reshape(N, H, W, O)
+    if bias is not None:
+        out += bias
+    return as_nchw(out), (V.reshape(16, N * T * S, C) if keep else None)
+
+
+def conv3x3_winograd_backward(grad_out, V, weight, need_dx=True):
+    """(dx or None, dw) of conv3x3_winograd from its saved V. grad_out: logical (N, O, H, W).
+
+    HINTS, per chunk of images:
+      - the 2x2 tiles of the gradient, gt (2, 2, n, T, S, O), then dM = kron(AT, AT).T @ gt (16, tiles, O)
+      - dU[p] += V[p]'s chunk .T @ dM[p]; at the end dw = GT dU G (np.einsum "ak,abco,bl->ockl")
+      - dx = conv3x3_winograd(grad_out, weight flipped in both spatial axes and with O and C swapped)
+    """
+    N, O, H, W = grad_out.shape
+    C = weight.shape[1]
+    T, S = H // 2, W // 2
+    dt = grad_out.dtype
+    g6 = channels_last(grad_out).reshape(N, T, 2, S, 2, O)                       # (N, T, 2, S, 2, O)
+    A2T = np.kron(WINOGRAD_AT, WINOGRAD_AT).T.astype(dt)                         # (16, 4)
+    V4 = V.reshape(16, N, T * S, C)
+    dU = np.zeros((16, C, O), dt)
+    part = workspace("winograd dU", (C, O), dt)
+    step = _images_per_chunk(N, grad_out.itemsize * 20 * T * S * O)
+    for n0 in range(0, N, step):
+        n = min(step, N - n0)
+        gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
+        np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
+        dM = workspace("winograd dM", (16, n * T * S * O), dt)
+        np.matmul(A2T, gt.reshape(4, -1), out=dM)
+        dM3 = dM.reshape(16, n * T * S, O)
+        for p in range(16):
+            np.matmul(V4[p, n0:n0 + n].reshape(-1, C).T, dM3[p], out=part)
+            dU[p] += part
+    G = WINOGRAD_G.astype(dt)
+    dw = np.einsum("ak,abco,bl->ockl", G, dU.reshape(4, 4, C, O), G)            # (O, C, 3, 3)
+    dx = None
+    if need_dx:
+        flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                 # (C, O, 3, 3)
+        dx, _ = conv3x3_winograd(grad_out, flipped, keep=False)
+    return dx, np.ascontiguousarray(dw, dtype=weight.dtype)
+
+
+# %% modules/18_acceleration/acceleration.py cell 37 (pool-bn-kernels)
 def max_pool_reshape(x, k):
     """Max over non-overlapping k x k windows (stride k): x (N, C, H, W) -> (out, x6).
 
@@ -261,14 +420,18 @@ def batch_norm_backward(grad_out, xhat, gamma, invstd, training=True):
     return as_nchw(dx), dgamma, dbeta
 
 
-# %% modules/18_acceleration/acceleration.py cell 34 (dispatch)
+# %% modules/18_acceleration/acceleration.py cell 40 (dispatch)
 def _conv_forward(self, x, weight, bias=None, stride=1, padding=0):
     _check_input(x, "Conv2d", weight.shape[1])
     self.stride, self.padding = int(stride), int(padding)
     self.x_shape = x.shape
     self.has_bias = bias is not None
-    out, cols = conv2d_nhwc(x, weight, bias, self.stride, self.padding)
-    self.save_for_backward(cols, weight)
+    self.winograd = winograd_applies(x.shape, weight.shape, self.stride, self.padding)
+    if self.winograd:
+        out, saved = conv3x3_winograd(x, weight, bias)          # saved: V, the transformed input
+    else:
+        out, saved = conv2d_nhwc(x, weight, bias, self.stride, self.padding)   # saved: cols
+    self.save_for_backward(saved, weight)
     return out
 
 
@@ -277,6 +440,11 @@ def _conv_backward(self, grad_out):
     O, C, KH, KW = weight.shape
     needs = getattr(self, "needs_input_grad", ())
     need_dx = bool(needs[0]) if len(needs) else True
+    if self.winograd:
+        dx, dw = conv3x3_winograd_backward(grad_out, cols, weight, need_dx)
+        if self.has_bias:
+            return dx, dw, grad_out.sum(axis=(0, 2, 3)).astype(weight.dtype, copy=False)
+        return dx, dw
     g2 = channels_last(grad_out).reshape(-1, O)                  # (N*L, O): a view when NHWC
     dw = (g2.T @ cols).reshape(O, KH, KW, C).transpose(0, 3, 1, 2)
     dw = np.ascontiguousarray(dw, dtype=weight.dtype)            # (O, C, KH, KW)
@@ -364,25 +532,30 @@ def _install(on: bool) -> None:
 
 
 def _same_as_module_09() -> bool:
-    """One tiny conv -> batch norm -> max pool, forward and backward, with the installed methods
-    and with module 09's; True when every output and gradient agrees."""
+    """A tiny conv -> batch norm -> max pool, forward and backward, with the installed methods
+    and with module 09's, once for each conv path (Winograd; im2col with the transposed-
+    convolution input gradient; im2col with the scatter); True when every value agrees."""
     r = np.random.default_rng(0)
-    x = r.standard_normal((2, 3, 6, 6))
-    w, gamma, beta = r.standard_normal((4, 3, 3, 3)), r.standard_normal(4), r.standard_normal(4)
-    results = []
-    for methods in ({k: getattr(k[0], k[1]) for k in _KERNELS}, _ORIGINALS):
-        call = lambda cls, name, *a, **kw: methods[(cls, name)](*a, **kw)   # noqa: E731
-        conv, bn, pool = Conv2dFunction(), BatchNorm2dFunction(), MaxPool2dFunction()
-        y = call(Conv2dFunction, "forward", conv, x, w, stride=1, padding=1)
-        mean, var = batch_norm_stats(y)[:2] if methods is not _ORIGINALS else (y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3)))
-        z = call(BatchNorm2dFunction, "forward", bn, y, gamma, beta, mean=mean, var=var, training=True)
-        p = call(MaxPool2dFunction, "forward", pool, z, kernel_size=2)
-        g = np.linspace(-1, 1, p.size).reshape(p.shape)
-        (gz,) = call(MaxPool2dFunction, "backward", pool, g)
-        gy, dgamma, dbeta = call(BatchNorm2dFunction, "backward", bn, gz)
-        gx, dw = call(Conv2dFunction, "backward", conv, gy)
-        results.append([mean, var, p, gx, dw, dgamma, dbeta])
-    return all(np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(*results))
+    gamma, beta = r.standard_normal(4), r.standard_normal(4)
+    for C, stride in ((WINOGRAD_MIN_CHANNELS, 1), (3, 1), (3, 2)):
+        x, w = r.standard_normal((2, C, 6, 6)), r.standard_normal((4, C, 3, 3))
+        results = []
+        for methods in ({k: getattr(k[0], k[1]) for k in _KERNELS}, _ORIGINALS):
+            call = lambda cls, name, *a, **kw: methods[(cls, name)](*a, **kw)   # noqa: E731
+            conv, bn, pool = Conv2dFunction(), BatchNorm2dFunction(), MaxPool2dFunction()
+            y = call(Conv2dFunction, "forward", conv, x, w, stride=stride, padding=1)
+            mean, var = (batch_norm_stats(y)[:2] if methods is not _ORIGINALS
+                         else (y.mean(axis=(0, 2, 3)), y.var(axis=(0, 2, 3))))
+            z = call(BatchNorm2dFunction, "forward", bn, y, gamma, beta, mean=mean, var=var, training=True)
+            p = call(MaxPool2dFunction, "forward", pool, z, kernel_size=2)
+            g = np.linspace(-1, 1, p.size).reshape(p.shape)
+            (gz,) = call(MaxPool2dFunction, "backward", pool, g)
+            gy, dgamma, dbeta = call(BatchNorm2dFunction, "backward", bn, gz)
+            gx, dw = call(Conv2dFunction, "backward", conv, gy)
+            results.append([mean, var, p, gx, dw, dgamma, dbeta])
+        if not all(np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(*results)):
+            return False
+    return True
 
 
 def enable_acceleration() -> bool:
@@ -429,7 +602,7 @@ def accelerated(on: bool = True):
             disable_acceleration()
 
 
-# %% modules/18_acceleration/acceleration.py cell 39 (blas-threads)
+# %% modules/18_acceleration/acceleration.py cell 45 (blas-threads)
 def _openblas_calls():
     """(set, get) of the OpenBLAS that NumPy loaded, or None when it cannot be found."""
     here = os.path.dirname(np.__file__)
