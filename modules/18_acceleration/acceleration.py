@@ -716,27 +716,47 @@ def winograd_weights(weight):
     ### END SOLUTION
 
 
-def winograd_tiles(xp, V):
-    """Input transform BT d B of every 4x4 tile (stride 2) of a padded channels-last chunk.
+def padded_split_columns(xh, n0, n):
+    """Images n0..n0+n of a channels-last batch xh (N, H, W, C), zero-padded by 1, with the
+    padded columns split into even and odd: xq (n, H+2, 2, W/2+1, C), xq[:, i, j, s] = xpad[:, i, 2s+j].
 
-    xp (n, 2T+2, 2S+2, C); V (4, 4, n, T, S, C) is written in place (V[a, b] = position 4a + b).
+    Picking every other column of xpad (what the tile transform does 16 times) becomes one
+    contiguous block of xq instead of runs of C floats. A workspace array (provided)."""
+    _, H, W, C = xh.shape
+    S = W // 2
+    xq = workspace("winograd pad", (n, H + 2, 2, S + 1, C), xh.dtype)          # (n, H+2, 2, S+1, C)
+    xq[:, 0] = 0
+    xq[:, H + 1] = 0
+    xq[:, 1:H + 1, 0, 0] = 0                                                   # padded column 0
+    xq[:, 1:H + 1, 1, S] = 0                                                   # padded column W+1
+    xq[:, 1:H + 1, 1, :S] = xh[n0:n0 + n, :, 0::2]                             # padded columns 1, 3, ..., W-1
+    xq[:, 1:H + 1, 0, 1:] = xh[n0:n0 + n, :, 1::2]                             # padded columns 2, 4, ..., W
+    return xq
+
+
+def winograd_tiles(xq, V):
+    """Input transform BT d B of every 4x4 tile (stride 2) of a padded chunk.
+
+    xq (n, 2T+2, 2, S+1, C) from padded_split_columns; V (4, 4, n, T, S, C) is written in place
+    (V[a, b] is position 4a + b). Column 2s + j of the padded image is xq[:, :, j, s].
     HINTS:
-      - rows first: r[a] = xp[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
+      - rows first: r[a] = xq[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
         R[0] = r0 - r2, R[1] = r1 + r2, R[2] = r2 - r1, R[3] = r1 - r3 (the rows of BT),
         written with np.subtract/np.add(..., out=R[i]) into workspace("winograd rows", ...)
-      - then the same four combinations of the columns R[a][:, :, b:b + 2S:2], out=V[a, i]
+      - then the same four combinations of the columns 2s + b of R[a]:
+        b = 0, 1, 2, 3 are R[a][:, :, 0, :S], R[a][:, :, 1, :S], R[a][:, :, 0, 1:], R[a][:, :, 1, 1:]
     """
-    n, _, W2, C = xp.shape
+    n, H2, _, S1, C = xq.shape
     T, S = V.shape[3], V.shape[4]
     ### BEGIN SOLUTION
-    r = [xp[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2S+2, C)
-    R = workspace("winograd rows", (4, n, T, W2, C), xp.dtype)
+    r = [xq[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2, S+1, C)
+    R = workspace("winograd rows", (4, n, T, 2, S1, C), xq.dtype)
     np.subtract(r[0], r[2], out=R[0])
     np.add(r[1], r[2], out=R[1])
     np.subtract(r[2], r[1], out=R[2])
     np.subtract(r[1], r[3], out=R[3])
     for a in range(4):
-        c = [R[a][:, :, b:b + 2 * S:2] for b in range(4)]              # 4 views (n, T, S, C)
+        c = [R[a][:, :, 0, :S], R[a][:, :, 1, :S], R[a][:, :, 0, 1:], R[a][:, :, 1, 1:]]   # (n, T, S, C)
         np.subtract(c[0], c[2], out=V[a, 0])
         np.add(c[1], c[2], out=V[a, 1])
         np.subtract(c[2], c[1], out=V[a, 2])
@@ -744,17 +764,16 @@ def winograd_tiles(xp, V):
     ### END SOLUTION
 
 
-def conv3x3_winograd(x, weight, bias=None, keep=True):
+def conv3x3_winograd(x, weight, bias=None):
     """3x3, stride 1, padding 1 convolution by Winograd F(2, 3), a chunk of images at a time.
 
-    x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3). Returns (out, V): out a logical
-    (N, O, H, W) view of new channels-last memory, V (16, N*H/2*W/2, C) the transformed input
-    (what the weight gradient needs; None when keep=False).
-    HINTS, per chunk of n images (workspace arrays, except V and out):
-      - xp (n, H+2, W+2, C): zero the border, copy the chunk inside; winograd_tiles(xp, V's chunk)
+    x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3); bias (O,) or None. Returns a
+    logical (N, O, H, W) view of new channels-last memory.
+    HINTS, per chunk of n images (every array a workspace one, except the output):
+      - winograd_tiles(padded_split_columns(channels_last(x), n0, n), V) with V (4, 4, n, T, S, C)
       - M[p] = V[p] @ U[p] for the 16 positions (np.matmul(..., out=M[p]))
       - the 2x2 output tiles: np.kron(WINOGRAD_AT, WINOGRAD_AT) (4, 16) @ M.reshape(16, -1),
-        reshaped (2, 2, n, T, S, O) and transposed into out (N, T, 2, S, 2, O)
+        reshaped (2, 2, n, T, S, O) and transposed into out[n0:n0 + n], out (N, T, 2, S, 2, O)
     """
     N, C, H, W = x.shape
     O = weight.shape[0]
@@ -763,68 +782,65 @@ def conv3x3_winograd(x, weight, bias=None, keep=True):
     ### BEGIN SOLUTION
     U = winograd_weights(weight).astype(x.dtype, copy=False)                     # (16, C, O)
     A2 = np.kron(WINOGRAD_AT, WINOGRAD_AT).astype(x.dtype)                       # (4, 16)
-    V = np.empty((4, 4, N, T, S, C), x.dtype) if keep else None
     out = np.empty((N, T, 2, S, 2, O), x.dtype)
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
     step = _images_per_chunk(N, per_image)
     for n0 in range(0, N, step):
         n = min(step, N - n0)
-        xp = workspace("winograd pad", (n, H + 2, W + 2, C), x.dtype)           # (n, H+2, W+2, C)
-        xp[:, 0] = 0
-        xp[:, H + 1] = 0
-        xp[:, :, 0] = 0
-        xp[:, :, W + 1] = 0
-        xp[:, 1:H + 1, 1:W + 1] = xh[n0:n0 + n]
-        Vc = V[:, :, n0:n0 + n] if keep else workspace("winograd V", (4, 4, n, T, S, C), x.dtype)
-        winograd_tiles(xp, Vc)
+        V = workspace("winograd V", (16, n * T * S, C), x.dtype)                # (16, tiles, C)
+        winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
         for p in range(16):
-            np.matmul(Vc[p // 4, p % 4].reshape(n * T * S, C), U[p], out=M[p])
+            np.matmul(V[p], U[p], out=M[p])
         Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
         np.matmul(A2, M.reshape(16, -1), out=Y)
         out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
     out = out.reshape(N, H, W, O)
     if bias is not None:
         out += bias
-    return as_nchw(out), (V.reshape(16, N * T * S, C) if keep else None)
+    return as_nchw(out)
     ### END SOLUTION
 
 
-def conv3x3_winograd_backward(grad_out, V, weight, need_dx=True):
-    """(dx or None, dw) of conv3x3_winograd from its saved V. grad_out: logical (N, O, H, W).
+def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
+    """(dx or None, dw) of conv3x3_winograd(x, weight). grad_out: logical (N, O, H, W).
 
+    The transformed input V is recomputed chunk by chunk (in the cache) instead of being saved
+    by the forward pass (4x the input, written to and read back from main memory).
     HINTS, per chunk of images:
-      - the 2x2 tiles of the gradient, gt (2, 2, n, T, S, O), then dM = kron(AT, AT).T @ gt (16, tiles, O)
-      - dU[p] += V[p]'s chunk .T @ dM[p]; at the end dw = GT dU G (np.einsum "ak,abco,bl->ockl")
-      - dx = conv3x3_winograd(grad_out, weight flipped in both spatial axes and with O and C swapped)
+      - V of the chunk as in the forward pass; the 2x2 tiles of the gradient, gt (2, 2, n, T, S, O)
+      - dM = kron(AT, AT).T (16, 4) @ gt.reshape(4, -1): (16, tiles, O)
+      - dU[p] += V[p].T @ dM[p]; at the end dw = GT dU G (np.einsum "ak,abco,bl->ockl")
+      - dx = conv3x3_winograd(grad_out, weight flipped in both spatial axes, O and C swapped)
     """
     N, O, H, W = grad_out.shape
     C = weight.shape[1]
     T, S = H // 2, W // 2
     dt = grad_out.dtype
     ### BEGIN SOLUTION
+    xh = channels_last(x)
     g6 = channels_last(grad_out).reshape(N, T, 2, S, 2, O)                       # (N, T, 2, S, 2, O)
     A2T = np.kron(WINOGRAD_AT, WINOGRAD_AT).T.astype(dt)                         # (16, 4)
-    V4 = V.reshape(16, N, T * S, C)
     dU = np.zeros((16, C, O), dt)
-    part = workspace("winograd dU", (C, O), dt)
-    step = _images_per_chunk(N, grad_out.itemsize * 20 * T * S * O)
+    part = workspace("winograd dU", (16, C, O), dt)
+    per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * C + 20 * T * S * O)
+    step = _images_per_chunk(N, per_image)
     for n0 in range(0, N, step):
         n = min(step, N - n0)
+        V = workspace("winograd V", (16, n * T * S, C), x.dtype)
+        winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
         np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
-        dM = workspace("winograd dM", (16, n * T * S * O), dt)
-        np.matmul(A2T, gt.reshape(4, -1), out=dM)
-        dM3 = dM.reshape(16, n * T * S, O)
-        for p in range(16):
-            np.matmul(V4[p, n0:n0 + n].reshape(-1, C).T, dM3[p], out=part)
-            dU[p] += part
+        dM = workspace("winograd dM", (16, n * T * S, O), dt)
+        np.matmul(A2T, gt.reshape(4, -1), out=dM.reshape(16, -1))
+        np.matmul(V.transpose(0, 2, 1), dM, out=part)                            # 16 GEMMs
+        dU += part
     G = WINOGRAD_G.astype(dt)
     dw = np.einsum("ak,abco,bl->ockl", G, dU.reshape(4, 4, C, O), G)            # (O, C, 3, 3)
     dx = None
     if need_dx:
         flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                 # (C, O, 3, 3)
-        dx, _ = conv3x3_winograd(grad_out, flipped, keep=False)
+        dx = conv3x3_winograd(grad_out, flipped)
     return dx, np.ascontiguousarray(dw, dtype=weight.dtype)
     ### END SOLUTION
 
@@ -837,15 +853,19 @@ def test_unit_winograd():
     U = winograd_weights(w1)
     assert U.shape == (16, 1, 1), f"U must be (16, C, O), got {U.shape}"
     np.testing.assert_allclose(U[:, 0, 0].reshape(4, 4), WINOGRAD_G @ w1[0, 0] @ WINOGRAD_G.T)
-    xp = r.standard_normal((1, 4, 4, 1))
+    xh = r.standard_normal((1, 2, 2, 1))                                        # one image, C = 1
+    xq = padded_split_columns(xh, 0, 1)
+    assert xq.shape == (1, 4, 2, 2, 1), xq.shape
+    d = np.pad(xh[0, :, :, 0], 1)                                               # the 4x4 padded tile
+    np.testing.assert_array_equal(xq[0, :, :, :, 0].transpose(0, 2, 1).reshape(4, 4), d)
     V = np.zeros((4, 4, 1, 1, 1, 1))
-    winograd_tiles(xp, V)
-    np.testing.assert_allclose(V[:, :, 0, 0, 0, 0], WINOGRAD_BT @ xp[0, :, :, 0] @ WINOGRAD_BT.T, atol=1e-12)
+    winograd_tiles(xq, V)
+    np.testing.assert_allclose(V[:, :, 0, 0, 0, 0], WINOGRAD_BT @ d @ WINOGRAD_BT.T, atol=1e-12)
     for shape, O, dtype, tol in [((2, 8, 6, 4), 5, np.float64, 1e-10), ((3, 9, 8, 8), 4, np.float32, 1e-4)]:
         x = r.standard_normal(shape).astype(dtype)
         w = r.standard_normal((O, shape[1], 3, 3)).astype(dtype)
         b = r.standard_normal(O).astype(dtype)
-        out, V = conv3x3_winograd(x, w, b)
+        out = conv3x3_winograd(x, w, b)
         ref = conv2d_loops(x, w, b, padding=1)
         assert out.shape == ref.shape and out.dtype == dtype, f"expected {ref.shape} {dtype}, got {out.shape} {out.dtype}"
         np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
@@ -853,7 +873,7 @@ def test_unit_winograd():
         module_09(Conv2dFunction, "forward")(fn, x, w, stride=1, padding=1)
         g = r.standard_normal(ref.shape).astype(dtype)
         dx9, dw9 = module_09(Conv2dFunction, "backward")(fn, g)[:2]
-        dx, dw = conv3x3_winograd_backward(g, V, w)
+        dx, dw = conv3x3_winograd_backward(g, x, w)
         assert dx.shape == x.shape and dw.shape == w.shape and dw.dtype == dtype, (dx.shape, dw.shape, dw.dtype)
         np.testing.assert_allclose(dx, dx9, rtol=tol, atol=tol, err_msg="dx")
         np.testing.assert_allclose(dw, dw9, rtol=tol, atol=tol * 10, err_msg="dw")
@@ -861,7 +881,7 @@ def test_unit_winograd():
     assert not winograd_applies((1, 8, 5, 4), (2, 8, 3, 3), 1, 1), "odd H: im2col"
     assert not winograd_applies((1, 8, 4, 4), (2, 8, 3, 3), 2, 1), "stride 2: im2col"
     ### BEGIN HIDDEN TESTS
-    out, _ = conv3x3_winograd(np.ones((1, 8, 2, 2)), np.ones((1, 8, 3, 3)), keep=False)
+    out = conv3x3_winograd(np.ones((1, 8, 2, 2)), np.ones((1, 8, 3, 3)))
     np.testing.assert_allclose(out, 32)
     ### END HIDDEN TESTS
 
@@ -877,18 +897,19 @@ _xw = as_nchw(_rng.standard_normal((16, 32, 32, 32)).astype(np.float32))    # (1
 _ww = (_rng.standard_normal((32, 32, 3, 3)) * 0.06).astype(np.float32)
 _gw = as_nchw(_rng.standard_normal((16, 32, 32, 32)).astype(np.float32))
 _yi, _ci = conv2d_nhwc(_xw, _ww, None, 1, 1)
-_yw, _Vw = conv3x3_winograd(_xw, _ww)
+_yw = conv3x3_winograd(_xw, _ww)
 np.testing.assert_allclose(_yw, _yi, rtol=1e-4, atol=1e-4)
 _tw = {"im2col fwd": best_of(lambda: conv2d_nhwc(_xw, _ww, None, 1, 1), 5),
        "winograd fwd": best_of(lambda: conv3x3_winograd(_xw, _ww), 5),
        "im2col bwd": best_of(lambda: (channels_last(_gw).reshape(-1, 32).T @ _ci,
                                       conv2d_input_grad(_gw, _ww, _xw.shape, 1, 1)), 5),
-       "winograd bwd": best_of(lambda: conv3x3_winograd_backward(_gw, _Vw, _ww), 5)}
+       "winograd bwd": best_of(lambda: conv3x3_winograd_backward(_gw, _xw, _ww), 5)}
 print(f"forward:  im2col + GEMM {_tw['im2col fwd'] * 1e3:6.2f} ms, Winograd {_tw['winograd fwd'] * 1e3:6.2f} ms "
       f"({_tw['im2col fwd'] / _tw['winograd fwd']:.2f}x)")
 print(f"backward: im2col dW + transposed dx {_tw['im2col bwd'] * 1e3:6.2f} ms, Winograd {_tw['winograd bwd'] * 1e3:6.2f} ms "
       f"({_tw['im2col bwd'] / _tw['winograd bwd']:.2f}x)")
-print(f"saved for backward: im2col cols {_ci.nbytes / 1e6:.1f} MB, Winograd V {_Vw.nbytes / 1e6:.1f} MB")
+print(f"saved for backward: im2col cols {_ci.nbytes / 1e6:.1f} MB, Winograd only the input x "
+      f"{_xw.nbytes / 1e6:.1f} MB; its workspace now {sum(b.nbytes for b in _WORKSPACE.values()) / 1e6:.1f} MB")
 
 # %% [markdown]
 # ## 6. Pooling by reshape, batch norm in fewer sweeps
@@ -1066,7 +1087,7 @@ def _conv_forward(self, x, weight, bias=None, stride=1, padding=0):
     self.has_bias = bias is not None
     self.winograd = winograd_applies(x.shape, weight.shape, self.stride, self.padding)
     if self.winograd:
-        out, saved = conv3x3_winograd(x, weight, bias)          # saved: V, the transformed input
+        out, saved = conv3x3_winograd(x, weight, bias), x       # saved: the input itself
     else:
         out, saved = conv2d_nhwc(x, weight, bias, self.stride, self.padding)   # saved: cols
     self.save_for_backward(saved, weight)
