@@ -661,6 +661,78 @@ print(f"backward: module 09 {_t['bwd 09'] * 1e3:6.2f} ms, yours dW {_t['dW 18'] 
 # It needs stride 1, padding 1, a 3x3 kernel and even H and W; with few input channels (the
 # first layer's 3) the GEMMs are too thin to gain, so `Conv2d` keeps im2col there.
 
+# %% nbgrader={"grade": false, "grade_id": "blas-threads", "locked": true, "schema_version": 3, "solution": false}
+#| export
+_OPENBLAS = []
+
+
+def _openblas_calls():
+    """(set, get) of the OpenBLAS that NumPy loaded, or None when it cannot be found (cached)."""
+    if not _OPENBLAS:
+        _OPENBLAS.append(_find_openblas())
+    return _OPENBLAS[0]
+
+
+def _find_openblas():
+    here = os.path.dirname(np.__file__)
+    for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
+                       + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for stem in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                setter = getattr(lib, f"{stem}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{stem}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    getter.restype = ctypes.c_int
+                    return setter, getter
+    return None
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with ``n`` OpenBLAS threads (yields the count in effect, None if unknown)."""
+    calls = _openblas_calls()
+    if calls is None:
+        yield None
+        return
+    setter, getter = calls
+    before = getter()
+    setter(int(n))
+    try:
+        yield getter()
+    finally:
+        setter(before)
+
+
+
+
+def conv_threads() -> int:
+    """How many threads the Winograd convolution splits its chunks over: the BLAS thread count
+    in effect (so OPENBLAS_NUM_THREADS and blas_threads(n) are the one knob), at most the cores."""
+    calls = _openblas_calls()
+    return max(1, min(calls[1]() if calls else 1, os.cpu_count() or 1))
+
+
+_POOL = {}
+
+
+def parallel_chunks(fn, N, step):
+    """fn(n0, n) for the chunks n0 = 0, step, 2*step, ... of N images, spread over conv_threads()
+    threads (NumPy's ufuncs and BLAS release the GIL); BLAS runs one thread inside each.
+    Returns the list of fn's results."""
+    starts = list(range(0, N, step))
+    k = min(conv_threads(), len(starts))
+    if k <= 1:
+        return [fn(n0, min(step, N - n0)) for n0 in starts]
+    from concurrent.futures import ThreadPoolExecutor
+    pool = _POOL.get(k) or _POOL.setdefault(k, ThreadPoolExecutor(k, thread_name_prefix="tinytorch-conv"))
+    with blas_threads(1):
+        return list(pool.map(lambda n0: fn(n0, min(step, N - n0)), starts))
+
+
 # %% nbgrader={"grade": false, "grade_id": "workspace", "locked": true, "schema_version": 3, "solution": false}
 #| export
 _WORKSPACE = {}
@@ -784,9 +856,8 @@ def conv3x3_winograd(x, weight, bias=None):
     A2 = np.kron(WINOGRAD_AT, WINOGRAD_AT).astype(x.dtype)                       # (4, 16)
     out = np.empty((N, T, 2, S, 2, O), x.dtype)
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
-    step = _images_per_chunk(N, per_image)
-    for n0 in range(0, N, step):
-        n = min(step, N - n0)
+
+    def chunk(n0, n):                                                            # images n0..n0+n
         V = workspace("winograd V", (16, n * T * S, C), x.dtype)                # (16, tiles, C)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
@@ -795,6 +866,8 @@ def conv3x3_winograd(x, weight, bias=None):
         Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
         np.matmul(A2, M.reshape(16, -1), out=Y)
         out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
+
+    parallel_chunks(chunk, N, _images_per_chunk(N, per_image))
     out = out.reshape(N, H, W, O)
     if bias is not None:
         out += bias
@@ -821,20 +894,18 @@ def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
     xh = channels_last(x)
     g6 = channels_last(grad_out).reshape(N, T, 2, S, 2, O)                       # (N, T, 2, S, 2, O)
     A2T = np.kron(WINOGRAD_AT, WINOGRAD_AT).T.astype(dt)                         # (16, 4)
-    dU = np.zeros((16, C, O), dt)
-    part = workspace("winograd dU", (16, C, O), dt)
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * C + 20 * T * S * O)
-    step = _images_per_chunk(N, per_image)
-    for n0 in range(0, N, step):
-        n = min(step, N - n0)
+
+    def chunk(n0, n):                                                            # dU of images n0..n0+n
         V = workspace("winograd V", (16, n * T * S, C), x.dtype)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
         np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
         dM = workspace("winograd dM", (16, n * T * S, O), dt)
         np.matmul(A2T, gt.reshape(4, -1), out=dM.reshape(16, -1))
-        np.matmul(V.transpose(0, 2, 1), dM, out=part)                            # 16 GEMMs
-        dU += part
+        return np.matmul(V.transpose(0, 2, 1), dM)                               # 16 GEMMs: (16, C, O)
+
+    dU = sum(parallel_chunks(chunk, N, _images_per_chunk(N, per_image)))        # (16, C, O)
     G = WINOGRAD_G.astype(dt)
     dw = np.einsum("ak,abco,bl->ockl", G, dU.reshape(4, 4, C, O), G)            # (O, C, 3, 3)
     dx = None
@@ -1139,10 +1210,7 @@ def _bn_layer_forward(self, x):
     centered = None
     if self.training:
         mean, var, centered = batch_norm_stats(x.data)
-        M = x.data.size // x.data.shape[1]
-        m = self.momentum
-        self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
-        self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (M / max(M - 1, 1))
+        self.update_running_stats(mean, var, x.data.size // x.data.shape[1])   # module 09's
     else:
         mean, var = self.running_mean.data, self.running_var.data
     return BatchNorm2dFunction.apply(x, self.weight, self.bias, mean=mean, var=var,
@@ -1359,45 +1427,9 @@ print(f"milestone CNN, batch 16, one training step (median of 4 interleaved roun
 #
 # OpenBLAS splits a large matrix product over threads; NumPy's element-wise operations run on
 # one. On a two-core machine the second core can at best halve the GEMMs, and only when nobody
-# else is using it. `blas_threads(n)` (provided; it asks NumPy's OpenBLAS through `ctypes`, and
-# does nothing where that library is not found) sets the count for a block:
-
-# %% nbgrader={"grade": false, "grade_id": "blas-threads", "locked": true, "schema_version": 3, "solution": false}
-#| export
-def _openblas_calls():
-    """(set, get) of the OpenBLAS that NumPy loaded, or None when it cannot be found."""
-    here = os.path.dirname(np.__file__)
-    for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
-                       + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for stem in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{stem}set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{stem}get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    getter.restype = ctypes.c_int
-                    return setter, getter
-    return None
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with ``n`` OpenBLAS threads (yields the count in effect, None if unknown)."""
-    calls = _openblas_calls()
-    if calls is None:
-        yield None
-        return
-    setter, getter = calls
-    before = getter()
-    setter(int(n))
-    try:
-        yield getter()
-    finally:
-        setter(before)
-
+# else is using it. `blas_threads(n)` (provided with the Winograd code in section 5; it asks
+# NumPy's OpenBLAS through `ctypes`, and does nothing where that library is not found) sets the
+# count for a block:
 
 # %%
 _a = _rng.standard_normal((512, 512)).astype(np.float32)

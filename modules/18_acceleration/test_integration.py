@@ -62,9 +62,11 @@ def test_same_training_with_and_without():
 
 
 @pytest.mark.parametrize("shape, w, s, p", [((2, 3, 6, 6), (4, 3, 3, 3), 1, 1), ((1, 2, 7, 6), (3, 2, 3, 2), 2, 1),
-                                            ((2, 2, 5, 5), (2, 2, 5, 5), 1, 2), ((1, 2, 6, 6), (2, 2, 3, 3), 1, 0)])
+                                            ((2, 2, 5, 5), (2, 2, 5, 5), 1, 2), ((1, 2, 6, 6), (2, 2, 3, 3), 1, 0),
+                                            ((1, 8, 4, 6), (3, 8, 3, 3), 1, 1)])   # the last one: Winograd
 def test_gradcheck_accelerated_conv(shape, w, s, p):
     r = np.random.default_rng(1)
+    assert acc.winograd_applies(shape, w, s, p) == (shape[1] == 8)
     gradcheck(lambda x, w, b: Conv2dFunction.apply(x, w, b, stride=s, padding=p),
               *(Tensor(r.standard_normal(sh), dtype=np.float64) for sh in (shape, w, w[:1])))
 
@@ -83,19 +85,24 @@ def test_gradcheck_accelerated_pool_and_batchnorm():
         gradcheck(bn, *(Tensor(r.standard_normal(s), dtype=np.float64) for s in ((3, 2, 3, 3), (2,), (2,))))
 
 
-def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch):
-    right = acc.conv2d_nhwc
+def _off_by_a_little(right):
+    def kernel(*args, **kwargs):
+        result = right(*args, **kwargs)
+        if isinstance(result, tuple):
+            return (result[0] * 1.001,) + tuple(result[1:])
+        return result * 1.001
+    return kernel
 
+
+@pytest.mark.parametrize("name", ["conv2d_nhwc", "conv2d_input_grad", "conv3x3_winograd",
+                                  "conv3x3_winograd_backward", "winograd_weights"])
+def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch, name):
     def stub(*args, **kwargs):
         raise NotImplementedError
 
-    def off_by_a_little(*args, **kwargs):
-        out, cols = right(*args, **kwargs)
-        return out * 1.001, cols
-
     try:
-        for kernel in (stub, off_by_a_little):
-            monkeypatch.setattr(acc, "conv2d_nhwc", kernel)
+        for kernel in (stub, _off_by_a_little(getattr(acc, name))):
+            monkeypatch.setattr(acc, name, kernel)
             with pytest.warns(RuntimeWarning, match="not complete"):
                 assert acc.enable_acceleration() is False
             assert not acc.is_accelerated()

@@ -193,7 +193,78 @@ def conv2d_input_grad(grad_out, weight, x_shape, stride=1, padding=0):
     return as_nchw((colsg @ wt.T).reshape(N, H, W, C))                           # (N, C, H, W) view
 
 
-# %% modules/18_acceleration/acceleration.py cell 31 (workspace)
+# %% modules/18_acceleration/acceleration.py cell 31 (blas-threads)
+_OPENBLAS = []
+
+
+def _openblas_calls():
+    """(set, get) of the OpenBLAS that NumPy loaded, or None when it cannot be found (cached)."""
+    if not _OPENBLAS:
+        _OPENBLAS.append(_find_openblas())
+    return _OPENBLAS[0]
+
+
+def _find_openblas():
+    here = os.path.dirname(np.__file__)
+    for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
+                       + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for stem in ("scipy_openblas_", "openblas_"):
+            for suffix in ("64_", ""):
+                setter = getattr(lib, f"{stem}set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{stem}get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    getter.restype = ctypes.c_int
+                    return setter, getter
+    return None
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with ``n`` OpenBLAS threads (yields the count in effect, None if unknown)."""
+    calls = _openblas_calls()
+    if calls is None:
+        yield None
+        return
+    setter, getter = calls
+    before = getter()
+    setter(int(n))
+    try:
+        yield getter()
+    finally:
+        setter(before)
+
+
+
+
+def conv_threads() -> int:
+    """How many threads the Winograd convolution splits its chunks over: the BLAS thread count
+    in effect (so OPENBLAS_NUM_THREADS and blas_threads(n) are the one knob), at most the cores."""
+    calls = _openblas_calls()
+    return max(1, min(calls[1]() if calls else 1, os.cpu_count() or 1))
+
+
+_POOL = {}
+
+
+def parallel_chunks(fn, N, step):
+    """fn(n0, n) for the chunks n0 = 0, step, 2*step, ... of N images, spread over conv_threads()
+    threads (NumPy's ufuncs and BLAS release the GIL); BLAS runs one thread inside each.
+    Returns the list of fn's results."""
+    starts = list(range(0, N, step))
+    k = min(conv_threads(), len(starts))
+    if k <= 1:
+        return [fn(n0, min(step, N - n0)) for n0 in starts]
+    from concurrent.futures import ThreadPoolExecutor
+    pool = _POOL.get(k) or _POOL.setdefault(k, ThreadPoolExecutor(k, thread_name_prefix="tinytorch-conv"))
+    with blas_threads(1):
+        return list(pool.map(lambda n0: fn(n0, min(step, N - n0)), starts))
+
+
+# %% modules/18_acceleration/acceleration.py cell 32 (workspace)
 _WORKSPACE = {}
 
 
@@ -233,7 +304,7 @@ def _images_per_chunk(N, bytes_per_image):
     return max(1, min(N, WINOGRAD_CHUNK_BYTES // max(1, bytes_per_image)))
 
 
-# %% modules/18_acceleration/acceleration.py cell 32 (winograd)
+# %% modules/18_acceleration/acceleration.py cell 33 (winograd)
 def winograd_weights(weight):
     """U = G w GT for every (o, c) filter: weight (O, C, 3, 3) -> U (16, C, O), position p = 4a + b.
 
@@ -309,9 +380,8 @@ def conv3x3_winograd(x, weight, bias=None):
     A2 = np.kron(WINOGRAD_AT, WINOGRAD_AT).astype(x.dtype)                       # (4, 16)
     out = np.empty((N, T, 2, S, 2, O), x.dtype)
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
-    step = _images_per_chunk(N, per_image)
-    for n0 in range(0, N, step):
-        n = min(step, N - n0)
+
+    def chunk(n0, n):                                                            # images n0..n0+n
         V = workspace("winograd V", (16, n * T * S, C), x.dtype)                # (16, tiles, C)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
@@ -320,6 +390,8 @@ def conv3x3_winograd(x, weight, bias=None):
         Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
         np.matmul(A2, M.reshape(16, -1), out=Y)
         out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
+
+    parallel_chunks(chunk, N, _images_per_chunk(N, per_image))
     out = out.reshape(N, H, W, O)
     if bias is not None:
         out += bias
@@ -344,20 +416,18 @@ def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
     xh = channels_last(x)
     g6 = channels_last(grad_out).reshape(N, T, 2, S, 2, O)                       # (N, T, 2, S, 2, O)
     A2T = np.kron(WINOGRAD_AT, WINOGRAD_AT).T.astype(dt)                         # (16, 4)
-    dU = np.zeros((16, C, O), dt)
-    part = workspace("winograd dU", (16, C, O), dt)
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * C + 20 * T * S * O)
-    step = _images_per_chunk(N, per_image)
-    for n0 in range(0, N, step):
-        n = min(step, N - n0)
+
+    def chunk(n0, n):                                                            # dU of images n0..n0+n
         V = workspace("winograd V", (16, n * T * S, C), x.dtype)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
         gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
         np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
         dM = workspace("winograd dM", (16, n * T * S, O), dt)
         np.matmul(A2T, gt.reshape(4, -1), out=dM.reshape(16, -1))
-        np.matmul(V.transpose(0, 2, 1), dM, out=part)                            # 16 GEMMs
-        dU += part
+        return np.matmul(V.transpose(0, 2, 1), dM)                               # 16 GEMMs: (16, C, O)
+
+    dU = sum(parallel_chunks(chunk, N, _images_per_chunk(N, per_image)))        # (16, C, O)
     G = WINOGRAD_G.astype(dt)
     dw = np.einsum("ak,abco,bl->ockl", G, dU.reshape(4, 4, C, O), G)            # (O, C, 3, 3)
     dx = None
@@ -367,7 +437,7 @@ def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
     return dx, np.ascontiguousarray(dw, dtype=weight.dtype)
 
 
-# %% modules/18_acceleration/acceleration.py cell 37 (pool-bn-kernels)
+# %% modules/18_acceleration/acceleration.py cell 38 (pool-bn-kernels)
 def max_pool_reshape(x, k):
     """Max over non-overlapping k x k windows (stride k): x (N, C, H, W) -> (out, x6).
 
@@ -436,7 +506,7 @@ def batch_norm_backward(grad_out, xhat, gamma, invstd, training=True):
     return as_nchw(dx), dgamma, dbeta
 
 
-# %% modules/18_acceleration/acceleration.py cell 40 (dispatch)
+# %% modules/18_acceleration/acceleration.py cell 41 (dispatch)
 def _conv_forward(self, x, weight, bias=None, stride=1, padding=0):
     _check_input(x, "Conv2d", weight.shape[1])
     self.stride, self.padding = int(stride), int(padding)
@@ -496,10 +566,7 @@ def _bn_layer_forward(self, x):
     centered = None
     if self.training:
         mean, var, centered = batch_norm_stats(x.data)
-        M = x.data.size // x.data.shape[1]
-        m = self.momentum
-        self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
-        self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (M / max(M - 1, 1))
+        self.update_running_stats(mean, var, x.data.size // x.data.shape[1])   # module 09's
     else:
         mean, var = self.running_mean.data, self.running_var.data
     return BatchNorm2dFunction.apply(x, self.weight, self.bias, mean=mean, var=var,
@@ -616,39 +683,3 @@ def accelerated(on: bool = True):
             enable_acceleration()
         else:
             disable_acceleration()
-
-
-# %% modules/18_acceleration/acceleration.py cell 45 (blas-threads)
-def _openblas_calls():
-    """(set, get) of the OpenBLAS that NumPy loaded, or None when it cannot be found."""
-    here = os.path.dirname(np.__file__)
-    for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))
-                       + glob.glob(os.path.join(here, ".dylibs", "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for stem in ("scipy_openblas_", "openblas_"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{stem}set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{stem}get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    getter.restype = ctypes.c_int
-                    return setter, getter
-    return None
-
-
-@contextlib.contextmanager
-def blas_threads(n: int):
-    """Run the block with ``n`` OpenBLAS threads (yields the count in effect, None if unknown)."""
-    calls = _openblas_calls()
-    if calls is None:
-        yield None
-        return
-    setter, getter = calls
-    before = getter()
-    setter(int(n))
-    try:
-        yield getter()
-    finally:
-        setter(before)
