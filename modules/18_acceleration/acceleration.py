@@ -48,7 +48,6 @@ import contextlib
 import ctypes
 import glob
 import os
-import threading
 import warnings
 
 import numpy as np
@@ -642,24 +641,50 @@ print(f"backward: module 09 {_t['bwd 09'] * 1e3:6.2f} ms, yours dW {_t['dW 18'] 
 # The price is the transforms, sweeps over memory with additions only: `BT d B` separates into
 # a row pass and a column pass (4 subtractions/additions each, written with `out=` into arrays
 # that exist already). And `V` is 16/4 = 4 times the input, `M` 4 times the output. Streamed
-# through main memory for the whole batch, those sweeps cost as much as the multiplies saved
-# (an early version here was *slower* than im2col). The cure is **cache blocking**: transform,
-# multiply and untransform a few images at a time, so that every temporary is written and read
-# back while it is still in the CPU's cache (a few MB; this machine has 1 MB of L2 per core and
-# 32 MB of L3). The temporaries live in a **workspace**, arrays allocated once and reused by
-# every chunk and every step, so that no fresh memory is paid for (section 3).
+# through main memory for the whole batch, those sweeps cost as much as the multiplies saved:
+# the first version written for this lesson, whole batch at once, was *slower* than im2col
+# (0.74x on the second layer, measured by `benchmarks/acceleration.py`). Two changes made it pay:
+#
+# ```
+#   1. cache blocking   transform, multiply, untransform a chunk of images (4 MB of
+#                       temporaries) at a time: each temporary is read back while it is
+#                       still in the cache (this machine: 1 MB of L2 per core, 32 MB of L3)
+#   2. split columns    the column pass picks every other column, runs of only C floats; the
+#                       padding copy writes even and odd columns apart, (n, H+2, 2, W/2+1, C),
+#                       so that each pick is one contiguous block
+#
+#   padded columns   0  1  2  3  4  5  ...  W+1        xq[:, :, 0] = columns 0, 2, 4, ...
+#   tile s uses     2s .. 2s+3                          xq[:, :, 1] = columns 1, 3, 5, ...
+#   column 2s + b = xq[:, :, b % 2, s + b // 2]
+# ```
+#
+# A third idea, a workspace (the chunk's temporaries allocated once and reused by every chunk
+# and step), measured 1.00-1.05x and was dropped: a chunk's arrays are a few MB, below the
+# 32 MB up to which module 05's `keep_freed_memory()` lets malloc recycle freed blocks, so a
+# fresh `np.empty` of that size is already reused memory, with no page faults to save.
 #
 # The backward pass is the same algorithm run backwards:
 #
 # ```
 #   dM = A . dY-tile . AT   (16, tiles, O)       one (16, 4) @ (4, tiles*O) GEMM per chunk
-#   dU[p] = sum over tiles of V[p].T @ dM[p]     16 GEMMs (C, tiles) @ (tiles, O), V saved by forward
+#   dU[p] = sum over tiles of V[p].T @ dM[p]     16 GEMMs (C, tiles) @ (tiles, O)
 #   dW = GT . dU . G                              (O, C, 3, 3)
 #   dx = Winograd convolution of dY with the flipped, channel-swapped kernel (as in the last section)
 # ```
 #
-# It needs stride 1, padding 1, a 3x3 kernel and even H and W; with few input channels (the
-# first layer's 3) the GEMMs are too thin to gain, so `Conv2d` keeps im2col there.
+# `V` is not saved by the forward pass: 4 times the input (67 MB for the second layer at batch
+# 128) written to main memory and read back costs more than transforming the chunk again while
+# it is in the cache, so the backward pass recomputes it from the input `x`, which it keeps (the
+# measured difference is in `benchmarks/acceleration.py`'s table and the Reflect answers).
+#
+# Winograd needs stride 1, padding 1, a 3x3 kernel and even H and W; with few input channels
+# (the first layer's 3) its GEMMs are too thin to gain, so `Conv2d` keeps im2col there.
+#
+# The chunks are also what a second core can share: NumPy's ufuncs and BLAS release Python's
+# global interpreter lock, so two threads can each transform and multiply their own chunks
+# (each with its own temporaries). `parallel_chunks` (provided, below) does this when BLAS is set
+# to two threads (`OPENBLAS_NUM_THREADS=2` or `blas_threads(2)`), running BLAS single-threaded
+# inside each; section 9 measures it.
 
 # %% nbgrader={"grade": false, "grade_id": "blas-threads", "locked": true, "schema_version": 3, "solution": false}
 #| export
@@ -733,29 +758,8 @@ def parallel_chunks(fn, N, step):
         return list(pool.map(lambda n0: fn(n0, min(step, N - n0)), starts))
 
 
-# %% nbgrader={"grade": false, "grade_id": "workspace", "locked": true, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": false, "grade_id": "winograd-constants", "locked": true, "schema_version": 3, "solution": false}
 #| export
-_WORKSPACE = {}
-
-
-def workspace(name, shape, dtype):
-    """A scratch array reused from call to call: one per name, shape, dtype and thread.
-
-    Its contents are whatever the last user left; never return it or save it for backward."""
-    key = (name, tuple(shape), np.dtype(dtype), threading.get_ident())
-    buf = _WORKSPACE.get(key)
-    if buf is None:
-        buf = _WORKSPACE[key] = np.empty(shape, dtype)
-    return buf
-
-
-def clear_workspace() -> int:
-    """Free every workspace array; returns the bytes released."""
-    total = sum(b.nbytes for b in _WORKSPACE.values())
-    _WORKSPACE.clear()
-    return total
-
-
 WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # (4, 4)
 WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])       # (4, 3)
 WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])                                 # (2, 4)
@@ -793,10 +797,10 @@ def padded_split_columns(xh, n0, n):
     padded columns split into even and odd: xq (n, H+2, 2, W/2+1, C), xq[:, i, j, s] = xpad[:, i, 2s+j].
 
     Picking every other column of xpad (what the tile transform does 16 times) becomes one
-    contiguous block of xq instead of runs of C floats. A workspace array (provided)."""
+    contiguous block of xq instead of runs of C floats. (Provided.)"""
     _, H, W, C = xh.shape
     S = W // 2
-    xq = workspace("winograd pad", (n, H + 2, 2, S + 1, C), xh.dtype)          # (n, H+2, 2, S+1, C)
+    xq = np.empty((n, H + 2, 2, S + 1, C), xh.dtype)          # (n, H+2, 2, S+1, C)
     xq[:, 0] = 0
     xq[:, H + 1] = 0
     xq[:, 1:H + 1, 0, 0] = 0                                                   # padded column 0
@@ -814,7 +818,7 @@ def winograd_tiles(xq, V):
     HINTS:
       - rows first: r[a] = xq[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
         R[0] = r0 - r2, R[1] = r1 + r2, R[2] = r2 - r1, R[3] = r1 - r3 (the rows of BT),
-        written with np.subtract/np.add(..., out=R[i]) into workspace("winograd rows", ...)
+        written with np.subtract/np.add(..., out=R[i]) into R = np.empty((4, n, T, 2, S+1, C))
       - then the same four combinations of the columns 2s + b of R[a]:
         b = 0, 1, 2, 3 are R[a][:, :, 0, :S], R[a][:, :, 1, :S], R[a][:, :, 0, 1:], R[a][:, :, 1, 1:]
     """
@@ -822,7 +826,7 @@ def winograd_tiles(xq, V):
     T, S = V.shape[3], V.shape[4]
     ### BEGIN SOLUTION
     r = [xq[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2, S+1, C)
-    R = workspace("winograd rows", (4, n, T, 2, S1, C), xq.dtype)
+    R = np.empty((4, n, T, 2, S1, C), xq.dtype)
     np.subtract(r[0], r[2], out=R[0])
     np.add(r[1], r[2], out=R[1])
     np.subtract(r[2], r[1], out=R[2])
@@ -841,7 +845,7 @@ def conv3x3_winograd(x, weight, bias=None):
 
     x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3); bias (O,) or None. Returns a
     logical (N, O, H, W) view of new channels-last memory.
-    HINTS, per chunk of n images (every array a workspace one, except the output):
+    HINTS, per chunk of n images (np.empty for every temporary, out= wherever NumPy allows):
       - winograd_tiles(padded_split_columns(channels_last(x), n0, n), V) with V (4, 4, n, T, S, C)
       - M[p] = V[p] @ U[p] for the 16 positions (np.matmul(..., out=M[p]))
       - the 2x2 output tiles: np.kron(WINOGRAD_AT, WINOGRAD_AT) (4, 16) @ M.reshape(16, -1),
@@ -858,12 +862,12 @@ def conv3x3_winograd(x, weight, bias=None):
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
 
     def chunk(n0, n):                                                            # images n0..n0+n
-        V = workspace("winograd V", (16, n * T * S, C), x.dtype)                # (16, tiles, C)
+        V = np.empty((16, n * T * S, C), x.dtype)                # (16, tiles, C)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
-        M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
+        M = np.empty((16, n * T * S, O), x.dtype)                # (16, tiles, O)
         for p in range(16):
             np.matmul(V[p], U[p], out=M[p])
-        Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
+        Y = np.empty((4, n * T * S * O), x.dtype)                 # (4, tiles*O)
         np.matmul(A2, M.reshape(16, -1), out=Y)
         out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
 
@@ -897,11 +901,11 @@ def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * C + 20 * T * S * O)
 
     def chunk(n0, n):                                                            # dU of images n0..n0+n
-        V = workspace("winograd V", (16, n * T * S, C), x.dtype)
+        V = np.empty((16, n * T * S, C), x.dtype)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
-        gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
+        gt = np.empty((2, 2, n, T, S, O), dt)
         np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
-        dM = workspace("winograd dM", (16, n * T * S, O), dt)
+        dM = np.empty((16, n * T * S, O), dt)
         np.matmul(A2T, gt.reshape(4, -1), out=dM.reshape(16, -1))
         return np.matmul(V.transpose(0, 2, 1), dM)                               # 16 GEMMs: (16, C, O)
 
@@ -980,7 +984,7 @@ print(f"forward:  im2col + GEMM {_tw['im2col fwd'] * 1e3:6.2f} ms, Winograd {_tw
 print(f"backward: im2col dW + transposed dx {_tw['im2col bwd'] * 1e3:6.2f} ms, Winograd {_tw['winograd bwd'] * 1e3:6.2f} ms "
       f"({_tw['im2col bwd'] / _tw['winograd bwd']:.2f}x)")
 print(f"saved for backward: im2col cols {_ci.nbytes / 1e6:.1f} MB, Winograd only the input x "
-      f"{_xw.nbytes / 1e6:.1f} MB; its workspace now {sum(b.nbytes for b in _WORKSPACE.values()) / 1e6:.1f} MB")
+      f"{_xw.nbytes / 1e6:.1f} MB")
 
 # %% [markdown]
 # ## 6. Pooling by reshape, batch norm in fewer sweeps
@@ -1134,7 +1138,9 @@ test_unit_pool_bn()
 # `Function`s' `forward` and `backward`, exactly as module 05 replaced `Tensor`'s methods:
 #
 # ```
-#   Conv2dFunction.forward / backward     -> conv2d_nhwc, g2.T @ cols, conv2d_input_grad
+#   Conv2dFunction.forward / backward     -> conv3x3_winograd and its backward (3x3, stride 1,
+#                                            >= 8 channels), else conv2d_nhwc, g2.T @ cols,
+#                                            conv2d_input_grad
 #   MaxPool2dFunction.forward / backward  -> max_pool_reshape (stride == kernel), else 09's
 #   BatchNorm2d.forward (statistics)      -> batch_norm_stats (its x - mean becomes xhat)
 #   BatchNorm2dFunction.forward/backward  -> channels-last normalise, batch_norm_backward
@@ -1462,10 +1468,11 @@ print(f"second thread: GEMM {_t_threads[1] / _t_threads[2]:.2f}x, whole step "
 #    KH*KW times the input, while the transposed convolution's `im2col` of the gradient is the
 #    same size? Both are one GEMM: which extra sweeps over memory does the transposed version
 #    save? Why does it not work as written for stride 2?
-# 4. **Winograd.** F(2, 3) computes a 2x2 output tile of a 3x3 convolution with 16 multiplies
-#    instead of 36. Where would it fit in this module's pipeline, what does it cost in extra
-#    element-wise transforms, and why is its benefit smaller in NumPy than in a hand-written
-#    kernel?
+# 4. **Winograd.** F(2, 3) does 2.25x fewer multiplies than im2col, yet the whole-batch NumPy
+#    version was slower. Count the bytes its transforms write for the second layer (V, M, the
+#    row pass) against im2col's `cols`, and explain why cache blocking turned the loss into a
+#    gain. Why does the backward pass recompute `V` instead of saving it? Why is F(4, 3)
+#    (6x6 tiles, 4x fewer multiplies) riskier in float32?
 # 5. **Threads.** With the second core free, your GEMM got faster by the factor you measured.
 #    Using your step's split between GEMMs and everything else, what is Amdahl's bound for the
 #    whole step with two threads? Why can one thread be faster on a machine shared with other

@@ -5,7 +5,6 @@ import contextlib
 import ctypes
 import glob
 import os
-import threading
 import warnings
 
 import numpy as np
@@ -264,28 +263,7 @@ def parallel_chunks(fn, N, step):
         return list(pool.map(lambda n0: fn(n0, min(step, N - n0)), starts))
 
 
-# %% modules/18_acceleration/acceleration.py cell 32 (workspace)
-_WORKSPACE = {}
-
-
-def workspace(name, shape, dtype):
-    """A scratch array reused from call to call: one per name, shape, dtype and thread.
-
-    Its contents are whatever the last user left; never return it or save it for backward."""
-    key = (name, tuple(shape), np.dtype(dtype), threading.get_ident())
-    buf = _WORKSPACE.get(key)
-    if buf is None:
-        buf = _WORKSPACE[key] = np.empty(shape, dtype)
-    return buf
-
-
-def clear_workspace() -> int:
-    """Free every workspace array; returns the bytes released."""
-    total = sum(b.nbytes for b in _WORKSPACE.values())
-    _WORKSPACE.clear()
-    return total
-
-
+# %% modules/18_acceleration/acceleration.py cell 32 (winograd-constants)
 WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])   # (4, 4)
 WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])       # (4, 3)
 WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]])                                 # (2, 4)
@@ -320,10 +298,10 @@ def padded_split_columns(xh, n0, n):
     padded columns split into even and odd: xq (n, H+2, 2, W/2+1, C), xq[:, i, j, s] = xpad[:, i, 2s+j].
 
     Picking every other column of xpad (what the tile transform does 16 times) becomes one
-    contiguous block of xq instead of runs of C floats. A workspace array (provided)."""
+    contiguous block of xq instead of runs of C floats. (Provided.)"""
     _, H, W, C = xh.shape
     S = W // 2
-    xq = workspace("winograd pad", (n, H + 2, 2, S + 1, C), xh.dtype)          # (n, H+2, 2, S+1, C)
+    xq = np.empty((n, H + 2, 2, S + 1, C), xh.dtype)          # (n, H+2, 2, S+1, C)
     xq[:, 0] = 0
     xq[:, H + 1] = 0
     xq[:, 1:H + 1, 0, 0] = 0                                                   # padded column 0
@@ -341,14 +319,14 @@ def winograd_tiles(xq, V):
     HINTS:
       - rows first: r[a] = xq[:, a:a + 2T:2] (a view per tile row offset a = 0..3);
         R[0] = r0 - r2, R[1] = r1 + r2, R[2] = r2 - r1, R[3] = r1 - r3 (the rows of BT),
-        written with np.subtract/np.add(..., out=R[i]) into workspace("winograd rows", ...)
+        written with np.subtract/np.add(..., out=R[i]) into R = np.empty((4, n, T, 2, S+1, C))
       - then the same four combinations of the columns 2s + b of R[a]:
         b = 0, 1, 2, 3 are R[a][:, :, 0, :S], R[a][:, :, 1, :S], R[a][:, :, 0, 1:], R[a][:, :, 1, 1:]
     """
     n, H2, _, S1, C = xq.shape
     T, S = V.shape[3], V.shape[4]
     r = [xq[:, a:a + 2 * T:2] for a in range(4)]                      # 4 views (n, T, 2, S+1, C)
-    R = workspace("winograd rows", (4, n, T, 2, S1, C), xq.dtype)
+    R = np.empty((4, n, T, 2, S1, C), xq.dtype)
     np.subtract(r[0], r[2], out=R[0])
     np.add(r[1], r[2], out=R[1])
     np.subtract(r[2], r[1], out=R[2])
@@ -366,7 +344,7 @@ def conv3x3_winograd(x, weight, bias=None):
 
     x: logical (N, C, H, W), H and W even; weight (O, C, 3, 3); bias (O,) or None. Returns a
     logical (N, O, H, W) view of new channels-last memory.
-    HINTS, per chunk of n images (every array a workspace one, except the output):
+    HINTS, per chunk of n images (np.empty for every temporary, out= wherever NumPy allows):
       - winograd_tiles(padded_split_columns(channels_last(x), n0, n), V) with V (4, 4, n, T, S, C)
       - M[p] = V[p] @ U[p] for the 16 positions (np.matmul(..., out=M[p]))
       - the 2x2 output tiles: np.kron(WINOGRAD_AT, WINOGRAD_AT) (4, 16) @ M.reshape(16, -1),
@@ -382,12 +360,12 @@ def conv3x3_winograd(x, weight, bias=None):
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * (C + O) + 4 * T * S * O)
 
     def chunk(n0, n):                                                            # images n0..n0+n
-        V = workspace("winograd V", (16, n * T * S, C), x.dtype)                # (16, tiles, C)
+        V = np.empty((16, n * T * S, C), x.dtype)                # (16, tiles, C)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
-        M = workspace("winograd M", (16, n * T * S, O), x.dtype)                # (16, tiles, O)
+        M = np.empty((16, n * T * S, O), x.dtype)                # (16, tiles, O)
         for p in range(16):
             np.matmul(V[p], U[p], out=M[p])
-        Y = workspace("winograd Y", (4, n * T * S * O), x.dtype)                 # (4, tiles*O)
+        Y = np.empty((4, n * T * S * O), x.dtype)                 # (4, tiles*O)
         np.matmul(A2, M.reshape(16, -1), out=Y)
         out[n0:n0 + n] = Y.reshape(2, 2, n, T, S, O).transpose(2, 3, 0, 4, 1, 5)
 
@@ -419,11 +397,11 @@ def conv3x3_winograd_backward(grad_out, x, weight, need_dx=True):
     per_image = x.itemsize * ((H + 2) * (W + 2) * C * 3 + 16 * T * S * C + 20 * T * S * O)
 
     def chunk(n0, n):                                                            # dU of images n0..n0+n
-        V = workspace("winograd V", (16, n * T * S, C), x.dtype)
+        V = np.empty((16, n * T * S, C), x.dtype)
         winograd_tiles(padded_split_columns(xh, n0, n), V.reshape(4, 4, n, T, S, C))
-        gt = workspace("winograd dY tiles", (2, 2, n, T, S, O), dt)
+        gt = np.empty((2, 2, n, T, S, O), dt)
         np.copyto(gt, g6[n0:n0 + n].transpose(2, 4, 0, 1, 3, 5))
-        dM = workspace("winograd dM", (16, n * T * S, O), dt)
+        dM = np.empty((16, n * T * S, O), dt)
         np.matmul(A2T, gt.reshape(4, -1), out=dM.reshape(16, -1))
         return np.matmul(V.transpose(0, 2, 1), dM)                               # 16 GEMMs: (16, C, O)
 
