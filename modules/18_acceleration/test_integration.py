@@ -2,6 +2,7 @@
 (one Conv2d, one MaxPool2d, one BatchNorm2d); switched off they are module 09's again, and a
 CNN's loss and gradients do not change; incomplete kernels are refused with a warning."""
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -113,3 +114,22 @@ def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch, name):
             warnings.simplefilter("error")
             assert acc.enable_acceleration()
     assert acc.is_accelerated()
+
+
+def test_winograd_chunks_and_threads_give_the_same_numbers(monkeypatch):
+    """Chunked (many small chunks, on one or two threads) and whole-batch Winograd agree exactly."""
+    r = np.random.default_rng(5)
+    x = acc.as_nchw(r.standard_normal((6, 4, 6, 9)).astype(np.float32))      # (6, 9, 4, 6), NHWC memory
+    w = r.standard_normal((5, 9, 3, 3)).astype(np.float32)
+    g = r.standard_normal((6, 5, 4, 6)).astype(np.float32)                  # NCHW memory
+    monkeypatch.setattr(acc, "WINOGRAD_CHUNK_BYTES", 1 << 40)
+    whole = (acc.conv3x3_winograd(x, w),) + acc.conv3x3_winograd_backward(g, x, w)
+    monkeypatch.setattr(acc, "WINOGRAD_CHUNK_BYTES", 1)                      # one image per chunk
+    for threads in (1, 2):
+        with acc.blas_threads(threads) as got:
+            if threads == 2 and got is None:
+                pytest.skip("no OpenBLAS found to set two threads")
+            assert acc.conv_threads() == min(threads, os.cpu_count() or 1)
+            chunked = (acc.conv3x3_winograd(x, w),) + acc.conv3x3_winograd_backward(g, x, w)
+        for a, b in zip(chunked, whole):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
