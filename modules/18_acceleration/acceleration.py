@@ -457,7 +457,7 @@ def conv2d_nhwc(x, weight, bias=None, stride=1, padding=0):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-conv-nhwc", "locked": true, "points": 3, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-conv-nhwc", "locked": true, "points": 2, "schema_version": 3, "solution": false}
 from tinytorch.core.spatial import conv2d_loops
 
 
@@ -1089,7 +1089,7 @@ def batch_norm_backward(grad_out, xhat, gamma, invstd, training=True):
     ### END SOLUTION
 
 
-# %% nbgrader={"grade": true, "grade_id": "test-pool-bn", "locked": true, "points": 2, "schema_version": 3, "solution": false}
+# %% nbgrader={"grade": true, "grade_id": "test-pool-bn", "locked": true, "points": 1, "schema_version": 3, "solution": false}
 def test_unit_pool_bn():
     """Reshape pooling and the batch-norm kernels agree with module 09's Functions."""
     x = np.array([[1, 3, 2, 0], [6, 2, 4, 2], [8, 1, 0, 9], [4, 5, 3, 6]], np.float32).reshape(1, 1, 4, 4)
@@ -1437,7 +1437,9 @@ print(f"milestone CNN, batch 16, one training step (median of 4 interleaved roun
 # one. On a two-core machine the second core can at best halve the GEMMs, and only when nobody
 # else is using it. `blas_threads(n)` (provided with the Winograd code in section 5; it asks
 # NumPy's OpenBLAS through `ctypes`, and does nothing where that library is not found) sets the
-# count for a block:
+# count for a block. With two BLAS threads your Winograd convolutions also split their chunks
+# over two Python threads (`parallel_chunks`), so their transforms, not only their GEMMs, use
+# the second core:
 
 # %%
 _a = _rng.standard_normal((512, 512)).astype(np.float32)
@@ -1454,8 +1456,8 @@ print(f"second thread: GEMM {_t_threads[1] / _t_threads[2]:.2f}x, whole step "
 
 # %% [markdown]
 # The GEMM gains from the second thread only if the core is free (the load average tells you);
-# the step gains less (Amdahl: its element-wise part, pooling, batch norm, ReLU and the Python of
-# the graph, stays on one thread). On a shared machine one thread is often the faster choice.
+# the step gains less (Amdahl: what is left single-threaded, pooling, batch norm, ReLU, the first
+# layer's im2col and the Python of the graph, stays on one core). On a shared machine one thread is often the faster choice.
 
 # %% [markdown]
 # ## Reflect
