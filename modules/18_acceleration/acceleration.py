@@ -936,7 +936,7 @@ def test_unit_winograd():
     V = np.zeros((4, 4, 1, 1, 1, 1))
     winograd_tiles(xq, V)
     np.testing.assert_allclose(V[:, :, 0, 0, 0, 0], WINOGRAD_BT @ d @ WINOGRAD_BT.T, atol=1e-12)
-    for shape, O, dtype, tol in [((2, 8, 6, 4), 5, np.float64, 1e-10), ((3, 9, 8, 8), 4, np.float32, 1e-4)]:
+    for shape, O, dtype, tol in [((2, 8, 6, 4), 5, np.dtype(np.float64), 1e-10), ((3, 9, 8, 8), 4, np.dtype(np.float32), 1e-4)]:
         x = r.standard_normal(shape).astype(dtype)
         w = r.standard_normal((O, shape[1], 3, 3)).astype(dtype)
         b = r.standard_normal(O).astype(dtype)
