@@ -7,7 +7,8 @@ channels-last layout (kept in the package or not; the table says which):
   - one large GEMM for the whole batch vs one GEMM per image (np.matmul over the batch axis),
   - the input gradient as a transposed convolution vs the channels-last col2im scatter,
   - channels-last memory for im2col vs gathering from NCHW memory,
-  - Winograd F(2,3) for the 3x3 forward (implemented here only, to measure it),
+  - Winograd F(2,3) for the 3x3 stride-1 layers (module 18's conv3x3_winograd, forward and
+    backward) vs im2col + GEMM; the whole batch at once vs cache-blocked chunks,
   - fused BatchNorm+ReLU (forward and backward in one kernel) vs BatchNorm then ReLU,
   - batch-norm statistics with the centred array reused vs recomputed.
 
@@ -22,36 +23,6 @@ import sys
 from _report import write_result  # noqa: E402
 
 from tito.machine import set_blas_threads  # noqa: E402
-
-
-def winograd_f23(x, weight):
-    """3x3 stride-1 padding-1 convolution by Winograd F(2,3), channels-last. x: logical (N, C, H, W)
-    (H, W even); returns a logical (N, O, H, W) view of (N, H, W, O) memory."""
-    import numpy as np
-
-    from tinytorch.optimization.acceleration import as_nchw, channels_last
-    N, C, H, W = x.shape
-    O = weight.shape[0]
-    T, S = H // 2, W // 2
-    G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], x.dtype)
-    U = np.einsum("ak,ockl,bl->abco", G, weight, G).reshape(16, C, O)         # (16, C, O)
-    xp = np.zeros((N, H + 2, W + 2, C), x.dtype)
-    xp[:, 1:H + 1, 1:W + 1] = channels_last(x)
-    d = [[xp[:, a:a + 2 * T:2, b:b + 2 * S:2] for b in range(4)] for a in range(4)]   # views (N, T, S, C)
-    t = [[d[0][b] - d[2][b], d[1][b] + d[2][b], d[2][b] - d[1][b], d[1][b] - d[3][b]] for b in range(4)]
-    V = np.empty((16, N * T * S, C), x.dtype)
-    for a in range(4):                                       # t[b][a]: row-transformed, column b
-        col = [t[b][a] for b in range(4)]
-        for k, v in enumerate((col[0] - col[2], col[1] + col[2], col[2] - col[1], col[1] - col[3])):
-            V[4 * a + k] = v.reshape(-1, C)
-    M = np.matmul(V, U).reshape(4, 4, N, T, S, O)           # 16 GEMMs (N*T*S, C) @ (C, O)
-    s0 = M[0] + M[1] + M[2]
-    s1 = M[1] - M[2] - M[3]
-    out = np.empty((N, H, W, O), x.dtype)
-    for r, s in enumerate((s0, s1)):
-        out[:, r::2, 0::2] = s[0] + s[1] + s[2]
-        out[:, r::2, 1::2] = s[1] - s[2] - s[3]
-    return as_nchw(out)
 
 
 def main(argv=None) -> int:
@@ -127,7 +98,7 @@ def main(argv=None) -> int:
         row("candidate: one large GEMM vs one GEMM per image", name, per_image, lambda: cols @ wk.T,
             ("per image", "one GEMM"), "kept (the batch is one call either way; no gain of its own)",
             (cols @ wk.T, per_image().reshape(-1, O)))
-        row("candidate: im2col from NCHW memory vs channels-last memory", name,
+        row("candidate: im2col from NCHW memory vs channels-last memory (im2col: first layer, strides > 1)", name,
             lambda: acc.im2col_nhwc(acc.channels_last(x9), 3, 1, 1), lambda: acc.im2col_nhwc(acc.channels_last(x18), 3, 1, 1),
             ("NCHW memory", "NHWC memory"), "kept")
         row("  (module 09's im2col, NCHW, for reference)", name, lambda: im2col(x9, 3, 1, 1),
@@ -136,9 +107,21 @@ def main(argv=None) -> int:
         row("candidate: dx by col2im scatter vs transposed convolution", name, scatter,
             lambda: acc.conv2d_input_grad(g18, w, x18.shape, 1, 1), ("col2im scatter", "transposed conv"), "kept",
             (acc.conv2d_input_grad(g18, w, x18.shape, 1, 1), scatter()))
+        wino = lambda: acc.conv3x3_winograd(x18, w)                          # noqa: E731
         row("candidate: Winograd F(2,3) forward vs im2col + one GEMM", name,
-            lambda: acc.conv2d_nhwc(x18, w, None, 1, 1), lambda: winograd_f23(x18, w),
-            ("im2col + GEMM", "Winograd F(2,3)"), "not kept", (winograd_f23(x18, w), acc.conv2d_nhwc(x18, w, None, 1, 1)[0]))
+            lambda: acc.conv2d_nhwc(x18, w, None, 1, 1), wino,
+            ("im2col + GEMM", "Winograd F(2,3)"), "kept (3x3, stride 1, >= 8 channels)",
+            (wino(), acc.conv2d_nhwc(x18, w, None, 1, 1)[0]))
+        im2col_bwd = lambda: (acc.channels_last(g18).reshape(-1, O).T @ cols,                  # noqa: E731
+                              acc.conv2d_input_grad(g18, w, x18.shape, 1, 1))
+        wino_bwd = lambda: acc.conv3x3_winograd_backward(g18, x18, w)        # noqa: E731
+        dw_i, dx_i = im2col_bwd()
+        row("candidate: Winograd backward (dW, dx) vs im2col dW + transposed-conv dx", name, im2col_bwd, wino_bwd,
+            ("im2col", "Winograd F(2,3)"), "kept",
+            (wino_bwd(), (dx_i, dw_i.reshape(O, 3, 3, C).transpose(0, 3, 1, 2))))
+        row("candidate: Winograd, the whole batch at once vs chunks of 4 MB", name,
+            lambda: _with(acc, "WINOGRAD_CHUNK_BYTES", 1 << 40, wino), wino,
+            ("whole batch", "4 MB chunks"), "kept", (wino(), _with(acc, "WINOGRAD_CHUNK_BYTES", 1 << 40, wino)))
 
     # max pooling 2x2 on the first block's output
     x9 = rng.standard_normal((B, 32, 32, 32)).astype(np.float32)
@@ -214,6 +197,16 @@ def main(argv=None) -> int:
     if not args.no_write:
         print(f"wrote {write_result('acceleration', text)}")
     return 0
+
+
+def _with(module, name, value, fn):
+    """fn() with module.name set to value for the call."""
+    before = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        return fn()
+    finally:
+        setattr(module, name, before)
 
 
 def _scatter(g, weight, x_shape):

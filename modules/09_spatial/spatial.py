@@ -826,7 +826,9 @@ test_unit_flatten()
 # At test time a single image has no batch to average over, so the layer keeps running
 # averages (buffers, not parameters: they are saved in `state_dict` but never receive
 # gradients): `running = (1 - momentum) * running + momentum * batch_stat`, with the
-# unbiased variance `var * M / (M - 1)` like PyTorch. `eval()` switches to them.
+# unbiased variance `var * M / (M - 1)` like PyTorch. `eval()` switches to them. The update is
+# its own method, `update_running_stats`, so that any other way of computing the batch
+# statistics (module 18 has a faster one) folds them in the same way.
 #
 # Backward in training mode (the mean and variance depend on x too), with
 # `dbeta = sum(dy)` and `dgamma = sum(dy * xhat)` over (n, h, w):
@@ -886,6 +888,15 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", Tensor(np.zeros(C, dtype=np.float32)))
         self.register_buffer("running_var", Tensor(np.ones(C, dtype=np.float32)))
 
+    def update_running_stats(self, mean, var, count):
+        """Fold one batch's statistics into the running ones: mean and biased var (C,) of
+        ``count`` values per channel (the variance is stored unbiased, var * M / (M - 1))."""
+        ### BEGIN SOLUTION
+        m = self.momentum
+        self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
+        self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (count / max(count - 1, 1))
+        ### END SOLUTION
+
     def forward(self, x):
         """x: Tensor (N, C, H, W) -> Tensor (N, C, H, W)."""
         _check_input(x.data, "BatchNorm2d", self.num_features)
@@ -894,10 +905,7 @@ class BatchNorm2d(Module):
             data = x.data
             mean = data.mean(axis=(0, 2, 3))                                     # (C,)
             var = ((data - mean.reshape(1, -1, 1, 1)) ** 2).mean(axis=(0, 2, 3))  # (C,) biased
-            M = data.shape[0] * data.shape[2] * data.shape[3]
-            m = self.momentum
-            self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
-            self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (M / max(M - 1, 1))
+            self.update_running_stats(mean, var, data.shape[0] * data.shape[2] * data.shape[3])
         else:
             mean, var = self.running_mean.data, self.running_var.data
         return BatchNorm2dFunction.apply(x, self.weight, self.bias, mean=mean, var=var,

@@ -2,6 +2,7 @@
 (one Conv2d, one MaxPool2d, one BatchNorm2d); switched off they are module 09's again, and a
 CNN's loss and gradients do not change; incomplete kernels are refused with a warning."""
 import inspect
+import os
 import warnings
 
 import numpy as np
@@ -62,9 +63,11 @@ def test_same_training_with_and_without():
 
 
 @pytest.mark.parametrize("shape, w, s, p", [((2, 3, 6, 6), (4, 3, 3, 3), 1, 1), ((1, 2, 7, 6), (3, 2, 3, 2), 2, 1),
-                                            ((2, 2, 5, 5), (2, 2, 5, 5), 1, 2), ((1, 2, 6, 6), (2, 2, 3, 3), 1, 0)])
+                                            ((2, 2, 5, 5), (2, 2, 5, 5), 1, 2), ((1, 2, 6, 6), (2, 2, 3, 3), 1, 0),
+                                            ((1, 8, 4, 6), (3, 8, 3, 3), 1, 1)])   # the last one: Winograd
 def test_gradcheck_accelerated_conv(shape, w, s, p):
     r = np.random.default_rng(1)
+    assert acc.winograd_applies(shape, w, s, p) == (shape[1] == 8)
     gradcheck(lambda x, w, b: Conv2dFunction.apply(x, w, b, stride=s, padding=p),
               *(Tensor(r.standard_normal(sh), dtype=np.float64) for sh in (shape, w, w[:1])))
 
@@ -83,19 +86,24 @@ def test_gradcheck_accelerated_pool_and_batchnorm():
         gradcheck(bn, *(Tensor(r.standard_normal(s), dtype=np.float64) for s in ((3, 2, 3, 3), (2,), (2,))))
 
 
-def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch):
-    right = acc.conv2d_nhwc
+def _off_by_a_little(right):
+    def kernel(*args, **kwargs):
+        result = right(*args, **kwargs)
+        if isinstance(result, tuple):
+            return (result[0] * 1.001,) + tuple(result[1:])
+        return result * 1.001
+    return kernel
 
+
+@pytest.mark.parametrize("name", ["conv2d_nhwc", "conv2d_input_grad", "conv3x3_winograd",
+                                  "conv3x3_winograd_backward", "winograd_weights"])
+def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch, name):
     def stub(*args, **kwargs):
         raise NotImplementedError
 
-    def off_by_a_little(*args, **kwargs):
-        out, cols = right(*args, **kwargs)
-        return out * 1.001, cols
-
     try:
-        for kernel in (stub, off_by_a_little):
-            monkeypatch.setattr(acc, "conv2d_nhwc", kernel)
+        for kernel in (stub, _off_by_a_little(getattr(acc, name))):
+            monkeypatch.setattr(acc, name, kernel)
             with pytest.warns(RuntimeWarning, match="not complete"):
                 assert acc.enable_acceleration() is False
             assert not acc.is_accelerated()
@@ -106,3 +114,22 @@ def test_incomplete_or_wrong_kernels_keep_module_09(monkeypatch):
             warnings.simplefilter("error")
             assert acc.enable_acceleration()
     assert acc.is_accelerated()
+
+
+def test_winograd_chunks_and_threads_give_the_same_numbers(monkeypatch):
+    """Chunked (many small chunks, on one or two threads) and whole-batch Winograd agree exactly."""
+    r = np.random.default_rng(5)
+    x = acc.as_nchw(r.standard_normal((6, 4, 6, 9)).astype(np.float32))      # (6, 9, 4, 6), NHWC memory
+    w = r.standard_normal((5, 9, 3, 3)).astype(np.float32)
+    g = r.standard_normal((6, 5, 4, 6)).astype(np.float32)                  # NCHW memory
+    monkeypatch.setattr(acc, "WINOGRAD_CHUNK_BYTES", 1 << 40)
+    whole = (acc.conv3x3_winograd(x, w),) + acc.conv3x3_winograd_backward(g, x, w)
+    monkeypatch.setattr(acc, "WINOGRAD_CHUNK_BYTES", 1)                      # one image per chunk
+    for threads in (1, 2):
+        with acc.blas_threads(threads) as got:
+            if threads == 2 and got is None:
+                pytest.skip("no OpenBLAS found to set two threads")
+            assert acc.conv_threads() == min(threads, os.cpu_count() or 1)
+            chunked = (acc.conv3x3_winograd(x, w),) + acc.conv3x3_winograd_backward(g, x, w)
+        for a, b in zip(chunked, whole):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

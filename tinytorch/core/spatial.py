@@ -373,6 +373,13 @@ class BatchNorm2d(Module):
         self.register_buffer("running_mean", Tensor(np.zeros(C, dtype=np.float32)))
         self.register_buffer("running_var", Tensor(np.ones(C, dtype=np.float32)))
 
+    def update_running_stats(self, mean, var, count):
+        """Fold one batch's statistics into the running ones: mean and biased var (C,) of
+        ``count`` values per channel (the variance is stored unbiased, var * M / (M - 1))."""
+        m = self.momentum
+        self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
+        self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (count / max(count - 1, 1))
+
     def forward(self, x):
         """x: Tensor (N, C, H, W) -> Tensor (N, C, H, W)."""
         _check_input(x.data, "BatchNorm2d", self.num_features)
@@ -380,10 +387,7 @@ class BatchNorm2d(Module):
             data = x.data
             mean = data.mean(axis=(0, 2, 3))                                     # (C,)
             var = ((data - mean.reshape(1, -1, 1, 1)) ** 2).mean(axis=(0, 2, 3))  # (C,) biased
-            M = data.shape[0] * data.shape[2] * data.shape[3]
-            m = self.momentum
-            self.running_mean.data[...] = (1 - m) * self.running_mean.data + m * mean
-            self.running_var.data[...] = (1 - m) * self.running_var.data + m * var * (M / max(M - 1, 1))
+            self.update_running_stats(mean, var, data.shape[0] * data.shape[2] * data.shape[3])
         else:
             mean, var = self.running_mean.data, self.running_var.data
         return BatchNorm2dFunction.apply(x, self.weight, self.bias, mean=mean, var=var,
