@@ -760,7 +760,7 @@ class FusedDecoder(CachedModel):
         if problem is not None:
             raise NotPackable(f"FusedDecoder cannot pack this model: {problem}; use CachedModel")
         super().__init__(model, batch_size, max_len)
-        self.n_head, self.vocab_size = model.blocks[0].attn.num_heads, model.vocab_size
+        self.n_head = model.blocks[0].attn.num_heads
         from tinytorch.models.transformer import LayerNormFunction
         self._ln = LayerNormFunction()          # the lessons' kernels, called on arrays
         self._attn = ScaledDotProductAttention()
