@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--structured-steps", type=int, default=None, help="fine-tuning steps after structured pruning (default 400)")
     ap.add_argument("--distill-train", type=int, default=None, help="training images for the students (default 50,000)")
     ap.add_argument("--distill-epochs", type=int, default=None, help="student epochs, both ways (default 3)")
+    ap.add_argument("--distill-seeds", type=int, nargs="+", default=[0],
+                    help="seeds of the student pairs (init, order, flips); the gain is the mean over them")
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--alpha", type=float, default=0.9)
     ap.add_argument("--rounds", type=int, default=15, help="compare() rounds for the speed-up")
@@ -306,10 +308,7 @@ def student_cnn(seed=0):
 
 def stage_distill(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
     from tinytorch.core.autograd import no_grad
-    from tinytorch.core.losses import CrossEntropyLoss
-    from tinytorch.core.optimizers import SGD, OneCycleLR
     from tinytorch.core.tensor import Tensor
-    from tinytorch.optimization.compression import distillation_loss
     from tinytorch.transforms import Normalize
     teacher = load_pretrained(args.checkpoint)
     n, B, epochs = budget["distill_train"], budget["batch"], budget["distill_epochs"]
@@ -320,41 +319,62 @@ def stage_distill(args, budget, R, acc, xtr, ytr, spec, load_pretrained):
         t_logits = np.stack([np.concatenate([teacher(Tensor(np.ascontiguousarray(norm(xs[i:i + 500])[..., ::f]))).data
                                              for i in range(0, n, 500)]) for f in (1, -1)])   # (2, n, 10)
     print(f"  teacher logits of {n} images, both flips ({clock() - t0:.0f} s)", flush=True)
-    out = {"teacher_params": int(teacher.num_parameters()), "T": args.temperature, "alpha": args.alpha}
-    steps_per_epoch = n // B
-    for mode in ("alone", "distilled"):
-        student = student_cnn(seed=0)
-        student.preprocess = teacher.preprocess
-        opt = SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
-        sched = OneCycleLR(opt, max_lr=0.05, total_steps=epochs * steps_per_epoch)
-        ce = CrossEntropyLoss()
-        rng = np.random.default_rng(0)
-        t0 = clock()
-        for ep in range(epochs):
-            order = rng.permutation(n)
-            for b in range(steps_per_epoch):
-                idx = order[b * B:(b + 1) * B]
-                xb = norm(xs[idx])                                                # (B, 3, 32, 32)
-                flip = rng.random(len(idx)) < 0.5                               # same flips both ways
-                xb[flip] = xb[flip][..., ::-1]
-                student.train()
-                logits = student(Tensor(np.ascontiguousarray(xb)))
-                if mode == "alone":
-                    loss = ce(logits, ys[idx])
-                else:                       # the teacher's logits of the very image the student sees
-                    loss = distillation_loss(logits, t_logits[flip.astype(np.int64), idx], ys[idx],
-                                             args.temperature, args.alpha)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-            print(f"  {mode} epoch {ep + 1}/{epochs} ({clock() - t0:.0f} s)", flush=True)
-        out[mode] = acc(student)
-        out["student_params"] = int(student.num_parameters())
+    out = {"teacher_params": int(teacher.num_parameters()), "T": args.temperature, "alpha": args.alpha,
+           "seeds": []}
+    for seed in args.distill_seeds:
+        row = {"seed": seed}
+        for mode in ("alone", "distilled"):
+            student = train_student(mode, seed, xs, ys, t_logits, norm, epochs, B, args)
+            student.preprocess = teacher.preprocess
+            row[mode] = acc(student)
+            out["student_params"] = int(student.num_parameters())
+        print(f"  seed {seed}: alone {row['alone'] * 100:.2f}%, distilled {row['distilled'] * 100:.2f}% "
+              f"({(row['distilled'] - row['alone']) * 100:+.2f} points)", flush=True)
+        out["seeds"].append(row)
+    for mode in ("alone", "distilled"):        # the verdict is on the mean over the seeds
+        out[mode] = float(np.mean([r[mode] for r in out["seeds"]]))
+    seeds = ", ".join(str(s) for s in args.distill_seeds)
     out["train"] = (f"{n} training images, {epochs} epochs, batch {B}, SGD Nesterov one-cycle to lr 0.05, "
-                    "random flips (the same both ways), seed 0; teacher logits precomputed for every image, "
-                    "unflipped and flipped, so the student is taught on the image it sees")
+                    f"random flips (the same both ways), seed{'s' * (len(args.distill_seeds) > 1)} {seeds}; "
+                    "teacher logits precomputed for every image, unflipped and flipped, so the student is taught "
+                    "on the image it sees")
     return out
+
+
+def train_student(mode, seed, xs, ys, t_logits, norm, epochs, B, args):
+    """One student, trained on labels alone or with distillation; the seed fixes init, order and flips."""
+    from tinytorch.core.losses import CrossEntropyLoss
+    from tinytorch.core.optimizers import SGD, OneCycleLR
+    from tinytorch.core.tensor import Tensor
+    from tinytorch.optimization.compression import distillation_loss
+    n = len(xs)
+    steps_per_epoch = n // B
+    student = student_cnn(seed=4 * seed)
+    opt = SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    sched = OneCycleLR(opt, max_lr=0.05, total_steps=epochs * steps_per_epoch)
+    ce = CrossEntropyLoss()
+    rng = np.random.default_rng(seed)
+    t0 = clock()
+    student.train()
+    for ep in range(epochs):
+        order = rng.permutation(n)
+        for b in range(steps_per_epoch):
+            idx = order[b * B:(b + 1) * B]
+            xb = norm(xs[idx])                                                # (B, 3, 32, 32)
+            flip = rng.random(len(idx)) < 0.5                               # same flips both ways
+            xb[flip] = xb[flip][..., ::-1]
+            logits = student(Tensor(np.ascontiguousarray(xb)))
+            if mode == "alone":
+                loss = ce(logits, ys[idx])
+            else:                       # the teacher's logits of the very image the student sees
+                loss = distillation_loss(logits, t_logits[flip.astype(np.int64), idx], ys[idx],
+                                         args.temperature, args.alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        print(f"  seed {seed} {mode} epoch {ep + 1}/{epochs} ({clock() - t0:.0f} s)", flush=True)
+    return student
 
 
 STAGE_FNS = {"dense": stage_dense, "sweep": stage_sweep, "gradual": stage_gradual, "int8": stage_int8,
@@ -402,6 +422,11 @@ def report(R, head) -> str:
         L.append(f"| student alone ({k['student_params']:,} parameters) | {k['alone'] * 100:.2f}% | {pts(k['alone'])} | | |")
         L.append(f"| student distilled (T={k['T']}, alpha={k['alpha']}) | {k['distilled'] * 100:.2f}% "
                  f"| {pts(k['distilled'])} | | |")
+        if len(k.get("seeds", [])) > 1:
+            L += ["", f"The two student rows are means over seeds {', '.join(str(r['seed']) for r in k['seeds'])}; "
+                  "per seed (alone / distilled / gain): " + "; ".join(
+                      f"seed {r['seed']}: {r['alone'] * 100:.2f}% / {r['distilled'] * 100:.2f}% / "
+                      f"{(r['distilled'] - r['alone']) * 100:+.2f}" for r in k["seeds"]) + "."]
     L += ["", "## Targets (issue 11)", ""]
 
     def verdict(ok):
@@ -417,17 +442,21 @@ def report(R, head) -> str:
                  f"(95% interval {s['speedup_ci'][0]:.2f}-{s['speedup_ci'][1]:.2f}), {pts(s['accuracy'])} points: "
                  f"{verdict(s['speedup'] >= 1.6 and base - s['accuracy'] <= 0.025)}")
     if k:
+        nseeds = len(k.get("seeds", []))
+        mean_of = f" (mean of {nseeds} seeds)" if nseeds > 1 else ""
         L.append(f"- student with {k['student_params']:,} <= {k['teacher_params'] / 4:,.0f} parameters, distilled "
-                 f"beats alone by >= 1 point: {(k['distilled'] - k['alone']) * 100:+.2f} points: "
+                 f"beats alone by >= 1 point: {(k['distilled'] - k['alone']) * 100:+.2f} points"
+                 f"{mean_of}: "
                  f"{verdict(k['student_params'] <= k['teacher_params'] / 4 and k['distilled'] - k['alone'] >= 0.01)}")
     runs = ([k] if k else []) + R.get("distill_runs", [])
     if len(runs) > 1:
         L += ["", "## Distillation under every budget measured", "",
               "The gain of distillation depends on how many labelled images the student has: each row is one "
               "run of the distill stage (both students, same epochs, seeds and batches); the first is the one "
-              "above.", "", "| training images, epochs | alone | distilled | gain (points) | seconds | command |",
+              "above.", "", "| training images, epochs, seeds | alone | distilled | gain (points) | seconds | command |",
               "| --- | ---: | ---: | ---: | ---: | --- |"]
-        L += [f"| {r['train'].split(', batch')[0]} | {r['alone'] * 100:.2f}% | {r['distilled'] * 100:.2f}% | "
+        L += [f"| {r['train'].split(', batch')[0]}, seed{'s' * (len(r.get('seeds', [])) > 1)} "
+              f"{', '.join(str(x['seed']) for x in r.get('seeds', [{'seed': 0}]))} | {r['alone'] * 100:.2f}% | {r['distilled'] * 100:.2f}% | "
               f"{(r['distilled'] - r['alone']) * 100:+.2f} | {r.get('seconds', 0):.0f} | `{r.get('command', '')}` |"
               for r in runs]
     sw = R.get("sweep")
