@@ -924,11 +924,10 @@ class GELUFn(Function):
     """GELU, tanh approximation (GPT-2, torch's approximate='tanh'): module 02's formula."""
 
     def forward(self, x):
-        u = x * x                                   # u = c x (1 + 0.044715 x^2), in place
-        u *= 0.044715
-        u += 1
+        u = x * x                                   # u = c x (1 + 0.044715 x^2) = x (c + 0.044715 c x^2)
+        u *= 0.044715 * _GELU_C                     # in place; the two constants are one Python float
+        u += _GELU_C
         u *= x
-        u *= _GELU_C
         t = np.tanh(u, out=u)                       # (...): the buffer of u, reused
         self.save_for_backward(x, t)
         out = t + 1

@@ -65,8 +65,10 @@ from tinytorch.text.embeddings import Embedding
 #   y = gamma * x_hat + beta    gamma (C,) starts at 1, beta (C,) at 0: learned
 # ```
 #
-# As a fused Function, forward saves x_hat and rstd = 1 / sqrt(var + eps). Backward, with
-# g = dL/dy over the last axis of size C (mean_C is a mean over that axis):
+# As a fused Function, forward first standardizes each row (`standardize(x, eps)` returns x_hat
+# and rstd = 1 / sqrt(var + eps); module 17 reuses it on its own), saves both, then scales and
+# shifts. Backward, with g = dL/dy over the last axis of size C (mean_C is a mean over that
+# axis):
 #
 # ```
 #   dgamma = sum over all tokens of g * x_hat        (C,)
@@ -101,8 +103,11 @@ if hasattr(np, "vecdot"):
 class LayerNormFunction(Function):
     """Fused y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis."""
 
-    def forward(self, x, gamma, beta, eps=1e-5):
-        """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
+    @staticmethod
+    def standardize(x, eps=1e-5):
+        """x (..., C) -> (x_hat, rstd): every row centred and divided by its standard deviation,
+        and rstd (..., 1) = 1 / sqrt(var + eps). The part of LayerNorm without gamma and beta
+        (module 17's packed decoder folds those into the next matrix)."""
         ### BEGIN SOLUTION
         C = x.shape[-1]
         mu = np.add.reduce(x, axis=-1, keepdims=True) / C   # (..., 1): x.mean, without its Python wrapper
@@ -110,6 +115,13 @@ class LayerNormFunction(Function):
         var = _rowdot(x_hat, x_hat)[..., None]             # (..., 1) row dot products
         rstd = 1.0 / np.sqrt(var / C + eps)                 # (..., 1); eps stays float32 (a weak Python float)
         x_hat *= rstd                                       # (..., C)
+        return x_hat, rstd
+        ### END SOLUTION
+
+    def forward(self, x, gamma, beta, eps=1e-5):
+        """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
+        ### BEGIN SOLUTION
+        x_hat, rstd = self.standardize(x, eps)
         self.save_for_backward(x_hat, rstd, gamma)
         out = x_hat * gamma
         out += beta

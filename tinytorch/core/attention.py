@@ -63,7 +63,7 @@ class ScaledDotProductAttention(Function):
               np.copyto(s, -1e30, where=~mask) for the mask (in place), then a stable softmax.
         """
         scale = q.dtype.type(1.0 / math.sqrt(q.shape[-1]))   # math: a Python float, no NumPy scalar
-        s = q @ np.swapaxes(k, -1, -2)                 # (..., Tq, Tk)
+        s = q @ k.swapaxes(-1, -2)                     # (..., Tq, Tk); the method: no Python wrapper
         s *= scale
         if mask is not None:
             np.copyto(s, s.dtype.type(-1e30), where=~mask)   # in place, no second score array

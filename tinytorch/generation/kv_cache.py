@@ -252,52 +252,58 @@ class FusedDecoder(CachedModel):
         super().__init__(model, batch_size, max_len)
         self.n_head = model.blocks[0].attn.num_heads
         from tinytorch.models.transformer import LayerNormFunction
-        self._ln = LayerNormFunction()          # the lessons' kernels, called on arrays
+        self._standardize = LayerNormFunction.standardize   # the lessons' kernels, called on arrays
         self._attn = ScaledDotProductAttention()
         self._gelu = GELUFn()
         self.repack()
 
     def repack(self) -> None:
-        """Copy the model's weights into the packed layout (the source of every copy is kept in
-        self._sources, for stale())."""
-        m, C = self.model, self.model.n_embd
+        """Pack the model's weights: q, k, v side by side in one matrix, and every LayerNorm's
+        gamma and beta folded into the matrix that reads its output. The source of every packed
+        array is kept in self._sources, for stale()."""
+        m = self.model
         sources = []
 
-        def own(*params):
-            """One parameter: its own array when it is contiguous float32 (no copy). Several: one
-            contiguous copy of them side by side (a bias that is None counts as zeros). Every
-            packed array is remembered with the parameter it came from."""
-            if len(params) == 1 and params[0] is not None and params[0].data.flags.c_contiguous:
-                sources.append((params[0], params[0].data))
-                return params[0].data
-            arrays = [np.zeros(C, np.float32) if p is None else p.data for p in params]
-            packed = np.ascontiguousarray(np.concatenate(arrays, axis=-1), dtype=np.float32)
-            col = 0
-            for p, a in zip(params, arrays):
-                if p is not None:
-                    sources.append((p, packed[..., col:col + a.shape[-1]]))
-                col += a.shape[-1]
-            return packed
+        def own(p):
+            """A parameter used as it is: its own array, no copy."""
+            sources.append((p, p.data))
+            return p.data
 
-        norm = lambda ln: (own(ln.weight), own(ln.bias), ln.eps)           # noqa: E731
+        def folded(ln, *linears):
+            """(W', b', eps) with LayerNorm(x) @ W + b == standardize(x) @ W' + b' for the
+            Linears side by side [W_1 | W_2 | ...] that read ln's output: W' = gamma[:, None] * W,
+            b' = beta @ W + b. W and b are copies of the sources, kept (as slices) for stale()."""
+            W = np.concatenate([lin.weight.data for lin in linears], axis=1)           # (C, n)
+            b = np.concatenate([np.zeros(lin.out_features, np.float32) if lin.bias is None else lin.bias.data
+                                for lin in linears])                                   # (n,)
+            col = 0
+            for lin in linears:
+                cols = slice(col, col + lin.out_features)
+                sources.append((lin.weight, W[:, cols]))
+                if lin.bias is not None:
+                    sources.append((lin.bias, b[cols]))
+                col += lin.out_features
+            sources.extend((p, p.data.copy()) for p in (ln.weight, ln.bias))
+            gamma, beta = ln.weight.data, ln.bias.data                                 # (C,), (C,)
+            w = np.ascontiguousarray(gamma[:, None] * W, dtype=np.float32)             # row c scaled by gamma_c
+            b = (beta @ W + b).astype(np.float32)
+            return w, b, ln.eps
+
         self.tok, self.pos = own(m.tok_emb.weight), own(m.pos_emb.weight)   # (V, C), (block, C)
         self.layers = []
         for blk in m.blocks:
             a, mlp = blk.attn, blk.mlp
             self.layers.append((
-                norm(blk.ln1),
-                own(a.q_proj.weight, a.k_proj.weight, a.v_proj.weight),   # W_qkv (C, 3C)
-                own(a.q_proj.bias, a.k_proj.bias, a.v_proj.bias),         # b_qkv (3C,)
+                *folded(blk.ln1, a.q_proj, a.k_proj, a.v_proj),           # W_qkv (C, 3C), b_qkv (3C,), eps
                 own(a.out_proj.weight), own(a.out_proj.bias),             # (C, C), (C,)
-                norm(blk.ln2),
-                own(mlp.fc.weight), own(mlp.fc.bias),                     # (C, 4C), (4C,)
+                *folded(blk.ln2, mlp.fc),                                 # (C, 4C), (4C,), eps
                 own(mlp.proj.weight), own(mlp.proj.bias)))                # (4C, C), (C,)
-        self.ln_f, self.head = norm(m.ln_f), own(m.lm_head.weight)        # (C,) x 2, (C, V)
+        self.final = folded(m.ln_f, m.lm_head)                            # (C, V), (V,), eps
         self._sources, self._fresh = sources, True
 
     def stale(self) -> bool:
-        """True when a weight of the model differs from what was packed: a copy whose values
-        changed (exact comparison) or a parameter whose array was replaced."""
+        """True when a weight of the model differs from what was packed: a source whose values
+        changed since its snapshot (exact comparison) or a parameter whose array was replaced."""
         return any(p.data is not packed and (p.data.shape != packed.shape or not np.array_equal(p.data, packed))
                    for p, packed in self._sources)
 
@@ -314,12 +320,12 @@ class FusedDecoder(CachedModel):
         """The packed forward pass of idx (B, t) int64 after the cached tokens -> (B, 1, V).
         ``__call__`` has checked the ids (token_ids): ``step`` is the bare computation.
 
-        HINT: x = self.tok[idx] + self.pos[start:end]; for each packed layer:
-              qkv = ln(x, *ln1) @ w_qkv; qkv += b_qkv; split with
-              .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4) into q, k, v; write k, v into
-              cache.keys[i, :, :, start:end] and cache.values[...]; attention of q against
-              cache.keys[i, :, :, :end]; x += merge(y) @ w_o; x += b_o; then the MLP the same
-              way; finally cache.advance(t) and ln_f, head on the last position x[:, -1:].
+        HINT: x = (self.tok[idx] + self.pos[start:end]).reshape(B * t, C), one row per token;
+              for each packed layer: qkv = np.dot(norm(x, eps1)[0], w_qkv); qkv += b_qkv; split
+              with .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4) into q, k, v; write k, v
+              into cache.keys[i, :, :, start:end] and cache.values[...]; attention of q against
+              cache.keys[i, :, :, :end]; x += np.dot(merge(y), w_o); x += b_o; then the MLP the
+              same way; finally cache.advance(t) and self.final on each sequence's last row.
         """
         cache = self.cache
         B, t = idx.shape
@@ -330,24 +336,27 @@ class FusedDecoder(CachedModel):
         H = self.n_head
         C = self.tok.shape[1]
         D = C // H
-        ln, attention, gelu = self._ln.forward, self._attn.forward, self._gelu.forward
-        x = self.tok[idx] + self.pos[start:end]                            # (B, t, C)
+        norm, attention, gelu = self._standardize, self._attn.forward, self._gelu.forward
+        x = (self.tok[idx] + self.pos[start:end]).reshape(B * t, C)       # (B t, C): a row per token
         mask = None if t == 1 else cached_causal_mask(start, t)            # (t, end)
-        for i, (ln1, w_qkv, b_qkv, w_o, b_o, ln2, w_fc, b_fc, w_proj, b_proj) in enumerate(self.layers):
-            qkv = ln(x, *ln1) @ w_qkv                                      # (B, t, 3C): q, k, v at once
+        for i, (w_qkv, b_qkv, eps1, w_o, b_o, w_fc, b_fc, eps2, w_proj, b_proj) in enumerate(self.layers):
+            qkv = np.dot(norm(x, eps1)[0], w_qkv)                          # (B t, 3C): q, k, v at once
             qkv += b_qkv
             q, k, v = qkv.reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4)  # 3 x (B, H, t, D) views
             cache.keys[i, :, :, start:end] = k
             cache.values[i, :, :, start:end] = v
             y = attention(q, cache.keys[i, :, :, :end], cache.values[i, :, :, :end], mask=mask)  # (B, H, t, D)
-            x += y.transpose(0, 2, 1, 3).reshape(B, t, C) @ w_o            # (B, t, C)
+            x += np.dot(y.transpose(0, 2, 1, 3).reshape(B * t, C), w_o)   # (B t, C)
             x += b_o
-            h = ln(x, *ln2) @ w_fc                                         # (B, t, 4C)
+            h = np.dot(norm(x, eps2)[0], w_fc)                             # (B t, 4C)
             h += b_fc
-            x += gelu(h) @ w_proj                                          # (B, t, C)
+            x += np.dot(gelu(h), w_proj)                                   # (B t, C)
             x += b_proj
         cache.advance(t)
-        return ln(x[:, -1:], *self.ln_f) @ self.head                       # (B, 1, V)
+        w_head, b_head, eps = self.final
+        logits = np.dot(norm(x.reshape(B, t, C)[:, -1], eps)[0], w_head)   # (B, V): each sequence's last token
+        logits += b_head
+        return logits[:, None]                                             # (B, 1, V)
 
 
 def generate_fused(model, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int = None,

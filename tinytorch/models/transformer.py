@@ -25,14 +25,22 @@ if hasattr(np, "vecdot"):
 class LayerNormFunction(Function):
     """Fused y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis."""
 
-    def forward(self, x, gamma, beta, eps=1e-5):
-        """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
+    @staticmethod
+    def standardize(x, eps=1e-5):
+        """x (..., C) -> (x_hat, rstd): every row centred and divided by its standard deviation,
+        and rstd (..., 1) = 1 / sqrt(var + eps). The part of LayerNorm without gamma and beta
+        (module 17's packed decoder folds those into the next matrix)."""
         C = x.shape[-1]
         mu = np.add.reduce(x, axis=-1, keepdims=True) / C   # (..., 1): x.mean, without its Python wrapper
         x_hat = x - mu                                      # (..., C): centred, scaled in place below
         var = _rowdot(x_hat, x_hat)[..., None]             # (..., 1) row dot products
         rstd = 1.0 / np.sqrt(var / C + eps)                 # (..., 1); eps stays float32 (a weak Python float)
         x_hat *= rstd                                       # (..., C)
+        return x_hat, rstd
+
+    def forward(self, x, gamma, beta, eps=1e-5):
+        """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
+        x_hat, rstd = self.standardize(x, eps)
         self.save_for_backward(x_hat, rstd, gamma)
         out = x_hat * gamma
         out += beta
