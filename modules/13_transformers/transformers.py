@@ -65,9 +65,10 @@ from tinytorch.text.embeddings import Embedding
 #   y = gamma * x_hat + beta    gamma (C,) starts at 1, beta (C,) at 0: learned
 # ```
 #
-# As a fused Function, forward first standardizes each row (`standardize(x, eps)` returns x_hat
-# and rstd = 1 / sqrt(var + eps); module 17 reuses it on its own), saves both, then scales and
-# shifts. Backward, with g = dL/dy over the last axis of size C (mean_C is a mean over that
+# As a fused Function, forward first standardizes each row (`standardize(x, eps)` centres it,
+# then `rms_normalize` divides it by its root mean square, which for a centred row is the
+# standard deviation; module 17 reuses that half on its own), saves x_hat and
+# rstd = 1 / sqrt(var + eps), then scales and shifts. Backward, with g = dL/dy over the last axis of size C (mean_C is a mean over that
 # axis):
 #
 # ```
@@ -106,16 +107,23 @@ class LayerNormFunction(Function):
     @staticmethod
     def standardize(x, eps=1e-5):
         """x (..., C) -> (x_hat, rstd): every row centred and divided by its standard deviation,
-        and rstd (..., 1) = 1 / sqrt(var + eps). The part of LayerNorm without gamma and beta
-        (module 17's packed decoder folds those into the next matrix)."""
+        and rstd (..., 1) = 1 / sqrt(var + eps). LayerNorm without gamma and beta."""
         ### BEGIN SOLUTION
         C = x.shape[-1]
         mu = np.add.reduce(x, axis=-1, keepdims=True) / C   # (..., 1): x.mean, without its Python wrapper
         x_hat = x - mu                                      # (..., C): centred, scaled in place below
-        var = _rowdot(x_hat, x_hat)[..., None]             # (..., 1) row dot products
-        rstd = 1.0 / np.sqrt(var / C + eps)                 # (..., 1); eps stays float32 (a weak Python float)
-        x_hat *= rstd                                       # (..., C)
-        return x_hat, rstd
+        return LayerNormFunction.rms_normalize(x_hat, eps, out=x_hat)
+        ### END SOLUTION
+
+    @staticmethod
+    def rms_normalize(x, eps=1e-5, out=None):
+        """x (..., C) -> (x * rstd, rstd) with rstd (..., 1) = 1 / sqrt(mean(x^2) + eps): the
+        second half of standardize. On centred rows mean(x^2) is the variance. (LLaMA's RMSNorm
+        is this alone; module 17's packed decoder keeps its rows centred and calls only this.)"""
+        ### BEGIN SOLUTION
+        var = _rowdot(x, x)[..., None]                      # (..., 1) row dot products
+        rstd = (var / x.shape[-1] + eps) ** -0.5            # (..., 1): 1/sqrt in one call; eps a weak Python float
+        return np.multiply(x, rstd, out=out), rstd          # in place when out is x
         ### END SOLUTION
 
     def forward(self, x, gamma, beta, eps=1e-5):

@@ -48,6 +48,8 @@
 # %% nbgrader={"grade": false, "grade_id": "imports", "locked": true, "schema_version": 3, "solution": false}
 #| default_exp generation.kv_cache
 #| export
+import weakref
+
 import numpy as np
 
 from tinytorch.core.attention import ScaledDotProductAttention, causal_mask, scaled_dot_product_attention
@@ -118,7 +120,8 @@ for T in (8, 16, 32, 64):
 class KVCache:
     """KVCache(n_layer, batch_size, n_head, head_dim, max_len): room for ``max_len`` tokens.
 
-    ``keys`` and ``values`` are float32 arrays (n_layer, B, H, max_len, D), allocated once;
+    ``keys`` and ``values`` are float32 arrays (n_layer, B, H, max_len, D), allocated once as
+    the two halves of ``kv`` (2, n_layer, B, H, max_len, D);
     ``length`` is the number of tokens stored. ``update(layer, k, v)`` writes k, v (B, H, t, D)
     at positions length..length+t-1 of that layer and returns the views (B, H, length+t, D) of
     keys and values; ``advance(t)`` moves ``length`` on after all layers have written.
@@ -132,8 +135,8 @@ class KVCache:
                 raise ValueError(f"KVCache: {label} must be a positive int, got {value!r}")
         self.n_layer, self.max_len = int(n_layer), int(max_len)
         shape = (int(n_layer), int(batch_size), int(n_head), int(max_len), int(head_dim))
-        self.keys = np.zeros(shape, dtype=dtype)
-        self.values = np.zeros(shape, dtype=dtype)
+        self.kv = np.zeros((2,) + shape, dtype=dtype)           # keys and values in one block,
+        self.keys, self.values = self.kv                        # seen as two views of shape `shape`
         self.length = 0
 
     def update(self, layer: int, k: np.ndarray, v: np.ndarray):
@@ -660,41 +663,62 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 # 1. **Pack the weights once**, when the decoder is made: the three projections q, k, v read
 #    the same input, so their (C, C) weights side by side make one (C, 3C) matrix, and one
 #    product computes all three (one call instead of six: three products, three bias adds).
-#    W_qkv is a new contiguous array; every other matrix already has the layout the product
-#    reads (`x @ W`, W (in, out)) and is used as it is (a PyTorch checkpoint stores (out, in)
-#    and would be transposed here, once).
-# 2. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
-#    `LayerNormFunction.forward`, module 05's `GELUFn.forward`, module 12's
-#    `ScaledDotProductAttention.forward`. The math has one definition, the one you wrote and
-#    tested in those modules; only the calling changes.
-# 3. **Write keys and values straight into the cache's arrays** and add biases and residuals
+# 2. **Fold each LayerNorm's gamma and beta into the matrix that reads its output.** Every
+#    LayerNorm in the GPT is followed by a product, and a scale-and-shift followed by a product
+#    is a product: with x_hat the standardized row,
+#
+#    ```
+#      LayerNorm(x) @ W + b  =  (x_hat * gamma + beta) @ W + b
+#                            =  x_hat @ (gamma[:, None] * W)  +  (beta @ W + b)
+#                            =  x_hat @ W'                    +  b'
+#
+#      C = 2:  x_hat = [1, -1]   gamma = [2, 0.5]   beta = [0.1, 0.3]   W = [[1, 2], [3, 4]]   b = [0, 1]
+#      as the model computes it: x_hat * gamma + beta = [2.1, -0.2];  @ W = [1.5, 3.4];  + b = [1.5, 4.4]
+#      folded:  W' = [[2, 4], [1.5, 2]]  (row c of W times gamma_c)   b' = [1.0, 1.4] + b = [1.0, 2.4]
+#               x_hat @ W' = [0.5, 2.0];  + b' = [1.5, 4.4]          the same, two calls fewer
+#    ```
+#
+#    W' and b' are computed once; each step then only standardizes (module 13's
+#    `LayerNormFunction.standardize`, the first half of the LayerNorm you wrote) and skips the
+#    two elementwise calls of gamma and beta, 9 LayerNorms a token. Module 15 folds BatchNorm
+#    into a convolution the same way.
+# 3. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
+#    `standardize`, module 05's `GELUFn.forward`, module 12's `ScaledDotProductAttention.forward`.
+#    The math has one definition, the one you wrote and tested in those modules; only the
+#    calling changes. The residual stream is kept as one row per token, (B t, C), so every
+#    product is of two 2-D arrays, and `np.dot` multiplies them: on 2-D arrays it goes straight
+#    to BLAS, while `@` first runs the ufunc machinery that broadcasts stacks of matrices
+#    (section 10 measures the difference).
+# 4. **Write keys and values straight into the cache's arrays**, both in one assignment (the
+#    cache keeps them as the two halves of one block, `cache.kv`), and add biases and residuals
 #    in place.
 #
 # ```
-#   one layer, t new tokens (B, t, C)                        calls
-#   ----------------------------------------------------     ---------------------------------
-#   h   = LayerNormFunction.forward(x, g1, b1)                  1 (module 13's kernel)
-#   qkv = h @ W_qkv + b_qkv          (B, t, 3C)                  2   W_qkv = [W_q | W_k | W_v]
-#   q, k, v = split(qkv)             3 x (B, H, t, D) views      2   reshape + transpose: no copy
-#   cache[layer, t0:t0+t] = k, v                                 2
-#   y   = ScaledDotProductAttention.forward(q, K[:end], V[:end]) 1 (module 12's kernel)
-#   x  += merge(y) @ W_o + b_o                                   4
-#   x  += GELUFn.forward(LayerNorm(x) @ W_fc + b_fc) @ W_proj + b_proj   7
+#   one layer, x (B t, C): one row per new token                   calls
+#   ---------------------------------------------------------     -----------------------------
+#   h   = standardize(x)                                              1 (module 13's kernel)
+#   qkv = h @ W'_qkv + b'_qkv      (B t, 3C)                           2   W' = gamma_1 * [W_q | W_k | W_v]
+#   q, k, v = split(qkv)           (3, B, H, t, D) view                2   reshape + transpose: no copy
+#   cache.kv[:, layer, t0:t0+t] = k, v                                 1   keys, values: one block
+#   y   = ScaledDotProductAttention.forward(q, K[:end], V[:end])       1 (module 12's kernel)
+#   x  += merge(y) @ W_o + b_o                                         4
+#   x  += GELUFn.forward(standardize(x) @ W'_fc + b'_fc) @ W_proj + b_proj   7
 # ```
 #
 # Section 8 counted about 26 Function calls per layer, each several NumPy calls plus a Tensor
-# and a graph node; the packed layer makes 3 kernel calls and about 20 NumPy calls of its own.
+# and a graph node; the packed layer makes 4 kernel calls and about 20 NumPy calls of its own.
 # Three more things the packed decoder owns:
 #
-# - **When the weights change after packing.** q, k and v are *copied* into W_qkv; every other
-#   matrix is the model's own array (already contiguous: no copy, no extra memory). If the
-#   weights change afterwards (a training step, `load_state_dict`, pruning in place), the copies
-#   are out of date: `stale()` sees it (it compares each copy with its source exactly, and notices
-#   a parameter whose array was replaced), and the decoder checks it at every prefill, that is at
-#   the start of every sequence, and repacks. A decoder kept across generations therefore never
-#   computes with old weights; within a sequence the weights are assumed fixed (checking at every
-#   step would cost a third of the step). `repack()` packs again by hand, and
-#   `model.generate(..., use_cache=True)` makes a new decoder for every call.
+# - **When the weights change after packing.** The matrices that read a LayerNorm (W'_qkv,
+#   W'_fc and the head's) are new arrays, made from *copies* of their sources; W_o, W_proj and
+#   the embeddings are the model's own arrays (no copy, no extra memory). If the weights change
+#   afterwards (a training step, `load_state_dict`, pruning in place), the packed matrices are out
+#   of date: `stale()` sees it (it compares each source with the copy of it taken when packing,
+#   exactly, and notices a parameter whose array was replaced), and the decoder checks it at every
+#   prefill, that is at the start of every sequence, and repacks. A decoder kept across
+#   generations therefore never computes with old weights; within a sequence the weights are
+#   assumed fixed (checking at every step would cost more than the step). `repack()` packs again
+#   by hand, and `model.generate(..., use_cache=True)` makes a new decoder for every call.
 # - **When the sequence outgrows the context**, nothing new: `__call__` is CachedModel's, so the
 #   decoder re-prefills the window, exactly as section 5 describes, and the tokens stay those of
 #   the uncached model.
@@ -745,10 +769,83 @@ def packing_problem(model):
     return None
 
 
+class PackedGPT:
+    """The weights of module 13's GPT packed for inference, made once per model and shared by
+    every FusedDecoder of it (``PackedGPT.of(model)``):
+
+    - q, k, v side by side in one (C, 3C) matrix;
+    - each LayerNorm's gamma and beta folded into the matrix that reads its output
+      (W' = gamma[:, None] * W, b' = beta @ W + b): qkv, the MLP's first layer, the head;
+    - everything that writes the residual stream (the two embedding tables, each attention
+      output projection and MLP second layer, their biases) centred along C, so the stream
+      stays centred and each LayerNorm only has to divide by the root mean square.
+
+    Every array is made from a copy of its source, kept in ``sources`` for ``stale()``.
+    """
+
+    def __init__(self, model):
+        sources = []
+
+        def keep(p):
+            """A copy of parameter p's values, remembered as what was packed."""
+            snap = np.array(p.data, dtype=np.float32)
+            sources.append((p, snap))
+            return snap
+
+        def centred(p):
+            """p's values minus their mean along the last axis (C): what writes the stream."""
+            a = keep(p)
+            ### BEGIN SOLUTION
+            return a - a.mean(axis=-1, keepdims=True)
+            ### END SOLUTION
+
+        def folded(ln, *linears):
+            """(W', b', eps) with LayerNorm(x) @ W + b == standardize(x) @ W' + b' for the
+            Linears side by side [W_1 | W_2 | ...] that read ln's output: W' = gamma[:, None] * W,
+            b' = beta @ W + b."""
+            W = np.concatenate([keep(lin.weight) for lin in linears], axis=1)          # (C, n)
+            b = np.concatenate([np.zeros(lin.out_features, np.float32) if lin.bias is None else keep(lin.bias)
+                                for lin in linears])                                   # (n,)
+            gamma, beta = keep(ln.weight), keep(ln.bias)                               # (C,), (C,)
+            ### BEGIN SOLUTION
+            w = np.ascontiguousarray(gamma[:, None] * W, dtype=np.float32)             # row c scaled by gamma_c
+            b = (beta @ W + b).astype(np.float32)
+            ### END SOLUTION
+            return w, b, ln.eps
+
+        self.tok, self.pos = centred(model.tok_emb.weight), centred(model.pos_emb.weight)   # (V, C), (block, C)
+        self.layers = []
+        for blk in model.blocks:
+            a, mlp = blk.attn, blk.mlp
+            self.layers.append((
+                *folded(blk.ln1, a.q_proj, a.k_proj, a.v_proj),           # W'_qkv (C, 3C), b'_qkv (3C,), eps
+                centred(a.out_proj.weight), centred(a.out_proj.bias),     # (C, C), (C,)
+                *folded(blk.ln2, mlp.fc),                                 # (C, 4C), (4C,), eps
+                centred(mlp.proj.weight), centred(mlp.proj.bias)))        # (4C, C), (C,)
+        self.final = folded(model.ln_f, model.lm_head)                    # (C, V), (V,), eps
+        self.sources = sources
+
+    def stale(self) -> bool:
+        """True when a weight of the model differs from what was packed: values changed
+        (exact comparison with the copy) or a parameter whose array was replaced by another."""
+        return any(p.data.shape != snap.shape or not np.array_equal(p.data, snap) for p, snap in self.sources)
+
+    _of = weakref.WeakKeyDictionary()                 # model -> its PackedGPT, freed with the model
+
+    @classmethod
+    def of(cls, model, repack: bool = False) -> "PackedGPT":
+        """The model's packed weights: packed at the first call, then reused while they are not
+        stale (so generating again costs one comparison, not a packing)."""
+        packed = cls._of.get(model)
+        if repack or packed is None or packed.stale():
+            packed = cls._of[model] = cls(model)
+        return packed
+
+
 class FusedDecoder(CachedModel):
     """A GPT packed for inference behind a KV cache: called like CachedModel (``dec(ctx)``:
     logits whose last position is the model's for ctx), each step on NumPy arrays with the
-    weights packed once (q, k, v in one matrix) and the lessons' own kernels.
+    model's PackedGPT and the lessons' own kernels.
 
     The packed weights are a snapshot: ``stale()`` says whether the model's weights changed
     since, ``repack()`` packs them again, and every prefill (a new sequence) repacks stale
@@ -762,62 +859,19 @@ class FusedDecoder(CachedModel):
         super().__init__(model, batch_size, max_len)
         self.n_head = model.blocks[0].attn.num_heads
         from tinytorch.models.transformer import LayerNormFunction
-        self._standardize = LayerNormFunction.standardize   # the lessons' kernels, called on arrays
+        self._rms = LayerNormFunction.rms_normalize     # the lessons' kernels, called on arrays
         self._attn = ScaledDotProductAttention()
         self._gelu = GELUFn()
-        self.repack()
+        self.packed = PackedGPT.of(model)                # checked against the model just now
+        self._fresh = True
 
     def repack(self) -> None:
-        """Pack the model's weights: q, k, v side by side in one matrix, and every LayerNorm's
-        gamma and beta folded into the matrix that reads its output. The source of every packed
-        array is kept in self._sources, for stale()."""
-        m = self.model
-        sources = []
-
-        def own(p):
-            """A parameter used as it is: its own array, no copy."""
-            sources.append((p, p.data))
-            return p.data
-
-        def folded(ln, *linears):
-            """(W', b', eps) with LayerNorm(x) @ W + b == standardize(x) @ W' + b' for the
-            Linears side by side [W_1 | W_2 | ...] that read ln's output: W' = gamma[:, None] * W,
-            b' = beta @ W + b. W and b are copies of the sources, kept (as slices) for stale()."""
-            W = np.concatenate([lin.weight.data for lin in linears], axis=1)           # (C, n)
-            b = np.concatenate([np.zeros(lin.out_features, np.float32) if lin.bias is None else lin.bias.data
-                                for lin in linears])                                   # (n,)
-            col = 0
-            for lin in linears:
-                cols = slice(col, col + lin.out_features)
-                sources.append((lin.weight, W[:, cols]))
-                if lin.bias is not None:
-                    sources.append((lin.bias, b[cols]))
-                col += lin.out_features
-            sources.extend((p, p.data.copy()) for p in (ln.weight, ln.bias))
-            ### BEGIN SOLUTION
-            gamma, beta = ln.weight.data, ln.bias.data                                 # (C,), (C,)
-            w = np.ascontiguousarray(gamma[:, None] * W, dtype=np.float32)             # row c scaled by gamma_c
-            b = (beta @ W + b).astype(np.float32)
-            ### END SOLUTION
-            return w, b, ln.eps
-
-        self.tok, self.pos = own(m.tok_emb.weight), own(m.pos_emb.weight)   # (V, C), (block, C)
-        self.layers = []
-        for blk in m.blocks:
-            a, mlp = blk.attn, blk.mlp
-            self.layers.append((
-                *folded(blk.ln1, a.q_proj, a.k_proj, a.v_proj),           # W_qkv (C, 3C), b_qkv (3C,), eps
-                own(a.out_proj.weight), own(a.out_proj.bias),             # (C, C), (C,)
-                *folded(blk.ln2, mlp.fc),                                 # (C, 4C), (4C,), eps
-                own(mlp.proj.weight), own(mlp.proj.bias)))                # (4C, C), (C,)
-        self.final = folded(m.ln_f, m.lm_head)                            # (C, V), (V,), eps
-        self._sources, self._fresh = sources, True
+        """Pack the model's weights again (for this decoder and every later one)."""
+        self.packed = PackedGPT.of(self.model, repack=True)
 
     def stale(self) -> bool:
-        """True when a weight of the model differs from what was packed: a source whose values
-        changed since its snapshot (exact comparison) or a parameter whose array was replaced."""
-        return any(p.data is not packed and (p.data.shape != packed.shape or not np.array_equal(p.data, packed))
-                   for p, packed in self._sources)
+        """True when the model's weights changed since they were packed."""
+        return self.packed.stale()
 
     def forward_new(self, ids: np.ndarray) -> Tensor:
         """Logits (B, 1, V) of the last of the new tokens ids (B, t); writes their keys and
@@ -832,42 +886,41 @@ class FusedDecoder(CachedModel):
         """The packed forward pass of idx (B, t) int64 after the cached tokens -> (B, 1, V).
         ``__call__`` has checked the ids (token_ids): ``step`` is the bare computation.
 
-        HINT: x = (self.tok[idx] + self.pos[start:end]).reshape(B * t, C), one row per token;
-              for each packed layer: qkv = np.dot(norm(x, eps1)[0], w_qkv); qkv += b_qkv; split
-              with .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4) into q, k, v; write k, v
-              into cache.keys[i, :, :, start:end] and cache.values[...]; attention of q against
+        HINT: x = (P.tok[idx] + P.pos[start:end]).reshape(B * t, C), one centred row per token;
+              for each packed layer: qkv = np.dot(rms(x, eps1)[0], w_qkv); qkv += b_qkv; view
+              it as (3, B, H, t, D) with .reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4); write
+              k and v at once into cache.kv[:, i, :, :, start:end]; attention of q against
               cache.keys[i, :, :, :end]; x += np.dot(merge(y), w_o); x += b_o; then the MLP the
-              same way; finally cache.advance(t) and self.final on each sequence's last row.
+              same way; finally cache.advance(t) and P.final on each sequence's last row.
         """
-        cache = self.cache
+        cache, P = self.cache, self.packed
         B, t = idx.shape
         start, end = cache.length, cache.length + idx.shape[1]
         if end > cache.max_len:
             raise ValueError(f"{start} cached + {t} new tokens exceed the cache's {cache.max_len} "
                              f"(the model's context is {self.block_size})")
         H = self.n_head
-        C = self.tok.shape[1]
+        C = P.tok.shape[1]
         D = C // H
-        norm, attention, gelu = self._standardize, self._attn.forward, self._gelu.forward
+        rms, attention, gelu = self._rms, self._attn.forward, self._gelu.forward
         ### BEGIN SOLUTION
-        x = (self.tok[idx] + self.pos[start:end]).reshape(B * t, C)       # (B t, C): a row per token
+        x = (P.tok[idx] + P.pos[start:end]).reshape(B * t, C)             # (B t, C): a centred row per token
         mask = None if t == 1 else cached_causal_mask(start, t)            # (t, end)
-        for i, (w_qkv, b_qkv, eps1, w_o, b_o, w_fc, b_fc, eps2, w_proj, b_proj) in enumerate(self.layers):
-            qkv = np.dot(norm(x, eps1)[0], w_qkv)                          # (B t, 3C): q, k, v at once
+        for i, (w_qkv, b_qkv, eps1, w_o, b_o, w_fc, b_fc, eps2, w_proj, b_proj) in enumerate(P.layers):
+            qkv = np.dot(rms(x, eps1)[0], w_qkv)                           # (B t, 3C): q, k, v at once
             qkv += b_qkv
-            q, k, v = qkv.reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4)  # 3 x (B, H, t, D) views
-            cache.keys[i, :, :, start:end] = k
-            cache.values[i, :, :, start:end] = v
-            y = attention(q, cache.keys[i, :, :, :end], cache.values[i, :, :, :end], mask=mask)  # (B, H, t, D)
-            x += np.dot(y.transpose(0, 2, 1, 3).reshape(B * t, C), w_o)   # (B t, C)
+            qkv = qkv.reshape(B, t, 3, H, D).transpose(2, 0, 3, 1, 4)      # (3, B, H, t, D) view: q, k, v
+            cache.kv[:, i, :, :, start:end] = qkv[1:]                      # k and v in one write
+            y = attention(qkv[0], cache.keys[i, :, :, :end], cache.values[i, :, :, :end], mask=mask)  # (B, H, t, D)
+            x += np.dot(y.transpose(0, 2, 1, 3).reshape(B * t, C), w_o)   # (B t, C), still centred
             x += b_o
-            h = np.dot(norm(x, eps2)[0], w_fc)                             # (B t, 4C)
+            h = np.dot(rms(x, eps2)[0], w_fc)                              # (B t, 4C)
             h += b_fc
             x += np.dot(gelu(h), w_proj)                                   # (B t, C)
             x += b_proj
         cache.advance(t)
-        w_head, b_head, eps = self.final
-        logits = np.dot(norm(x.reshape(B, t, C)[:, -1], eps)[0], w_head)   # (B, V): each sequence's last token
+        w_head, b_head, eps = P.final
+        logits = np.dot(rms(x.reshape(B, t, C)[:, -1], eps)[0], w_head)   # (B, V): each sequence's last token
         logits += b_head
         return logits[:, None]                                             # (B, 1, V)
         ### END SOLUTION
@@ -964,7 +1017,11 @@ with no_grad():
     t_packed = per_call(packed_step)
     np.testing.assert_allclose(packed_step()[:, 0], cached_step().data[:, 0], atol=1e-5)
 print(f"cached step at position 60: {t_step * 1e6:.0f} us, {len(ops)} Function calls; packed: "
-      f"{t_packed * 1e6:.0f} us, {len(ops_packed)} kernel calls ({t_step / t_packed:.1f}x faster)")
+      f"{t_packed * 1e6:.0f} us, {len(ops_packed)} Function kernel calls and {2 * m5.n_layer + 1} of standardize "
+      f"({t_step / t_packed:.1f}x faster)")
+row, w_fc = np.ones((1, 128), np.float32), packed.packed.layers[0][5]    # one token's row, W'_fc (128, 512)
+print(f"one row times W'_fc: @ {per_call(lambda: row @ w_fc, 2000) * 1e6:.1f} us, "
+      f"np.dot {per_call(lambda: np.dot(row, w_fc), 2000) * 1e6:.1f} us (17 products a token)")
 
 prompt39 = ids[:, :39]
 runs = {"no cache": lambda: m5.generate(prompt39, 57, temperature=0),

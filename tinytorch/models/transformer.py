@@ -28,15 +28,20 @@ class LayerNormFunction(Function):
     @staticmethod
     def standardize(x, eps=1e-5):
         """x (..., C) -> (x_hat, rstd): every row centred and divided by its standard deviation,
-        and rstd (..., 1) = 1 / sqrt(var + eps). The part of LayerNorm without gamma and beta
-        (module 17's packed decoder folds those into the next matrix)."""
+        and rstd (..., 1) = 1 / sqrt(var + eps). LayerNorm without gamma and beta."""
         C = x.shape[-1]
         mu = np.add.reduce(x, axis=-1, keepdims=True) / C   # (..., 1): x.mean, without its Python wrapper
         x_hat = x - mu                                      # (..., C): centred, scaled in place below
-        var = _rowdot(x_hat, x_hat)[..., None]             # (..., 1) row dot products
-        rstd = 1.0 / np.sqrt(var / C + eps)                 # (..., 1); eps stays float32 (a weak Python float)
-        x_hat *= rstd                                       # (..., C)
-        return x_hat, rstd
+        return LayerNormFunction.rms_normalize(x_hat, eps, out=x_hat)
+
+    @staticmethod
+    def rms_normalize(x, eps=1e-5, out=None):
+        """x (..., C) -> (x * rstd, rstd) with rstd (..., 1) = 1 / sqrt(mean(x^2) + eps): the
+        second half of standardize. On centred rows mean(x^2) is the variance. (LLaMA's RMSNorm
+        is this alone; module 17's packed decoder keeps its rows centred and calls only this.)"""
+        var = _rowdot(x, x)[..., None]                      # (..., 1) row dot products
+        rstd = (var / x.shape[-1] + eps) ** -0.5            # (..., 1): 1/sqrt in one call; eps a weak Python float
+        return np.multiply(x, rstd, out=out), rstd          # in place when out is x
 
     def forward(self, x, gamma, beta, eps=1e-5):
         """x (..., C), gamma (C,), beta (C,) -> y (..., C). Save x_hat, rstd, gamma."""
