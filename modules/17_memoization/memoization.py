@@ -678,47 +678,67 @@ print("calls per cached token:", ", ".join(f"{k} {n}" for k, n in sorted(kinds.i
 #               x_hat @ W' = [0.5, 2.0];  + b' = [1.5, 4.4]          the same, two calls fewer
 #    ```
 #
-#    W' and b' are computed once; each step then only standardizes (module 13's
-#    `LayerNormFunction.standardize`, the first half of the LayerNorm you wrote) and skips the
-#    two elementwise calls of gamma and beta, 9 LayerNorms a token. Module 15 folds BatchNorm
-#    into a convolution the same way.
-# 3. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
-#    `standardize`, module 05's `GELUFn.forward`, module 12's `ScaledDotProductAttention.forward`.
-#    The math has one definition, the one you wrote and tested in those modules; only the
-#    calling changes. The residual stream is kept as one row per token, (B t, C), so every
-#    product is of two 2-D arrays, and `np.dot` multiplies them: on 2-D arrays it goes straight
-#    to BLAS, while `@` first runs the ufunc machinery that broadcasts stacks of matrices
-#    (section 10 measures the difference).
-# 4. **Write keys and values straight into the cache's arrays**, both in one assignment (the
+#    W' and b' are computed once, and each step skips the two elementwise calls of gamma and
+#    beta, 9 LayerNorms a token. Module 15 folds BatchNorm into a convolution the same way.
+# 3. **Keep the residual stream centred.** What is left of a LayerNorm is `standardize`:
+#    subtract the row's mean, then divide by its root mean square (module 13's
+#    `rms_normalize`; LLaMA's RMSNorm is that half alone). The stream x is *read* only by
+#    LayerNorms, and *written* only by linear maps: the two embedding tables, each attention
+#    output projection and each MLP second layer, plus their biases. Subtracting the mean is
+#    linear too, so it can be applied to the writers once, when packing, instead of to every
+#    row at every step: centre each row of those matrices and each bias, and every row of x
+#    they write has mean zero.
+#
+#    ```
+#      x = [2, 4]  (mean 3; centred [-1, 1])    one input y = 1    W_o = [[1, 3]]    b_o = [0.5, 1.5]
+#      as the model computes it: x + y @ W_o + b_o = [3.5, 8.5]       mean 6, centred [-2.5, 2.5]
+#      centred writers: W_o' = [[-1, 1]]  b_o' = [-0.5, 0.5]
+#                       [-1, 1] + y @ W_o' + b_o' = [-2.5, 2.5]          the centred row, directly
+#    ```
+#
+#    So each LayerNorm of a step is `rms_normalize` alone: 5 NumPy calls instead of 9 plus the
+#    two of gamma and beta.
+# 4. **Run each step on NumPy arrays**, calling the lessons' own kernels directly: module 13's
+#    `rms_normalize`, module 05's `GELUFn.forward`, module 12's
+#    `ScaledDotProductAttention.forward`. The math has one definition, the one you wrote and
+#    tested in those modules; only the calling changes. The residual stream is kept as one row
+#    per token, (B t, C), so every product is of two 2-D arrays, and `np.dot` multiplies them:
+#    on 2-D arrays it goes straight to BLAS, while `@` first runs the ufunc machinery that
+#    broadcasts stacks of matrices (section 10 measures the difference).
+# 5. **Write keys and values straight into the cache's arrays**, both in one assignment (the
 #    cache keeps them as the two halves of one block, `cache.kv`), and add biases and residuals
 #    in place.
 #
 # ```
-#   one layer, x (B t, C): one row per new token                   calls
+#   one layer, x (B t, C): one centred row per new token            calls
 #   ---------------------------------------------------------     -----------------------------
-#   h   = standardize(x)                                              1 (module 13's kernel)
+#   h   = rms_normalize(x)                                            1 (module 13's kernel)
 #   qkv = h @ W'_qkv + b'_qkv      (B t, 3C)                           2   W' = gamma_1 * [W_q | W_k | W_v]
 #   q, k, v = split(qkv)           (3, B, H, t, D) view                2   reshape + transpose: no copy
 #   cache.kv[:, layer, t0:t0+t] = k, v                                 1   keys, values: one block
 #   y   = ScaledDotProductAttention.forward(q, K[:end], V[:end])       1 (module 12's kernel)
-#   x  += merge(y) @ W_o + b_o                                         4
-#   x  += GELUFn.forward(standardize(x) @ W'_fc + b'_fc) @ W_proj + b_proj   7
+#   x  += merge(y) @ W_o' + b_o'                                       4   W_o', b_o' centred
+#   x  += GELUFn.forward(rms_normalize(x) @ W'_fc + b'_fc) @ W_proj' + b_proj'   7
 # ```
 #
 # Section 8 counted about 26 Function calls per layer, each several NumPy calls plus a Tensor
 # and a graph node; the packed layer makes 4 kernel calls and about 20 NumPy calls of its own.
-# Three more things the packed decoder owns:
+# The packed weights are a `PackedGPT`, made once per model. Three more things the packed
+# decoder owns:
 #
-# - **When the weights change after packing.** The matrices that read a LayerNorm (W'_qkv,
-#   W'_fc and the head's) are new arrays, made from *copies* of their sources; W_o, W_proj and
-#   the embeddings are the model's own arrays (no copy, no extra memory). If the weights change
-#   afterwards (a training step, `load_state_dict`, pruning in place), the packed matrices are out
-#   of date: `stale()` sees it (it compares each source with the copy of it taken when packing,
-#   exactly, and notices a parameter whose array was replaced), and the decoder checks it at every
+# - **When the weights change after packing.** Every packed array is made from a *copy* of its
+#   source taken when packing (the packed weights and those copies together cost about twice the
+#   model's weights in memory, held as long as the model is). If the weights change afterwards (a
+#   training step, `load_state_dict`, pruning in place), the packed arrays are out of date:
+#   `stale()` sees it (it compares each parameter with its copy, exactly, so it also notices a
+#   parameter whose array was replaced by different values), and the decoder checks it at every
 #   prefill, that is at the start of every sequence, and repacks. A decoder kept across
 #   generations therefore never computes with old weights; within a sequence the weights are
 #   assumed fixed (checking at every step would cost more than the step). `repack()` packs again
-#   by hand, and `model.generate(..., use_cache=True)` makes a new decoder for every call.
+#   by hand. `model.generate(..., use_cache=True)` makes a new decoder for every call, and
+#   `PackedGPT.of(model)` gives it the packed weights of the last call after the same
+#   comparison: generating again from an unchanged model costs one comparison of the weights,
+#   not a packing.
 # - **When the sequence outgrows the context**, nothing new: `__call__` is CachedModel's, so the
 #   decoder re-prefills the window, exactly as section 5 describes, and the tokens stay those of
 #   the uncached model.
@@ -1017,7 +1037,7 @@ with no_grad():
     t_packed = per_call(packed_step)
     np.testing.assert_allclose(packed_step()[:, 0], cached_step().data[:, 0], atol=1e-5)
 print(f"cached step at position 60: {t_step * 1e6:.0f} us, {len(ops)} Function calls; packed: "
-      f"{t_packed * 1e6:.0f} us, {len(ops_packed)} Function kernel calls and {2 * m5.n_layer + 1} of standardize "
+      f"{t_packed * 1e6:.0f} us, {len(ops_packed)} Function kernel calls and {2 * m5.n_layer + 1} of rms_normalize "
       f"({t_step / t_packed:.1f}x faster)")
 row, w_fc = np.ones((1, 128), np.float32), packed.packed.layers[0][5]    # one token's row, W'_fc (128, 512)
 print(f"one row times W'_fc: @ {per_call(lambda: row @ w_fc, 2000) * 1e6:.1f} us, "
@@ -1099,10 +1119,11 @@ test_module()
 # 5. Sampling with and without the cache gave the same text. Why is that not guaranteed in
 #    general with floating point? (The logits agree to 1e-5, not exactly: when could two tokens'
 #    probabilities be so close that the difference flips a choice?)
-# 6. The packed layer still calls LayerNorm's multiply by gamma and add of beta before a matrix
-#    product. Show that they can be folded into the matrix at packing time (LayerNorm(x) @ W + b
-#    = x_hat @ W' + b'; write W' and b'). How many calls per token would that save on this GPT,
-#    why do the logits then change in their last bits, and what would `stale()` have to compare?
+# 6. The packed decoder centres everything that writes the residual stream, so each LayerNorm is
+#    only `rms_normalize`. Which change to the block would break that fold: a post-LN block
+#    (`x = LayerNorm(x + attn(x))`), a ReLU applied to the stream, or a second residual branch
+#    added in parallel? In float32 the rows' means are not exactly 0 after 4 layers: estimate
+#    how far from 0 they drift and show why it changes the logits only in their last bits.
 # 7. Section 10's gain of packing is measured at batch 1. With a batch of B prompts the arithmetic
 #    of a step grows with B and the overhead does not. Using your section 8 figures (microseconds
 #    per call, multiply-adds per token, the machine's multiply-add rate), estimate the batch size

@@ -128,3 +128,28 @@ def test_cache_memory_is_the_formula(trained):
     k = np.ones((1, model.blocks[0].attn.num_heads, 3, model.n_embd // model.blocks[0].attn.num_heads), np.float32)
     ka, va = new_cache(model, 1).update(0, k, k)
     assert ka.base is not None and va.base is not None, "update returns views of the cache, not copies"
+
+
+def test_packed_weights_are_shared_until_the_model_changes(trained):
+    """PackedGPT.of packs a model once and hands the same packing to every later decoder while
+    the weights are unchanged; a changed weight (in place, or a replaced array) gets a new one,
+    and the tokens follow the new weights."""
+    import copy
+
+    from tinytorch.generation.kv_cache import PackedGPT
+
+    model, prompt = trained
+    model = copy.deepcopy(model)                      # the fixture's model stays untouched
+    ids = model.preprocess(prompt)
+    first = FusedDecoder(model, 1).packed
+    assert FusedDecoder(model, 1).packed is first and not first.stale()
+    model.blocks[0].mlp.proj.weight.data[0, 0] += 0.5           # a writer of the stream, in place
+    assert first.stale()
+    second = FusedDecoder(model, 1).packed
+    assert second is not first and not second.stale()
+    np.testing.assert_array_equal(generate_fused(model, ids, 8, temperature=0),
+                                  model.generate(ids, 8, temperature=0))
+    model.ln_f.bias.data = model.ln_f.bias.data + 0.25          # an array replaced by another
+    assert second.stale() and PackedGPT.of(model) is not second
+    np.testing.assert_array_equal(generate_fused(model, ids, 8, temperature=0),
+                                  model.generate(ids, 8, temperature=0))
