@@ -448,6 +448,8 @@ def report(R, head) -> str:
                  f"beats alone by >= 1 point: {(k['distilled'] - k['alone']) * 100:+.2f} points"
                  f"{mean_of}: "
                  f"{verdict(k['student_params'] <= k['teacher_params'] / 4 and k['distilled'] - k['alone'] >= 0.01)}")
+        if k.get("note"):              # written into results.json by hand: how the run was chosen
+            L.append(f"  {k['note']}")
     runs = ([k] if k else []) + R.get("distill_runs", [])
     if len(runs) > 1:
         L += ["", "## Distillation under every budget measured", "",
