@@ -99,15 +99,35 @@ def test_ctrl_c_stops_the_learners_code_at_once(ws):
     write_reference_solutions(root, manifest, m, lambda nb: _edit_cell(nb, "double", lambda c: setattr(c, "source", c.source + "\n" + hog)))
     env = dict(os.environ, TINYTORCH_COURSE=str(course))
     env.pop("TINYTORCH_WORKSPACE", None)
-    proc = subprocess.Popen([sys.executable, "-m", "tito.cli", "module", "test", "01", "--timeout", "300"], cwd=root,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    before = set(_marked())            # a process left by another run must not count as ours
+    log = root / "tito-ctrl-c.log"
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "tito.cli", "module", "test", "01",
+                             "--timeout", "300"], cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    ours = lambda: [p for p in _marked() if p not in before]  # noqa: E731
+
+    def fail(why):                     # say where tito was, and leave nothing running for later tests
+        os.kill(proc.pid, signal.SIGABRT)  # faulthandler prints tito's stack
+        time.sleep(1)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        raise AssertionError(f"{why}; tito's output:\n{log.read_text(errors='replace')[-4000:]}")
+
     deadline = time.monotonic() + 120
-    while not _marked() and time.monotonic() < deadline:
+    while not ours() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _marked(), "the learner's code never started"
+    if not ours():
+        fail("the learner's code never started")
+    started = time.monotonic() - t0
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
-    proc.wait(timeout=30)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        fail(f"tito did not stop within 30 s of Ctrl-C (the learner's code had started after {started:.1f} s)")
     deadline = time.monotonic() + 10
-    while _marked() and time.monotonic() < deadline:
+    while ours() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _marked() == [], "the learner's processes survived Ctrl-C"
+    assert ours() == [], "the learner's processes survived Ctrl-C"
