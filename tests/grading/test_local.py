@@ -91,6 +91,13 @@ def _marked() -> list[str]:
     return found
 
 
+def _terminal_sigint():
+    """SIGINT as a terminal's foreground job has it. A shell starts background jobs with SIGINT
+    ignored, children inherit that, and Python then installs no KeyboardInterrupt handler: a
+    suite run with `&` would otherwise test a tito that cannot hear Ctrl-C at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_learners_code_at_once(ws):
     course, manifest, root = ws
     m = manifest.modules[0]
@@ -104,7 +111,7 @@ def test_ctrl_c_stops_the_learners_code_at_once(ws):
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "tito.cli", "module", "test", "01",
                              "--timeout", "300"], cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_terminal_sigint)
     ours = lambda: [p for p in _marked() if p not in before]  # noqa: E731
 
     def fail(why):                     # say where tito was, and leave nothing running for later tests
